@@ -1,0 +1,47 @@
+"""Base views: tenant scoping so one tenant's ids are 404 to another."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import generics, mixins, viewsets
+from rest_framework.views import APIView as DRFAPIView
+
+
+class APIView(DRFAPIView):
+    """Every API view: declare ``required_role`` or ``required_roles``."""
+
+    rate_limit_class: str | None = None  # key into settings.AION_RATE_LIMITS; None = by method
+
+
+class TenantScopedMixin:
+    """Filters the queryset to the caller's tenant and stamps it on create."""
+
+    tenant_field = "tenant_id"
+    request: Any
+
+    def get_queryset(self) -> Any:
+        queryset = super().get_queryset()  # type: ignore[misc]
+        return queryset.filter(**{self.tenant_field: self.request.user.tenant_id})
+
+
+class GenericViewSet(TenantScopedMixin, viewsets.GenericViewSet):
+    rate_limit_class: str | None = None
+
+
+class ReadOnlyModelViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
+    rate_limit_class: str | None = None
+
+
+class ModelViewSet(TenantScopedMixin, viewsets.ModelViewSet):
+    rate_limit_class: str | None = None
+
+
+class CreateListRetrieveViewSet(
+    TenantScopedMixin, mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    rate_limit_class: str | None = None
+
+
+class ListAPIView(TenantScopedMixin, generics.ListAPIView):
+    rate_limit_class: str | None = None

@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+
+
+class AionConfig(AppConfig):
+    name = "aion"
+    verbose_name = "AION platform"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        import signal
+
+        from aion.auth import keys
+
+        # SIGHUP re-reads AION_GATEWAY_API_KEYS (rotation without a restart).
+        try:
+            signal.signal(signal.SIGHUP, lambda *_: keys.reload_env_keys())
+        except ValueError:  # not the main thread (e.g. some test runners)
+            pass

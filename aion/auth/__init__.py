@@ -1,0 +1,1 @@
+"""Identity: API keys, JWTs and Console sessions, each resolved to one ``Principal``."""

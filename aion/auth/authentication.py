@@ -1,0 +1,99 @@
+"""DRF authentication classes: ``x-api-key``, ``Authorization: Bearer <JWT>`` and Console sessions.
+
+Each resolves a ``Principal``. ``x-tenant-id`` may only select a tenant the
+credential allows; it never overrides the credential (403 problem otherwise).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+
+from aion.auth.keys import find_env_key, hash_key
+from aion.auth.principal import Principal, principal_for_user
+from aion.problems import Problem
+
+
+def apply_tenant_header(request: Any, principal: Principal) -> Principal:
+    wanted = request.META.get("HTTP_X_TENANT_ID")
+    if not wanted or wanted == principal.tenant_id:
+        return principal
+    if wanted in principal.allowed_tenants:
+        return principal.with_tenant(wanted)
+    raise Problem(403, "x-tenant-id names a tenant this credential may not act for.", slug="tenant-mismatch")
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    header = "HTTP_X_API_KEY"
+
+    def authenticate(self, request: Any) -> tuple[Principal, Any] | None:
+        raw = request.META.get(self.header)
+        if raw is None:
+            return None
+        principal = self.principal_for_key(raw)
+        if principal is None:
+            raise AuthenticationFailed("The API key is unknown, expired or revoked.")
+        return apply_tenant_header(request, principal), principal.credential_id
+
+    def authenticate_header(self, request: Any) -> str:
+        return 'ApiKey header="x-api-key"'
+
+    @staticmethod
+    def principal_for_key(raw: str) -> Principal | None:
+        from aion.models import ApiKey
+
+        env_key = find_env_key(raw)
+        if env_key is not None:
+            return Principal(
+                kind="api_key",
+                subject=f"key:{env_key.prefix}",
+                tenant_id=env_key.tenant_id,
+                roles=env_key.roles,
+                allowed_tenants=frozenset({env_key.tenant_id}),
+                credential_id=f"env:{env_key.key_hash[:16]}",
+            )
+        key = ApiKey.objects.filter(key_hash=hash_key(raw)).first()
+        now = timezone.now()
+        if key is None or not key.is_active(now):
+            return None
+        # Cheap conditional update: at most one write per key per minute.
+        if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        return Principal(
+            kind="api_key",
+            subject=f"key:{key.prefix}",
+            tenant_id=key.tenant_id,
+            roles=frozenset(key.roles),
+            allowed_tenants=frozenset({key.tenant_id}),
+            credential_id=f"db:{key.pk}",
+        )
+
+
+class JWTAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <JWT>`` (RS256/ES256, key chosen by kid); see ``aion.auth.jwt``."""
+
+    def authenticate(self, request: Any) -> tuple[Principal, Any] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header.lower().startswith("bearer "):
+            return None
+        from aion.auth import jwt as aion_jwt
+
+        principal = aion_jwt.principal_for_token(header[7:].strip())
+        return apply_tenant_header(request, principal), principal.credential_id
+
+    def authenticate_header(self, request: Any) -> str:
+        return 'Bearer realm="aion"'
+
+
+class ConsoleSessionAuthentication(SessionAuthentication):
+    """Console users calling the API from the browser (CSRF enforced)."""
+
+    def authenticate(self, request: Any) -> tuple[Principal, Any] | None:
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user, _ = result
+        return apply_tenant_header(request, principal_for_user(user)), None

@@ -1,0 +1,83 @@
+"""API keys: parsing AION_GATEWAY_API_KEYS, hashing, and lookup.
+
+Only sha256(secret) is ever stored or kept in memory. Env keys are reloaded on
+SIGHUP or restart (``reload_env_keys``), so old and new keys overlap during a
+rotation simply by listing both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from aion.rbac import ALL_ROLES
+
+
+@dataclass(frozen=True)
+class EnvKey:
+    key_hash: str
+    prefix: str
+    roles: frozenset[str]
+    tenant_id: str
+
+
+def hash_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def generate_key() -> tuple[str, str]:
+    """A new (raw key, prefix): 'aion_' + 8 visible chars + '_' + 43 secret chars."""
+    prefix = "aion_" + secrets.token_hex(4)
+    return f"{prefix}_{secrets.token_urlsafe(32)}", prefix
+
+
+def parse_env_keys(spec: str, default_tenant: str) -> dict[str, EnvKey]:
+    """``key:role1|role2[:tenant]``, comma-separated; a bad entry names its position."""
+    keys: dict[str, EnvKey] = {}
+    for position, entry in enumerate(filter(None, (e.strip() for e in spec.split(","))), start=1):
+        parts = entry.split(":")
+        if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+            raise ImproperlyConfigured(f"AION_GATEWAY_API_KEYS entry #{position} must be key:role1|role2[:tenant]")
+        roles = frozenset(r for r in parts[1].split("|") if r)
+        unknown = roles - ALL_ROLES
+        if unknown:
+            raise ImproperlyConfigured(f"AION_GATEWAY_API_KEYS entry #{position} has unknown roles: {', '.join(sorted(unknown))}")
+        if len(parts[0]) < 16:
+            raise ImproperlyConfigured(f"AION_GATEWAY_API_KEYS entry #{position}: keys must be at least 16 characters")
+        digest = hash_key(parts[0])
+        keys[digest] = EnvKey(
+            key_hash=digest, prefix=parts[0][:8], roles=roles, tenant_id=parts[2] if len(parts) == 3 and parts[2] else default_tenant
+        )
+    return keys
+
+
+_env_keys: dict[str, EnvKey] | None = None
+
+
+def env_keys() -> dict[str, EnvKey]:
+    global _env_keys
+    if _env_keys is None:
+        reload_env_keys()
+    assert _env_keys is not None
+    return _env_keys
+
+
+def reload_env_keys(spec: str | None = None) -> None:
+    import os
+
+    global _env_keys
+    value = spec if spec is not None else os.environ.get("AION_GATEWAY_API_KEYS", settings.AION_GATEWAY_API_KEYS)
+    _env_keys = parse_env_keys(value or "", settings.AION_DEFAULT_TENANT)
+
+
+def find_env_key(raw: str) -> EnvKey | None:
+    digest = hash_key(raw)
+    for candidate_hash, key in env_keys().items():
+        if hmac.compare_digest(candidate_hash, digest):
+            return key
+    return None

@@ -1,0 +1,44 @@
+"""Prometheus metrics: one place that owns the registry and the /metrics view.
+
+Apps declare their counters and histograms with ``prometheus_client`` as usual
+(they land on the default registry). Values computed at scrape time from the
+database (backlogs, queue depth) are registered with ``scrape_registry`` so
+they are right in every process. When PROMETHEUS_MULTIPROC_DIR is set (the run
+command sets it), web, worker and beat share counters through it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+# Scrape-time collectors (read the database on every scrape; never stale across processes).
+scrape_registry = CollectorRegistry(auto_describe=True)
+
+HTTP_REQUESTS = Counter("aion_http_requests_total", "HTTP requests served", ["route", "method", "status"])
+HTTP_LATENCY = Histogram(
+    "aion_http_request_duration_seconds",
+    "HTTP request latency",
+    ["route", "method", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def render_metrics() -> bytes:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        text = generate_latest(registry)
+    else:
+        text = generate_latest(REGISTRY)
+    return text + generate_latest(scrape_registry)
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(render_metrics(), content_type=CONTENT_TYPE_LATEST)
+
+
+metrics_view.required_role = "public"  # type: ignore[attr-defined]

@@ -1,0 +1,104 @@
+"""Request middleware: request ids, metrics, and body-size limits (413 problems)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
+
+from aion.context import accept_or_generate_request_id, request_id_var
+from aion.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from aion.problems import problem_response
+
+logger = logging.getLogger("aion.request")
+
+
+class RequestIdMiddleware:
+    """Accepts a well-formed ``x-request-id`` or makes one; echoes it on every response."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = accept_or_generate_request_id(request.headers.get("x-request-id"))
+        request.request_id = request_id  # type: ignore[attr-defined]
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response["x-request-id"] = request_id
+        return response
+
+
+def route_name(request: HttpRequest) -> str:
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return "unmatched"
+    return match.view_name or match.route or "unmatched"
+
+
+class MetricsMiddleware:
+    """Request counts and latency by route name and status, plus one JSON access-log line."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        elapsed = time.perf_counter() - started
+        route = route_name(request)
+        status = str(response.status_code)
+        HTTP_REQUESTS.labels(route, request.method, status).inc()
+        HTTP_LATENCY.labels(route, request.method, status).observe(elapsed)
+        if route not in ("healthz", "metrics"):
+            logger.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "route": route,
+                    "status": response.status_code,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+        return response
+
+
+class BodySizeMiddleware:
+    """Rejects bodies over the view's ``max_body_bytes`` (or AION_MAX_BODY_BYTES) with a 413 problem."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any) -> HttpResponse | None:
+        from django.conf import settings
+
+        view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
+        limit = getattr(view_class, "max_body_bytes", None) or getattr(view_func, "max_body_bytes", None)
+        limit = limit or settings.AION_MAX_BODY_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return problem_response(400, "Content-Length is not a number.", slug="malformed-request")
+        if length > limit:
+            return problem_response(413, f"The request body is {length} bytes; this route accepts at most {limit}.")
+        return None
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from django.core.exceptions import RequestDataTooBig
+
+        if isinstance(exception, RequestDataTooBig):
+            return problem_response(413, "The request body is too large.")
+        return None

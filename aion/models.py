@@ -1,0 +1,133 @@
+"""Platform models shared by every app: credentials, tenancy, audit, outbox and incidents."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class UserTenant(models.Model):
+    """Which tenants a Console user may act for (the first one is the default)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tenants")
+    tenant_id = models.CharField(max_length=64, db_index=True)
+
+    class Meta:
+        unique_together = [("user", "tenant_id")]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.tenant_id}"
+
+
+class ApiKey(models.Model):
+    """An API key: only the sha256 of its high-entropy secret is stored."""
+
+    prefix = models.CharField(max_length=32, unique=True, help_text="Visible, non-secret start of the key")
+    name = models.CharField(max_length=200)
+    tenant_id = models.CharField(max_length=64, db_index=True)
+    roles = models.JSONField(default=list)
+    key_hash = models.CharField(max_length=64, unique=True)
+    source = models.CharField(max_length=16, default="db", help_text="db (management command) or env (AION_GATEWAY_API_KEYS)")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_active(self, now: datetime | None = None) -> bool:
+        now = now or timezone.now()
+        if self.revoked_at is not None and self.revoked_at <= now:
+            return False
+        return self.expires_at is None or self.expires_at > now
+
+
+class AuditResult(models.TextChoices):
+    SUCCESS = "success"
+    DENIED = "denied"
+    FAILED = "failed"
+
+
+class AuditRecord(models.Model):
+    """One state change (or refused attempt): who, what, before and after, and the request id."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.CharField(max_length=200, db_index=True)
+    actor_kind = models.CharField(max_length=16, blank=True)
+    tenant_id = models.CharField(max_length=64, db_index=True)
+    action = models.CharField(max_length=100, db_index=True)
+    resource_type = models.CharField(max_length=100, db_index=True)
+    resource_id = models.CharField(max_length=200, db_index=True, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    request_id = models.CharField(max_length=128, blank=True, db_index=True)
+    result = models.CharField(max_length=16, choices=AuditResult.choices, default=AuditResult.SUCCESS)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.resource_type}:{self.resource_id}"
+
+
+class OutboxEvent(models.Model):
+    """An event written in the caller's transaction; the relay publishes it to Kafka once."""
+
+    event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    topic = models.CharField(max_length=200, db_index=True)
+    key = models.CharField(max_length=200)
+    event_type = models.CharField(max_length=200, db_index=True)
+    tenant_id = models.CharField(max_length=64, db_index=True, blank=True)
+    envelope = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["published_at", "id"], name="outbox_unpublished_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.topic}:{self.key} {self.event_type}"
+
+
+class SecurityIncident(models.Model):
+    """A failed verification (webhook signature, module signature, ...), kept for investigation."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    tenant_id = models.CharField(max_length=64, db_index=True, blank=True)
+    kind = models.CharField(max_length=64, db_index=True, help_text="e.g. hook_signature, module_signature")
+    reason = models.CharField(max_length=100, db_index=True)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    headers = models.JSONField(default=dict, blank=True, help_text="Request headers, secrets redacted")
+    body_sha256 = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.reason} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class WorkerHeartbeat(models.Model):
+    """The last time each Celery worker ran the heartbeat task (shown in /readyz)."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.hostname} @ {self.seen_at:%H:%M:%S}"

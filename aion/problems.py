@@ -1,0 +1,229 @@
+"""RFC 9457 problem details: the one shape of every API error.
+
+Views raise ``Problem`` (or DRF's exceptions); ``exception_handler`` and the
+Django-level handlers turn everything, unhandled errors included, into
+``application/problem+json`` with ``type``, ``title``, ``status``, ``detail``
+and, for validation failures, ``errors`` keyed by dotted field path.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+
+from aion.context import current_request_id
+
+logger = logging.getLogger("aion.problems")
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:aion:problem:"
+
+_DEFAULT_SLUGS = {
+    400: "bad-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    410: "gone",
+    412: "precondition-failed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "unprocessable",
+    428: "precondition-required",
+    429: "rate-limited",
+    500: "internal-error",
+    503: "unavailable",
+}
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    410: "Gone",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    428: "Precondition Required",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class Problem(drf.APIException):
+    """An API error with a status, a stable type slug, a detail and optional field errors."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        slug: str | None = None,
+        title: str | None = None,
+        errors: dict[str, list[str]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail=detail)
+        self.status_code = status
+        self.slug = slug or _DEFAULT_SLUGS.get(status, "error")
+        self.title = title or _TITLES.get(status, "Error")
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem_body(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    errors: dict[str, list[str]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + (slug or _DEFAULT_SLUGS.get(status, "error")),
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    request_id = current_request_id()
+    if request_id:
+        body["request_id"] = request_id
+    body.update(extra)
+    return body
+
+
+def problem_response(status: int, detail: str, *, headers: dict[str, str] | None = None, **kwargs: Any) -> JsonResponse:
+    """A plain Django response carrying a problem (for middleware and non-DRF views)."""
+    response = JsonResponse(problem_body(status, detail, **kwargs), status=status, content_type=PROBLEM_CONTENT_TYPE)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error structure as ``{"a.0.b": ["message"]}``."""
+    out: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = "" if key in ("non_field_errors", "__all__") and not prefix else str(key)
+            path = f"{prefix}.{name}" if prefix and name else (prefix or name)
+            for field, messages in flatten_errors(value, path).items():
+                out.setdefault(field, []).extend(messages)
+    elif isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            out.setdefault(prefix or "non_field_errors", []).extend(str(item) for item in detail)
+        else:
+            for index, item in enumerate(detail):
+                if item in ({}, []):
+                    continue
+                for field, messages in flatten_errors(item, f"{prefix}.{index}" if prefix else str(index)).items():
+                    out.setdefault(field, []).extend(messages)
+    else:
+        out.setdefault(prefix or "non_field_errors", []).append(str(detail))
+    return out
+
+
+def _drf_status_slug(exc: drf.APIException) -> tuple[int, str, str]:
+    status = int(exc.status_code)
+    if isinstance(exc, drf.ValidationError):
+        return 400, "validation-error", "The request has invalid fields."
+    if isinstance(exc, drf.ParseError):
+        return 400, "malformed-request", f"The request body could not be parsed: {exc.detail}"
+    if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
+        return 401, "unauthenticated", str(exc.detail)
+    if isinstance(exc, drf.Throttled):
+        return 429, "rate-limited", str(exc.detail)
+    return status, _DEFAULT_SLUGS.get(status, "error"), str(exc.detail)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF's EXCEPTION_HANDLER: every exception becomes a problem, never an HTML page."""
+    from rest_framework.views import set_rollback  # lazy: rest_framework.views imports our auth classes
+
+    headers: dict[str, str] = {}
+    if isinstance(exc, Http404):
+        exc = drf.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = drf.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+
+    if isinstance(exc, Problem):
+        body = problem_body(exc.status_code, str(exc.detail), slug=exc.slug, title=exc.title, errors=exc.errors, **exc.extra)
+        headers.update(exc.headers)
+        status = exc.status_code
+    elif isinstance(exc, drf.APIException):
+        status, slug, detail = _drf_status_slug(exc)
+        errors = flatten_errors(exc.detail) if isinstance(exc, drf.ValidationError) else None
+        body = problem_body(status, detail, slug=slug, errors=errors)
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, drf.Throttled) and wait is not None:
+            headers["Retry-After"] = str(int(wait))
+        if status == 401 and "WWW-Authenticate" not in headers:
+            headers["WWW-Authenticate"] = 'Bearer realm="aion", ApiKey header="x-api-key"'
+    else:
+        logger.exception("unhandled error in API view", extra={"view": type(context.get("view")).__name__})
+        status = 500
+        body = problem_body(500, "An unexpected error occurred; it has been logged with this request id.")
+    set_rollback()
+    response = Response(body, status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+    return response
+
+
+# --- Django-level handlers (URLconf handler404/handler500/...) ----------------------------------
+
+
+def _wants_html(request: HttpRequest) -> bool:
+    path = request.path
+    return (path.startswith("/console") or path.startswith("/admin")) and "text/html" in request.headers.get("Accept", "")
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return problem_response(400, "The request was malformed.", slug="malformed-request")
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None) -> Any:
+    if _wants_html(request):
+        from django.views.defaults import permission_denied
+
+        return permission_denied(request, exception or DjangoPermissionDenied())
+    return problem_response(403, "You do not have permission to perform this action.")
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
+    if _wants_html(request):
+        from django.views.defaults import page_not_found
+
+        return page_not_found(request, exception or Http404())
+    return problem_response(404, f"No route or resource matches {request.path!r}.")
+
+
+def handler500(request: HttpRequest) -> JsonResponse:
+    return problem_response(500, "An unexpected error occurred; it has been logged with this request id.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> Any:
+    if _wants_html(request):
+        from django.views.csrf import csrf_failure as django_csrf_failure
+
+        return django_csrf_failure(request, reason)
+    return problem_response(403, f"CSRF verification failed: {reason}", slug="csrf-failed")

@@ -1,0 +1,371 @@
+"""The one settings module: every value comes from the environment via ``aion.env``.
+
+Each backing service has an embedded default and one variable that selects its
+production engine (see docs/architecture.md). A bad value fails start-up loudly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from aion import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env.string("AION_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+AION_ENV = env.choice("AION_ENV", "dev", ("dev", "prod"))
+DEBUG = env.boolean("AION_DEBUG", False)
+TESTING = env.boolean("AION_TESTING", False)
+
+SECRET_KEY = env.string("AION_SECRET_KEY") or env.string("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if AION_ENV == "prod":
+        raise ImproperlyConfigured("AION_SECRET_KEY must be set when AION_ENV=prod")
+    # Dev only: a per-install key kept under the var folder, never committed.
+    _key_file = VAR_DIR / "secret_key"
+    if not _key_file.exists():
+        import secrets as _secrets
+
+        _key_file.write_text(_secrets.token_urlsafe(50))
+        _key_file.chmod(0o600)
+    SECRET_KEY = _key_file.read_text().strip()
+
+ALLOWED_HOSTS = env.csv("AION_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env.csv("AION_CSRF_TRUSTED_ORIGINS", "")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.boolean("AION_BEHIND_TLS_PROXY") else None
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = AION_ENV == "prod"
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "channels",
+    "django_celery_beat",
+    "aion",
+    "aion.ops",
+    "console",
+    "kernel",
+    "memory",
+    "modules",
+    "router",
+    "hooks",
+]
+
+MIDDLEWARE = [
+    "aion.middleware.RequestIdMiddleware",
+    "aion.middleware.MetricsMiddleware",
+    "aion.middleware.BodySizeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "aion.urls"
+WSGI_APPLICATION = "aion.wsgi.application"
+ASGI_APPLICATION = "aion.asgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "console.context_processors.console",
+            ]
+        },
+    }
+]
+
+# --- Database: SQLite under AION_VAR_DIR, or PostgreSQL via DATABASE_URL ---------------------
+DATABASE_URL = env.url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlite"))
+if DATABASE_URL:
+    try:
+        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    except Exception as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env.string("AION_SQLITE_PATH", str(VAR_DIR / "aion.sqlite3")),
+            # WAL + a busy timeout let web, worker and beat share the file.
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+# SQLite tests use a file (not :memory:) so worker subprocesses in tests see the same data.
+_test_db_default = None if DATABASE_URL else str(VAR_DIR / "test-aion.sqlite3")
+DATABASES["default"]["TEST"] = {"NAME": env.string("AION_TEST_DATABASE_NAME") or _test_db_default}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+DATABASE_IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+# --- Cache, rate limits, idempotency: in-process, or Redis via REDIS_URL ----------------------
+REDIS_URL = env.url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+# Idempotency keys live on Redis database 3 by default, as the runbook says.
+AION_IDEMPOTENCY_REDIS_URL = env.url("AION_IDEMPOTENCY_REDIS_URL", schemes=("redis", "rediss", "unix"))
+if REDIS_URL and not AION_IDEMPOTENCY_REDIS_URL:
+    _base = REDIS_URL.rsplit("/", 1)[0] if REDIS_URL.count("/") >= 3 else REDIS_URL.rstrip("/")
+    AION_IDEMPOTENCY_REDIS_URL = f"{_base}/3"
+AION_IDEMPOTENCY_TTL_SECONDS = env.integer("AION_IDEMPOTENCY_TTL_SECONDS", 24 * 3600, minimum=60)
+AION_REDIS_TIMEOUT_SECONDS = env.decimal_number("AION_REDIS_TIMEOUT_SECONDS", 0.5, minimum=0.01)
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": AION_REDIS_TIMEOUT_SECONDS, "socket_timeout": AION_REDIS_TIMEOUT_SECONDS},
+        }
+    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+else:
+    # Single-process only: each process has its own cache (documented in docs/architecture.md).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "aion"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Rate limits per route class: "<count>/<seconds>".
+AION_RATE_LIMITS = {
+    "default": env.string("AION_RATE_LIMIT_DEFAULT", "600/60"),
+    "write": env.string("AION_RATE_LIMIT_WRITE", "120/60"),
+    "ingest": env.string("AION_RATE_LIMIT_INGEST", "1200/60"),
+    "hooks": env.string("AION_RATE_LIMIT_HOOKS", "300/60"),
+    "hook_failures": env.string("AION_RATE_LIMIT_HOOK_FAILURES", "20/60"),
+    "auth_failures": env.string("AION_RATE_LIMIT_AUTH_FAILURES", "60/60"),
+}
+
+# --- Celery: a serverless filesystem broker under var/, or Redis via CELERY_BROKER_URL --------
+CELERY_BROKER_URL = env.url("CELERY_BROKER_URL", schemes=("redis", "rediss", "amqp", "filesystem", "sqla+sqlite", "memory"))
+if not CELERY_BROKER_URL:
+    CELERY_BROKER_URL = "filesystem://"
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ALWAYS_EAGER = env.boolean("AION_CELERY_EAGER", False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+# The full beat schedule; django-celery-beat copies it into the database on start.
+CELERY_BEAT_SCHEDULE = {
+    "outbox-relay": {"task": "aion.relay_outbox", "schedule": 5.0},
+    "worker-heartbeat": {"task": "aion.worker_heartbeat", "schedule": 30.0},
+    "webhook-retry-sweep": {"task": "hooks.retry_due_deliveries", "schedule": 15.0},
+    "proposal-expiry": {"task": "kernel.expire_proposals", "schedule": 60.0},
+    "memory-retention": {"task": "memory.apply_retention", "schedule": 3600.0},
+    "memory-abort-stale-uploads": {"task": "memory.abort_stale_uploads", "schedule": 3600.0},
+    "module-health": {"task": "modules.poll_health", "schedule": 30.0},
+    "nightly-backup": {"task": "ops.nightly_backup", "schedule": 86400.0},
+    "log-retention": {"task": "ops.purge_logs", "schedule": 3600.0},
+}
+
+# --- Storage: local filesystem, or S3/MinIO via AION_S3_ENDPOINT_URL ---------------------------
+AION_S3_ENDPOINT_URL = env.url("AION_S3_ENDPOINT_URL", schemes=("http", "https"))
+AION_S3_ACCESS_KEY_ID = env.string("AION_S3_ACCESS_KEY_ID")
+AION_S3_SECRET_ACCESS_KEY = env.string("AION_S3_SECRET_ACCESS_KEY")
+AION_S3_REGION = env.string("AION_S3_REGION", "us-east-1")
+AION_MEMORY_BUCKET = env.string("AION_MEMORY_BUCKET", "memory")
+AION_BACKUP_BUCKET = env.string("AION_BACKUP_BUCKET", "aion-backups")
+MEDIA_ROOT = VAR_DIR / "media"
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+
+def _bucket_storage(bucket: str) -> dict:
+    if AION_S3_ENDPOINT_URL:
+        return {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": AION_S3_ENDPOINT_URL,
+                "access_key": AION_S3_ACCESS_KEY_ID,
+                "secret_key": AION_S3_SECRET_ACCESS_KEY,
+                "region_name": AION_S3_REGION,
+                "file_overwrite": True,
+                "addressing_style": "path",
+            },
+        }
+    return {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT / bucket)},
+    }
+
+
+STORAGES = {
+    "default": _bucket_storage(AION_MEMORY_BUCKET),
+    "memory": _bucket_storage(AION_MEMORY_BUCKET),
+    "backups": _bucket_storage(AION_BACKUP_BUCKET),
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+if TESTING:
+    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+
+# --- Event bus: the DB outbox, relayed to Kafka when KAFKA_BOOTSTRAP_SERVERS is set ------------
+KAFKA_BOOTSTRAP_SERVERS = env.csv("KAFKA_BOOTSTRAP_SERVERS")
+AION_KAFKA_CLIENT_ID = env.string("AION_KAFKA_CLIENT_ID", "aion-control")
+AION_OUTBOX_BATCH_SIZE = env.integer("AION_OUTBOX_BATCH_SIZE", 500, minimum=1)
+AION_OUTBOX_STALE_SECONDS = env.integer("AION_OUTBOX_STALE_SECONDS", 300, minimum=1)
+
+# --- Vector store: Qdrant local mode under var/qdrant, or a server via QDRANT_URL --------------
+QDRANT_URL = env.url("QDRANT_URL", schemes=("http", "https"))
+QDRANT_API_KEY = env.string("QDRANT_API_KEY")
+QDRANT_PATH = VAR_DIR / "qdrant"
+
+# --- Log store: SQL tables, or MongoDB via MONGO_URL --------------------------------------------
+MONGO_URL = env.url("MONGO_URL", schemes=("mongodb", "mongodb+srv"))
+MONGO_DATABASE = env.string("MONGO_DATABASE", "aion")
+AION_LOG_TTL_DAYS = env.integer("AION_LOG_TTL_DAYS", 0, minimum=0)  # 0 = the AION_ENV default
+AION_CLICKHOUSE_TTL_DAYS = env.integer("AION_CLICKHOUSE_TTL_DAYS", 90, minimum=1)
+AION_BACKUP_RETENTION_DAYS = env.integer("AION_BACKUP_RETENTION_DAYS", 14 if AION_ENV == "dev" else 30, minimum=1)
+CLICKHOUSE_URL = env.url("CLICKHOUSE_URL", schemes=("http", "https", "clickhouse"))
+
+# --- Secrets: Vault KV v2 when VAULT_ADDR is set ------------------------------------------------
+VAULT_ADDR = env.url("VAULT_ADDR", schemes=("http", "https"))
+VAULT_TOKEN = env.string("VAULT_TOKEN")
+VAULT_ROLE_ID = env.string("VAULT_ROLE_ID")
+VAULT_SECRET_ID = env.string("VAULT_SECRET_ID")
+VAULT_MOUNT = env.string("VAULT_MOUNT", "secret")
+AION_HOOKS_VAULT_PATH = env.string("AION_HOOKS_VAULT_PATH", "omertaos/hooks")
+AION_ENCRYPTION_KEY = env.string("AION_ENCRYPTION_KEY")  # Fernet key for secrets at rest; derived from SECRET_KEY if unset
+
+# --- Gateway: identity ------------------------------------------------------------------------
+AION_GATEWAY_API_KEYS = env.string("AION_GATEWAY_API_KEYS")
+AION_DEFAULT_TENANT = env.string("AION_DEFAULT_TENANT", "default")
+AION_JWT_ISSUER = env.string("AION_JWT_ISSUER", "aion-control")
+AION_JWT_AUDIENCE = env.string("AION_JWT_AUDIENCE", "aion-api")
+AION_JWKS_PATH = env.string("AION_JWKS_PATH", str(VAR_DIR / "jwks.json"))
+AION_JWT_LEEWAY_SECONDS = env.integer("AION_JWT_LEEWAY_SECONDS", 30, minimum=0)
+AION_API_KEY_ROTATION_GRACE_HOURS = env.integer("AION_API_KEY_ROTATION_GRACE_HOURS", 24, minimum=0)
+
+# --- Hooks --------------------------------------------------------------------------------------
+AION_HOOK_SOURCES = env.string("AION_HOOK_SOURCES")
+AION_HOOK_TIMESTAMP_TOLERANCE_SECONDS = env.integer("AION_HOOK_TIMESTAMP_TOLERANCE_SECONDS", 300, minimum=1)
+AION_HOOK_MAX_BODY_BYTES = env.integer("AION_HOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
+AION_WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.boolean("AION_WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+AION_WEBHOOK_TIMEOUT_SECONDS = env.decimal_number("AION_WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+AION_WEBHOOK_MAX_ATTEMPTS = env.integer("AION_WEBHOOK_MAX_ATTEMPTS", 5, minimum=1)
+AION_WEBHOOK_BACKOFF_SECONDS = [int(x) for x in env.csv("AION_WEBHOOK_BACKOFF_SECONDS", "10,60,300,1800")]
+AION_WEBHOOK_SECRET_GRACE_HOURS = env.integer("AION_WEBHOOK_SECRET_GRACE_HOURS", 24, minimum=0)
+
+# --- Kernel -------------------------------------------------------------------------------------
+AION_KERNEL_POLICY_PATH = env.string("AION_KERNEL_POLICY_PATH", str(BASE_DIR / "policies" / "kernel" / "policy.yaml"))
+
+# --- Memory -------------------------------------------------------------------------------------
+AION_MEMORY_MAX_CHUNK_BYTES = env.integer("AION_MEMORY_MAX_CHUNK_BYTES", 8 * 1024 * 1024, minimum=1)
+AION_MEMORY_MAX_UPLOAD_BYTES = env.integer("AION_MEMORY_MAX_UPLOAD_BYTES", 1024 * 1024 * 1024, minimum=1)
+AION_MEMORY_UPLOAD_TTL_HOURS = env.integer("AION_MEMORY_UPLOAD_TTL_HOURS", 72, minimum=1)
+AION_EMBEDDINGS_URL = env.url("AION_EMBEDDINGS_URL", schemes=("http", "https"))
+AION_EMBEDDINGS_API_KEY = env.string("AION_EMBEDDINGS_API_KEY")
+
+# --- Router -------------------------------------------------------------------------------------
+AION_ROUTER_POLICY_PATH = env.string("AION_ROUTER_POLICY_PATH", str(BASE_DIR / "policies" / "router.yml"))
+
+# --- Modules ------------------------------------------------------------------------------------
+AION_COSIGN_PUBLIC_KEYS = env.string("AION_COSIGN_PUBLIC_KEYS")
+AION_ORAS_REGISTRY = env.string("AION_ORAS_REGISTRY")
+AION_MODULES_CATALOG_PATH = env.string("AION_MODULES_CATALOG_PATH", str(BASE_DIR / "modules.yml"))
+
+# --- Console ------------------------------------------------------------------------------------
+AION_ADMIN_PASSWORD = env.string("AION_ADMIN_PASSWORD")
+LOGIN_URL = "/console/login/"
+LOGIN_REDIRECT_URL = "/console/"
+LOGOUT_REDIRECT_URL = "/console/login/"
+
+# --- Requests -----------------------------------------------------------------------------------
+AION_MAX_BODY_BYTES = env.integer("AION_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+# Django's own guard sits above the largest per-view limit (memory chunks, base64-inflated).
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(AION_MAX_BODY_BYTES, AION_MEMORY_MAX_CHUNK_BYTES * 4 // 3 + 64 * 1024)
+
+# --- DRF ----------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "aion.auth.authentication.ApiKeyAuthentication",
+        "aion.auth.authentication.JWTAuthentication",
+        "aion.auth.authentication.ConsoleSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["aion.rbac.RolePermission"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "aion.api.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "aion.problems.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AION Control API",
+    "DESCRIPTION": "Control plane: kernel proposals, memory, router, modules and hooks.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+INSTALLED_APPS.append("drf_spectacular_sidecar")
+
+# --- i18n / time --------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+# --- Logging: JSON lines carrying the request id ------------------------------------------------
+LOG_LEVEL = env.choice("AION_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "aion.logging.RequestIdFilter"}},
+    "formatters": {"json": {"()": "aion.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        "kafka": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+    },
+}
+
+# --- Metrics ------------------------------------------------------------------------------------
+# Web, worker and beat share counters through prometheus_client's multiprocess mode when set.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+CSRF_FAILURE_VIEW = "aion.problems.csrf_failure"

@@ -1,0 +1,1 @@
+"""Test fixtures: http (filled in by the issue that needs it)."""

@@ -1,0 +1,1 @@
+"""Test fixtures: kafka (filled in by the issue that needs it)."""

@@ -1,0 +1,1 @@
+"""Test fixtures: mongo (filled in by the issue that needs it)."""

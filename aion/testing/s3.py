@@ -1,0 +1,1 @@
+"""Test fixtures: s3 (filled in by the issue that needs it)."""

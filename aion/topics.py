@@ -1,0 +1,45 @@
+"""The topic registry: every outbox topic, its partitions and retention.
+
+``deploy/kafka/topics/`` holds one Strimzi KafkaTopic manifest per entry and
+``docs/events/<topic>.json`` its JSON Schema; tests check all three agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    description: str
+    partitions: int = 6
+    retention_hours: int = 168
+
+
+KERNEL_PROPOSALS = "kernel.proposals"
+METRICS_RUNTIME = "aion.metrics.runtime"
+AUDIT_ACTIVITY = "aion.audit.activity"
+ROUTER_DECISIONS = "aion.router.decisions"
+ROUTER_POLICIES = "aion.router.policies"
+TASKS_LIFECYCLE = "aion.tasks.lifecycle"
+SECURITY_INCIDENTS = "security.incidents"
+WEBHOOK_DELIVERIES = "aion.webhooks.deliveries"
+MEMORY_UPLOADS = "aion.memory.uploads"
+MODULE_RELEASES = "modules.releases"
+
+TOPICS: dict[str, Topic] = {
+    t.name: t
+    for t in (
+        Topic(KERNEL_PROPOSALS, "Kernel/network proposal transitions, full state, key = proposal id", retention_hours=24 * 30),
+        Topic(METRICS_RUNTIME, "Router runtime samples per target attempt, key = target", retention_hours=72),
+        Topic(AUDIT_ACTIVITY, "Every audit record, key = resource", retention_hours=24 * 30),
+        Topic(ROUTER_DECISIONS, "Routing decisions, key = task id", retention_hours=72),
+        Topic(ROUTER_POLICIES, "Router policy revisions (reload, rollback), key = tenant", retention_hours=24 * 30),
+        Topic(TASKS_LIFECYCLE, "Task state changes, key = task id", retention_hours=72),
+        Topic(SECURITY_INCIDENTS, "Failed verifications, key = tenant", retention_hours=24 * 90),
+        Topic(WEBHOOK_DELIVERIES, "Outbound webhook delivery outcomes, key = endpoint id", retention_hours=72),
+        Topic(MEMORY_UPLOADS, "Memory upload lifecycle, key = upload id", retention_hours=24 * 7),
+        Topic(MODULE_RELEASES, "Module registrations, activations and rollbacks, key = module name", retention_hours=24 * 30),
+    )
+}

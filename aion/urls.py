@@ -1,0 +1,43 @@
+"""Top-level routes: health, metrics, schema, the Console, admin and every app's /v1 API."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from aion.auth.views import jwks_view
+from aion.health import healthz, readyz
+from aion.metrics import metrics_view
+from aion.rbac import PUBLIC
+
+
+class SchemaView(SpectacularAPIView):
+    required_role = PUBLIC
+
+
+class DocsView(SpectacularSwaggerView):
+    required_role = PUBLIC
+
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/console/", permanent=False), name="root"),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
+    path(".well-known/jwks.json", jwks_view, name="jwks"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
+    path("api/docs/", DocsView.as_view(url_name="schema"), name="swagger-ui"),
+    path("admin/", admin.site.urls),
+    path("console/", include("console.urls")),
+    path("v1/", include("aion.api.urls")),
+    path("v1/", include("kernel.api.urls")),
+    path("v1/", include("hooks.api.urls")),
+    path("v1/", include("memory.api.urls")),
+    path("v1/", include("router.api.urls")),
+    path("v1/", include("modules.api.urls")),
+]
+
+handler400 = "aion.problems.handler400"
+handler403 = "aion.problems.handler403"
+handler404 = "aion.problems.handler404"
+handler500 = "aion.problems.handler500"

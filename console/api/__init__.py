@@ -1,0 +1,1 @@
+"""The console REST API (under /v1/)."""

@@ -1,0 +1,3 @@
+"""Console audit pages (Gateway issue)."""
+
+urlpatterns: list = []

@@ -1,0 +1,29 @@
+"""Navigation for the Console base layout; a page not built yet links nowhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+NAV = [
+    ("Proposals", "kernel:proposals"),
+    ("Webhooks", "hooks:index"),
+    ("Memory", "memory:index"),
+    ("Router", "router:index"),
+    ("Modules", "modules:index"),
+    ("Audit", "console:audit"),
+    ("Jobs", "console:jobs"),
+]
+
+
+def console(request: HttpRequest) -> dict[str, Any]:
+    items = []
+    for label, name in NAV:
+        try:
+            url = reverse(name)
+        except NoReverseMatch:
+            url = ""
+        items.append({"label": label, "url": url, "active": bool(url) and request.path.startswith(url)})
+    return {"console_nav": items}

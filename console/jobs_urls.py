@@ -1,0 +1,3 @@
+"""Console jobs pages (Operations issue)."""
+
+urlpatterns: list = []

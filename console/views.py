@@ -1,0 +1,41 @@
+"""The Console shell: login, logout and the dashboard with live readiness."""
+
+from __future__ import annotations
+
+from django.contrib.auth.views import LoginView, LogoutView
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from aion.health import readiness
+from aion.rbac import AUTHENTICATED, PUBLIC, role_required
+
+
+class ConsoleLoginView(LoginView):
+    required_role = PUBLIC
+    template_name = "console/login.html"
+    redirect_authenticated_user = True
+
+
+class ConsoleLogoutView(LogoutView):
+    required_role = PUBLIC
+
+
+@role_required(AUTHENTICATED)
+def dashboard(request: HttpRequest) -> HttpResponse:
+    from aion.models import SecurityIncident
+
+    _, ready = readiness()
+    incidents = SecurityIncident.objects.filter(acknowledged_at__isnull=True)
+    principal = request.principal  # type: ignore[attr-defined]
+    incidents = incidents.filter(tenant_id=principal.tenant_id)
+    return render(
+        request,
+        "console/dashboard.html",
+        {"ready": ready, "incident_count": incidents.count(), "incidents": incidents[:10]},
+    )
+
+
+@role_required(AUTHENTICATED)
+def status_json(request: HttpRequest) -> JsonResponse:
+    _, body = readiness()
+    return JsonResponse(body, status=200)

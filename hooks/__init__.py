@@ -1,0 +1,1 @@
+"""Hooks: signed inbound approval webhooks and reliable, signed outbound webhooks."""

@@ -1,0 +1,1 @@
+"""The hooks REST API (under /v1/)."""

@@ -1,0 +1,1 @@
+"""Kernel proposals: governed change of kernel and network configuration (proposals, approvals, revisions, rollback)."""

@@ -1,0 +1,1 @@
+"""The kernel REST API (under /v1/)."""

@@ -1,0 +1,1 @@
+"""Memory: resumable chunked ingestion, profiles, the embedding pipeline into Qdrant, search and retention."""

@@ -1,0 +1,1 @@
+"""The memory REST API (under /v1/)."""

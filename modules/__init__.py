@@ -1,0 +1,1 @@
+"""Modules: signed module manifests, Cosign enforcement, releases, rollback and host health."""

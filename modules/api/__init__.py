@@ -1,0 +1,1 @@
+"""The modules REST API (under /v1/)."""

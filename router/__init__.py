@@ -1,0 +1,1 @@
+"""Router and tasks: reloadable routing policies, routing decisions, task execution and runtime metrics."""

@@ -1,0 +1,1 @@
+"""The router REST API (under /v1/)."""
