@@ -36,7 +36,7 @@ def read_kv(path: str) -> dict[str, Any] | None:
         response = vault_client().secrets.kv.v2.read_secret_version(
             path=path, mount_point=settings.VAULT_MOUNT, raise_on_deleted_version=True
         )
-    except Exception as exc:  # noqa: BLE001 - hvac raises many types; callers get one
+    except Exception as exc:
         raise SecretUnavailable(f"Vault read of {settings.VAULT_MOUNT}/{path} failed: {type(exc).__name__}") from exc
     return dict(response["data"]["data"])
 
