@@ -78,7 +78,7 @@ def run(argv: list[str]) -> int:
     manage("collectstatic", "--noinput", "-v", "0", env=env)
     manage("bootstrap_admin", env=env)
     processes = {
-        "web": [str(PY), "-m", "uvicorn", "aion.asgi:application", "--host", host, "--port", port, "--no-access-log"],
+        "web": [str(PY), "-m", "uvicorn", "aion.asgi:application", "--host", host, "--port", port, "--no-access-log", "--log-config", str(ROOT / "aion" / "uvicorn_logging.json")],
         "worker": [str(PY), "-m", "celery", "-A", "aion", "worker", "-l", "INFO", "--concurrency", env.get("AION_WORKER_CONCURRENCY", "2")],
         "beat": [str(PY), "-m", "celery", "-A", "aion", "beat", "-l", "INFO", "--pidfile", str(var_dir / "beat.pid")],
     }
@@ -107,7 +107,7 @@ def run(argv: list[str]) -> int:
     log("stopping web, worker and beat")
     for child in children.values():
         if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
+            child.terminate()  # the main process only: Celery then shuts its pool down warmly
     deadline = time.monotonic() + 20
     for child in children.values():
         try:
