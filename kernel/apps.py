@@ -1,3 +1,5 @@
+"""App config of the kernel app: registers the policy's /readyz check."""
+
 from django.apps import AppConfig
 
 
@@ -5,3 +7,9 @@ class Config(AppConfig):
     name = "kernel"
     label = "kernel"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from aion.health import register_check
+        from kernel.policy import policy_health
+
+        register_check("kernel_policy", policy_health)

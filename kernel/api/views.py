@@ -1,0 +1,213 @@
+"""The kernel API under /v1/kernel/: proposals, their transitions, configuration and revisions.
+
+Views are thin: they parse and validate the body, then call ``kernel.services``, which
+checks RBAC again and owns every state change. Reads are open to any kernel role and to
+``auditor``; configuration reads also to ``modules.admin`` (module hosts poll them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from aion.api.views import APIView, GenericViewSet
+from aion.problems import Problem
+from aion.rbac import Role, RolePermission
+from kernel import services
+from kernel.api import serializers
+from kernel.filtersets import ProposalFilterSet
+from kernel.models import ConfigRevision, Proposal
+from kernel.policy import LOADER, current_policy
+
+CONFIG_READ_ROLES = services.READ_ROLES | {Role.MODULES_ADMIN}
+
+
+class KernelPermission(RolePermission):
+    """RolePermission, plus: safe methods are allowed to any role in the view's ``read_any_of``."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        read_any_of = getattr(view, "read_any_of", None)
+        if request.method in SAFE_METHODS and read_any_of:
+            user = request.user
+            if user is None or not getattr(user, "is_authenticated", False):
+                raise exceptions.NotAuthenticated()
+            if set(getattr(user, "roles", ())) & {str(r) for r in read_any_of}:
+                return True
+        return super().has_permission(request, view)
+
+
+def proposal_response(proposal: Proposal, status: int = 200, *, detail: bool = False) -> Response:
+    serializer = serializers.ProposalDetailSerializer if detail else serializers.ProposalSerializer
+    return Response(serializer(proposal).data, status=status, headers={"ETag": services.proposal_etag(proposal)})
+
+
+class ProposalViewSet(GenericViewSet):
+    """Proposals: list, submit, read, and the transitions approve/reject/apply/rollback/break-glass."""
+
+    queryset = Proposal.objects.select_related("base_revision", "applied_revision", "rollback_revision").prefetch_related("approvals")
+    permission_classes = [KernelPermission]
+    read_any_of = services.READ_ROLES
+    required_roles = {
+        "list": Role.KERNEL_PROPOSER,
+        "retrieve": Role.KERNEL_PROPOSER,
+        "create": Role.KERNEL_PROPOSER,
+        "breakglass_submit": Role.KERNEL_BREAKGLASS,
+        "approve": Role.KERNEL_ADMIN,
+        "reject": Role.KERNEL_ADMIN,
+        "apply": Role.KERNEL_ADMIN,
+        "rollback": Role.KERNEL_ADMIN,
+        "breakglass": Role.KERNEL_BREAKGLASS,
+        "*": Role.KERNEL_ADMIN,  # unmapped methods: authenticate first, then 405
+    }
+    filterset_class = ProposalFilterSet
+    serializer_class = serializers.ProposalSerializer
+    rate_limit_class = None
+
+    def get_object(self) -> Proposal:
+        return services.get_proposal_for_tenant(self.request.user.tenant_id, self.kwargs.get("pk"))
+
+    def _body(self, serializer_class: type, request: Request) -> dict[str, Any]:
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    @staticmethod
+    def _if_match(request: Request) -> str | None:
+        return request.META.get("HTTP_IF_MATCH")
+
+    def list(self, request: Request) -> Response:
+        # Reads see expiry at once, even between two runs of the beat job.
+        services.expire_proposals(tenant_id=request.user.tenant_id)
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        data = [services.proposal_state(p) for p in (page if page is not None else queryset)]
+        return self.get_paginated_response(data) if page is not None else Response(data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        proposal = services.expire_if_due(self.get_object())
+        return proposal_response(proposal, detail=True)
+
+    def create(self, request: Request) -> Response:
+        body = self._body(serializers.ProposalCreateSerializer, request)
+        proposal = services.submit_proposal(request.user, **body)
+        response = proposal_response(proposal, status=201)
+        response["Location"] = f"/v1/kernel/proposals/{proposal.pk}"
+        return response
+
+    def breakglass_submit(self, request: Request) -> Response:
+        body = self._body(serializers.BreakglassCreateSerializer, request)
+        proposal = services.submit_proposal(request.user, breakglass=True, **body)
+        response = proposal_response(proposal, status=201)
+        response["Location"] = f"/v1/kernel/proposals/{proposal.pk}"
+        return response
+
+    def approve(self, request: Request, pk: str) -> Response:
+        proposal = self.get_object()
+        body = self._body(serializers.ApproveSerializer, request)
+        return proposal_response(
+            services.approve_proposal(proposal, request.user, comment=body["comment"], if_match=self._if_match(request))
+        )
+
+    def reject(self, request: Request, pk: str) -> Response:
+        proposal = self.get_object()
+        body = self._body(serializers.ReasonSerializer, request)
+        return proposal_response(services.reject_proposal(proposal, request.user, reason=body["reason"], if_match=self._if_match(request)))
+
+    def apply(self, request: Request, pk: str) -> Response:
+        proposal = self.get_object()
+        if request.data and not isinstance(request.data, dict):
+            raise Problem(400, "The body must be a JSON object (or empty).", slug="validation-error")
+        return proposal_response(services.apply_proposal(proposal, request.user, if_match=self._if_match(request)))
+
+    def rollback(self, request: Request, pk: str) -> Response:
+        proposal = self.get_object()
+        body = self._body(serializers.ReasonSerializer, request)
+        return proposal_response(
+            services.rollback_proposal(proposal, request.user, reason=body["reason"], if_match=self._if_match(request))
+        )
+
+    def breakglass(self, request: Request, pk: str) -> Response:
+        proposal = self.get_object()
+        body = self._body(serializers.BreakglassApproveSerializer, request)
+        return proposal_response(
+            services.breakglass_approve(proposal, request.user, justification=body["justification"], if_match=self._if_match(request))
+        )
+
+
+def _known_scope(tenant_id: str, scope: str) -> bool:
+    policy = current_policy()
+    if policy is not None and scope in policy.scopes:
+        return True
+    return ConfigRevision.objects.filter(tenant_id=tenant_id, scope=scope).exists()
+
+
+class ConfigView(APIView):
+    """``GET /v1/kernel/config/{scope}``: the current revision, with an ETag (If-None-Match gets 304)."""
+
+    permission_classes = [KernelPermission]
+    read_any_of = CONFIG_READ_ROLES
+    required_role = Role.KERNEL_PROPOSER
+
+    def get(self, request: Request, scope: str) -> Response:
+        tenant_id = request.user.tenant_id
+        revision = services.current_revision(tenant_id, scope)
+        if revision is None and not _known_scope(tenant_id, scope):
+            raise Problem(404, f"No configuration scope {scope!r}.", slug="not-found")
+        data = services.revision_state(revision) if revision else services.empty_revision_state(scope)
+        etag = services.revision_etag(tenant_id, scope, data["revision"], data["sha256"])
+        wanted = {tag.strip() for tag in request.META.get("HTTP_IF_NONE_MATCH", "").split(",") if tag.strip()}
+        if etag in wanted or f"W/{etag}" in wanted or "*" in wanted:
+            return Response(status=304, headers={"ETag": etag})
+        return Response(data, headers={"ETag": etag})
+
+
+class RevisionListView(APIView):
+    """``GET /v1/kernel/config/{scope}/revisions``: newest first, paginated."""
+
+    permission_classes = [KernelPermission]
+    read_any_of = CONFIG_READ_ROLES
+    required_role = Role.KERNEL_PROPOSER
+
+    def get(self, request: Request, scope: str) -> Response:
+        from aion.api.pagination import Pagination
+
+        tenant_id = request.user.tenant_id
+        if not _known_scope(tenant_id, scope):
+            raise Problem(404, f"No configuration scope {scope!r}.", slug="not-found")
+        queryset = ConfigRevision.objects.filter(tenant_id=tenant_id, scope=scope).select_related("parent").order_by("-number")
+        paginator = Pagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response([services.revision_state(r) for r in page or []])
+
+
+class RevisionDetailView(APIView):
+    """``GET /v1/kernel/config/{scope}/revisions/{n}``."""
+
+    permission_classes = [KernelPermission]
+    read_any_of = CONFIG_READ_ROLES
+    required_role = Role.KERNEL_PROPOSER
+
+    def get(self, request: Request, scope: str, number: int) -> Response:
+        revision = (
+            ConfigRevision.objects.filter(tenant_id=request.user.tenant_id, scope=scope, number=number).select_related("parent").first()
+        )
+        if revision is None:
+            raise Problem(404, f"No revision {number} of scope {scope!r}.", slug="not-found")
+        data = services.revision_state(revision)
+        return Response(data, headers={"ETag": services.revision_etag(revision.tenant_id, scope, revision.number, revision.sha256)})
+
+
+class PolicyView(APIView):
+    """``GET /v1/kernel/policy``: the guardrail policy in force and the loader's status."""
+
+    permission_classes = [KernelPermission]
+    read_any_of = services.READ_ROLES
+    required_role = Role.KERNEL_PROPOSER
+
+    def get(self, request: Request) -> Response:
+        policy = current_policy()
+        return Response({"status": LOADER.health(), "policy": policy.raw if policy else None})

@@ -1,0 +1,26 @@
+"""States and scopes of kernel proposals (TextChoices used by models, filters and serializers)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class ProposalState(models.TextChoices):
+    PENDING = "pending"
+    APPROVED = "approved"
+    APPLIED = "applied"
+    ROLLED_BACK = "rolled_back"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+# States a proposal can still leave by approval, rejection or expiry.
+OPEN_STATES = (ProposalState.PENDING, ProposalState.APPROVED)
+# States nothing can leave.
+FINAL_STATES = (ProposalState.ROLLED_BACK, ProposalState.REJECTED, ProposalState.EXPIRED, ProposalState.FAILED)
+
+
+class RevisionKind(models.TextChoices):
+    APPLY = "apply"
+    ROLLBACK = "rollback"

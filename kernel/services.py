@@ -1,0 +1,886 @@
+"""Every state change of kernel proposals and configuration revisions, in one place.
+
+The API, the Console, signed webhooks (hooks app), beat jobs and management commands all
+call these functions; views stay thin. Each function takes the acting ``Principal`` and
+checks RBAC itself, so no caller can skip it. Each transition is atomic (the proposal row
+is locked with ``select_for_update``; applies and rollbacks also lock the scope head, so
+two applies on one scope serialise), writes an audit record (before and after) and
+publishes the full proposal state to ``kernel.proposals`` (key = proposal id, event type
+``kernel.proposal.<new state>``) in the same transaction.
+
+Stable signatures used by other apps (hooks)::
+
+    approve_proposal(proposal, actor, *, comment="", if_match=None, now=None) -> Proposal
+    reject_proposal(proposal, actor, *, reason, if_match=None, now=None) -> Proposal
+    get_proposal_for_tenant(tenant_id, proposal_id) -> Proposal   # 404 Problem otherwise
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from aion import audit
+from aion.api.etag import etag_for
+from aion.auth.principal import Principal, system_principal
+from aion.models import AuditRecord, AuditResult
+from aion.outbox import publish
+from aion.problems import Problem
+from aion.rbac import Role
+from aion.topics import KERNEL_PROPOSALS
+from kernel import metrics
+from kernel.choices import OPEN_STATES, ProposalState, RevisionKind
+from kernel.live import notify_tenant
+from kernel.models import Approval, ConfigRevision, ConfigScope, Proposal
+from kernel.policy import Policy, current_policy
+
+RESOURCE_TYPE = "kernel.proposal"
+REVISION_RESOURCE_TYPE = "kernel.config_revision"
+# Roles that may read proposals and configuration (writes need the named role).
+READ_ROLES = frozenset({Role.KERNEL_ADMIN, Role.KERNEL_PROPOSER, Role.KERNEL_BREAKGLASS, Role.AUDITOR})
+MAX_CHANGES = 100
+MAX_TEXT = 4000
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or timezone.now()
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def document_sha256(document: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(document).encode()).hexdigest()
+
+
+def content_hash_for(scope: str, target: str, changes: list[dict[str, Any]]) -> str:
+    """What an approval is bound to: the scope, target and exact changes."""
+    return hashlib.sha256(canonical_json({"scope": scope, "target": target, "changes": changes}).encode()).hexdigest()
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """JSON equality that keeps true apart from 1 and 1 apart from "1"."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+def proposal_etag(proposal: Proposal) -> str:
+    return etag_for(f"kernel.proposal:{proposal.pk}:{proposal.version}")
+
+
+def revision_etag(tenant_id: str, scope: str, number: int, sha256: str) -> str:
+    return etag_for(f"kernel.config:{tenant_id}:{scope}:{number}:{sha256}")
+
+
+def _check_if_match(if_match: str | None, proposal: Proposal) -> None:
+    """412 when the caller's ETag (If-Match or the Console's hidden field) is stale."""
+    if not if_match:
+        return
+    current = proposal_etag(proposal)
+    candidates = {c.strip()[2:] if c.strip().startswith("W/") else c.strip() for c in str(if_match).split(",")}
+    if "*" in candidates or current in candidates:
+        return
+    raise Problem(
+        412,
+        "The proposal changed since you read it; reload it and try again.",
+        slug="stale-etag",
+        current_etag=current,
+        state=proposal.state,
+    )
+
+
+def _rbac_decision(actor: Principal, required_role: str) -> dict[str, Any]:
+    return {
+        "actor": actor.subject,
+        "actor_kind": actor.kind,
+        "roles": sorted(actor.roles),
+        "required_role": str(required_role),
+        "allowed": True,
+    }
+
+
+def _require_role(actor: Principal, role: str, action: str, *, tenant_id: str, resource_id: Any = "") -> None:
+    """RBAC inside the action: a refused attempt is audited (result=denied) and answered 403."""
+    if role in getattr(actor, "roles", ()):
+        return
+    audit.record(
+        f"{RESOURCE_TYPE}.{action}",
+        RESOURCE_TYPE,
+        resource_id,
+        actor=actor,
+        tenant_id=tenant_id,
+        result=AuditResult.DENIED,
+        metadata={"rbac": {**_rbac_decision(actor, role), "allowed": False}},
+    )
+    raise Problem(403, f"This action requires the role {str(role)!r}.", slug="forbidden", required_role=str(role))
+
+
+def _check_tenant(actor: Principal, proposal: Proposal) -> None:
+    if actor.tenant_id != proposal.tenant_id:
+        raise Problem(404, "No such proposal.", slug="not-found")
+
+
+def _invalid_transition(proposal: Proposal, wanted: str) -> Problem:
+    return Problem(
+        409,
+        f"Cannot {wanted} a proposal in state {proposal.state!r}.",
+        slug="invalid-transition",
+        state=proposal.state,
+    )
+
+
+def _required_policy() -> Policy:
+    policy = current_policy()
+    if policy is None:
+        raise Problem(503, "No valid kernel guardrail policy is loaded; see /readyz (kernel_policy).", slug="policy-unavailable")
+    return policy
+
+
+def get_proposal_for_tenant(tenant_id: str, proposal_id: Any) -> Proposal:
+    """The tenant's proposal, or a 404 Problem (another tenant's id is indistinguishable from none)."""
+    try:
+        pk = uuid.UUID(str(proposal_id))
+    except (TypeError, ValueError, AttributeError):
+        raise Problem(404, "No such proposal.", slug="not-found") from None
+    proposal = Proposal.objects.filter(tenant_id=tenant_id, pk=pk).first()
+    if proposal is None:
+        raise Problem(404, "No such proposal.", slug="not-found")
+    return proposal
+
+
+def current_revision(tenant_id: str, scope: str) -> ConfigRevision | None:
+    head = ConfigScope.objects.filter(tenant_id=tenant_id, scope=scope).select_related("current").first()
+    return head.current if head else None
+
+
+def current_document(tenant_id: str, scope: str) -> dict[str, Any]:
+    revision = current_revision(tenant_id, scope)
+    return dict(revision.document) if revision else {}
+
+
+def _lock_scope(tenant_id: str, scope: str) -> ConfigScope:
+    """The scope head, row-locked until the transaction ends (serialises applies on a scope)."""
+    head, _ = ConfigScope.objects.get_or_create(tenant_id=tenant_id, scope=scope)
+    return ConfigScope.objects.select_for_update().select_related("current").get(pk=head.pk)
+
+
+def _lock_proposal(proposal: Proposal) -> Proposal:
+    return Proposal.objects.select_for_update().get(pk=proposal.pk)
+
+
+# --- representation ----------------------------------------------------------------------------
+
+
+def approval_state(approval: Approval) -> dict[str, Any]:
+    return {
+        "approver": approval.approver,
+        "approver_kind": approval.approver_kind,
+        "approved_at": approval.created_at.isoformat(),
+        "comment": approval.comment,
+        "content_hash": approval.content_hash,
+        "breakglass": approval.breakglass,
+    }
+
+
+def proposal_state(proposal: Proposal) -> dict[str, Any]:
+    """The full state of a proposal: the API representation and every event's payload."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    def number(revision: ConfigRevision | None) -> int | None:
+        return revision.number if revision is not None else None
+
+    return {
+        "id": str(proposal.pk),
+        "tenant_id": proposal.tenant_id,
+        "scope": proposal.scope,
+        "target": proposal.target,
+        "state": proposal.state,
+        "changes": proposal.changes,
+        "justification": proposal.justification,
+        "risk_score": proposal.risk_score,
+        "ttl_seconds": proposal.ttl_seconds,
+        "expires_at": iso(proposal.expires_at),
+        "base_revision": number(proposal.base_revision),
+        "content_hash": proposal.content_hash,
+        "proposer": proposal.proposer,
+        "required_approvals": proposal.required_approvals,
+        "approvals": [approval_state(a) for a in proposal.approvals.all()],
+        "auto_apply": proposal.auto_apply,
+        "breakglass": proposal.breakglass,
+        "drifted_keys": proposal.drifted_keys,
+        "reject_reason": proposal.reject_reason,
+        "rollback_reason": proposal.rollback_reason,
+        "decided_by": proposal.decided_by,
+        "applied_revision": number(proposal.applied_revision),
+        "rollback_revision": number(proposal.rollback_revision),
+        "created_at": iso(proposal.created_at),
+        "updated_at": iso(proposal.updated_at),
+        "approved_at": iso(proposal.approved_at),
+        "applied_at": iso(proposal.applied_at),
+        "rejected_at": iso(proposal.rejected_at),
+        "expired_at": iso(proposal.expired_at),
+        "failed_at": iso(proposal.failed_at),
+        "rolled_back_at": iso(proposal.rolled_back_at),
+        "version": proposal.version,
+        "etag": proposal_etag(proposal),
+    }
+
+
+def proposal_diff(proposal: Proposal) -> list[dict[str, Any]]:
+    """Each key's current value beside the proposed one (``drifted``: current differs from ``from``)."""
+    document = current_document(proposal.tenant_id, proposal.scope)
+    rows = []
+    for change in proposal.changes:
+        current = document.get(change["key"])
+        rows.append(
+            {
+                "key": change["key"],
+                "current": current,
+                "from": change["from"],
+                "to": change["to"],
+                "drifted": not same_value(current, change["from"]),
+            }
+        )
+    return rows
+
+
+def proposal_history(proposal: Proposal) -> list[dict[str, Any]]:
+    """The audit trail of one proposal, oldest first."""
+    records = AuditRecord.objects.filter(tenant_id=proposal.tenant_id, resource_type=RESOURCE_TYPE, resource_id=str(proposal.pk))
+    return [
+        {
+            "at": r.created_at.isoformat(),
+            "actor": r.actor,
+            "actor_kind": r.actor_kind,
+            "action": r.action,
+            "result": r.result,
+            "state": (r.after or {}).get("state") if isinstance(r.after, dict) else None,
+            "metadata": r.metadata,
+            "request_id": r.request_id,
+        }
+        for r in records.order_by("created_at", "id")
+    ]
+
+
+def revision_state(revision: ConfigRevision) -> dict[str, Any]:
+    return {
+        "scope": revision.scope,
+        "revision": revision.number,
+        "document": revision.document,
+        "sha256": revision.sha256,
+        "created_at": revision.created_at.isoformat(),
+        "proposal_id": str(revision.proposal_id) if revision.proposal_id else None,
+        "parent": revision.parent.number if revision.parent_id and revision.parent else None,
+        "kind": revision.kind,
+        "author": revision.author,
+    }
+
+
+def empty_revision_state(scope: str) -> dict[str, Any]:
+    """Revision 0: a scope nothing has been applied to yet (an empty document)."""
+    return {
+        "scope": scope,
+        "revision": 0,
+        "document": {},
+        "sha256": document_sha256({}),
+        "created_at": None,
+        "proposal_id": None,
+        "parent": None,
+        "kind": None,
+        "author": None,
+    }
+
+
+# --- transitions -------------------------------------------------------------------------------
+
+
+def _emit(
+    proposal: Proposal,
+    actor: Principal,
+    *,
+    action: str,
+    event_type: str,
+    previous_state: str | None,
+    before: dict[str, Any] | None,
+    rbac: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Audit + outbox event + (after commit) metrics and live update, for one change of PROPOSAL."""
+    after = proposal_state(proposal)
+    breakglass = bool(proposal.breakglass or (extra or {}).get("breakglass"))
+    metadata: dict[str, Any] = {"breakglass": breakglass, "previous_state": previous_state, "state": proposal.state}
+    if rbac:
+        metadata["rbac"] = rbac
+    metadata.update(extra or {})
+    audit.record(
+        f"{RESOURCE_TYPE}.{action}",
+        RESOURCE_TYPE,
+        proposal.pk,
+        actor=actor,
+        tenant_id=proposal.tenant_id,
+        before=before,
+        after=after,
+        metadata=metadata,
+    )
+    payload: dict[str, Any] = {
+        "proposal": after,
+        "previous_state": previous_state,
+        "state": proposal.state,
+        "action": action,
+        "breakglass": breakglass,
+        "rbac": rbac,
+    }
+    payload.update({k: v for k, v in (extra or {}).items() if k not in payload})
+    publish(KERNEL_PROPOSALS, str(proposal.pk), payload, event_type=event_type, tenant_id=proposal.tenant_id, actor=actor)
+
+    tenant, state, changed = proposal.tenant_id, proposal.state, previous_state != proposal.state
+    message = {"id": str(proposal.pk), "state": state, "version": proposal.version, "action": action}
+
+    def after_commit() -> None:
+        if changed:
+            metrics.PROPOSALS_TOTAL.labels(state=state).inc()
+        notify_tenant(tenant, message)
+
+    transaction.on_commit(after_commit, robust=True)
+
+
+def _set_state(proposal: Proposal, state: str, now: datetime, **fields: Any) -> None:
+    proposal.state = state
+    proposal.version += 1
+    proposal.updated_at = now
+    for name, value in fields.items():
+        setattr(proposal, name, value)
+    proposal.save()
+
+
+def _validate_changes(policy: Policy, scope: str, changes: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
+    if not isinstance(changes, list) or not changes:
+        errors.setdefault("changes", []).append("At least one change {key, from, to} is required.")
+        return []
+    if len(changes) > MAX_CHANGES:
+        errors.setdefault("changes", []).append(f"At most {MAX_CHANGES} changes per proposal.")
+        return []
+    rules = policy.scopes[scope].keys if scope in policy.scopes else {}
+    seen: set[str] = set()
+    normalised: list[dict[str, Any]] = []
+    for index, change in enumerate(changes):
+        where = f"changes.{index}"
+        if not isinstance(change, dict):
+            errors.setdefault(where, []).append("Each change must be an object {key, from, to}.")
+            continue
+        key = change.get("key")
+        if not isinstance(key, str) or not key:
+            errors.setdefault(f"{where}.key", []).append("A key is required.")
+            continue
+        for name in ("from", "to"):
+            if name not in change:
+                errors.setdefault(f"{where}.{name}", []).append(f"'{name}' is required (null means the key is absent).")
+        unknown = sorted(set(change) - {"key", "from", "to"})
+        if unknown:
+            errors.setdefault(where, []).append("Unknown fields: " + ", ".join(unknown))
+        if key in seen:
+            errors.setdefault(f"{where}.key", []).append(f"{key!r} appears more than once.")
+        seen.add(key)
+        if scope in policy.scopes and key not in rules:
+            errors.setdefault(f"{where}.key", []).append(f"{key!r} is not on the allowlist of scope {scope!r}.")
+        elif key in rules and change.get("to") is not None:
+            message = rules[key].check(change["to"])
+            if message:
+                errors.setdefault(f"{where}.to", []).append(message)
+        if "from" in change and "to" in change and same_value(change["from"], change["to"]):
+            errors.setdefault(f"{where}.to", []).append("'to' equals 'from': nothing would change.")
+        normalised.append({"key": key, "from": change.get("from"), "to": change.get("to")})
+    return normalised
+
+
+def submit_proposal(
+    actor: Principal,
+    *,
+    scope: str,
+    changes: list[dict[str, Any]],
+    justification: str,
+    risk_score: float,
+    ttl_seconds: int | None = None,
+    target: str = "",
+    breakglass: bool = False,
+    now: datetime | None = None,
+) -> Proposal:
+    """Validate against the policy and the current revision, then store a pending proposal.
+
+    ``breakglass=True`` (role kernel.breakglass) applies at once with no approval; the
+    justification is mandatory. Policy breaches are 400 with field errors; a ``from``
+    that differs from the current value is 409 naming the drifted keys.
+    """
+    now = _now(now)
+    tenant_id = actor.tenant_id
+    required_role = Role.KERNEL_BREAKGLASS if breakglass else Role.KERNEL_PROPOSER
+    _require_role(actor, required_role, "breakglass_submit" if breakglass else "submit", tenant_id=tenant_id)
+    policy = _required_policy()
+    if breakglass and not policy.breakglass_enabled:
+        raise Problem(403, "Break-glass is disabled by the kernel policy.", slug="breakglass-disabled")
+
+    errors: dict[str, list[str]] = {}
+    if not isinstance(scope, str) or scope not in policy.scopes:
+        errors["scope"] = [f"Unknown scope; the policy allows: {', '.join(sorted(policy.scopes))}."]
+        scope = str(scope)[:64]
+    target = target or ""
+    if not isinstance(target, str) or len(target) > 200:
+        errors["target"] = ["The target must be a string of at most 200 characters."]
+    normalised = _validate_changes(policy, scope, changes, errors)
+    if not isinstance(justification, str) or not justification.strip():
+        errors["justification"] = ["A justification is required."]
+    elif len(justification) > MAX_TEXT:
+        errors["justification"] = [f"At most {MAX_TEXT} characters."]
+    elif breakglass and len(justification.strip()) < policy.breakglass_min_justification:
+        errors["justification"] = [f"Break-glass needs a justification of at least {policy.breakglass_min_justification} characters."]
+    if isinstance(risk_score, bool) or not isinstance(risk_score, int | float) or not 0 <= risk_score <= 1:
+        errors["risk_score"] = ["The risk score must be a number from 0 to 1."]
+    elif risk_score > policy.max_risk_score:
+        errors["risk_score"] = [f"The policy refuses proposals riskier than {policy.max_risk_score}."]
+    ttl = policy.default_ttl_seconds if ttl_seconds is None else ttl_seconds
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= policy.max_ttl_seconds:
+        errors["ttl_seconds"] = [f"The TTL must be an integer from 1 to {policy.max_ttl_seconds} seconds."]
+    if errors:
+        raise Problem(400, "The proposal breaks the guardrail policy.", slug="policy-violation", errors=errors)
+
+    with transaction.atomic():
+        base = current_revision(tenant_id, scope)
+        document = dict(base.document) if base else {}
+        drifted = [
+            {"key": c["key"], "from": c["from"], "current": document.get(c["key"])}
+            for c in normalised
+            if not same_value(document.get(c["key"]), c["from"])
+        ]
+        if drifted:
+            raise Problem(
+                409,
+                "'from' differs from the current configuration for: " + ", ".join(d["key"] for d in drifted),
+                slug="drift",
+                drifted_keys=drifted,
+                current_revision=base.number if base else 0,
+            )
+        proposal = Proposal.objects.create(
+            tenant_id=tenant_id,
+            scope=scope,
+            target=target,
+            changes=normalised,
+            justification=justification.strip(),
+            risk_score=float(risk_score),
+            ttl_seconds=ttl,
+            expires_at=now + timedelta(seconds=ttl),
+            base_revision=base,
+            content_hash=content_hash_for(scope, target, normalised),
+            proposer=actor.subject,
+            proposer_kind=actor.kind,
+            required_approvals=policy.required_approvals(float(risk_score)),
+            auto_apply=policy.auto_apply,
+            breakglass=breakglass,
+            created_at=now,
+            updated_at=now,
+        )
+        rbac = _rbac_decision(actor, required_role)
+        _emit(proposal, actor, action="submit", event_type="kernel.proposal.pending", previous_state=None, before=None, rbac=rbac)
+        if breakglass:
+            before = proposal_state(proposal)
+            _set_state(proposal, ProposalState.APPROVED, now, approved_at=now)
+            _emit(
+                proposal,
+                actor,
+                action="breakglass_approve",
+                event_type="kernel.proposal.approved",
+                previous_state=ProposalState.PENDING,
+                before=before,
+                rbac=rbac,
+            )
+            _apply_locked(proposal, actor, now, rbac=rbac)
+            _count_breakglass(proposal)
+    return proposal
+
+
+def _count_breakglass(proposal: Proposal) -> None:
+    tenant, scope = proposal.tenant_id, proposal.scope
+    transaction.on_commit(lambda: metrics.BREAKGLASS_TOTAL.labels(tenant=tenant, scope=scope).inc(), robust=True)
+
+
+def _observe_lead_time(stage: str, proposal: Proposal, at: datetime) -> None:
+    seconds = max((at - proposal.created_at).total_seconds(), 0.0)
+    transaction.on_commit(lambda: metrics.PROPOSAL_LEAD_TIME.labels(stage=stage).observe(seconds), robust=True)
+
+
+def expire_if_due(proposal: Proposal, now: datetime | None = None) -> Proposal:
+    """Reads see expiry at once: an open proposal past its TTL is marked expired (own transaction)."""
+    now = _now(now)
+    if proposal.state not in OPEN_STATES or proposal.expires_at > now:
+        return proposal
+    with transaction.atomic():
+        locked = _lock_proposal(proposal)
+        if locked.state in OPEN_STATES and locked.expires_at <= now:
+            before, previous = proposal_state(locked), locked.state
+            _set_state(locked, ProposalState.EXPIRED, now, expired_at=now)
+            _emit(
+                locked,
+                system_principal(locked.tenant_id, "kernel-expiry"),
+                action="expire",
+                event_type="kernel.proposal.expired",
+                previous_state=previous,
+                before=before,
+            )
+    return locked
+
+
+def expire_proposals(now: datetime | None = None, *, tenant_id: str | None = None, limit: int = 1000) -> int:
+    """Mark every open proposal past its TTL as expired (the beat job ``kernel.expire_proposals``)."""
+    now = _now(now)
+    due = Proposal.objects.filter(state__in=OPEN_STATES, expires_at__lte=now)
+    if tenant_id is not None:
+        due = due.filter(tenant_id=tenant_id)
+    expired = 0
+    for proposal in due.order_by("expires_at")[:limit]:
+        if expire_if_due(proposal, now).state == ProposalState.EXPIRED:
+            expired += 1
+    return expired
+
+
+def approve_proposal(
+    proposal: Proposal, actor: Principal, *, comment: str = "", if_match: str | None = None, now: datetime | None = None
+) -> Proposal:
+    """Record ACTOR's approval (role kernel.admin), bound to the proposal's content hash.
+
+    Separation of duties: the proposer can never approve; each approver counts once; the
+    proposal becomes ``approved`` at ``required_approvals`` distinct approvals and, when the
+    policy snapshot says ``auto_apply``, is applied in the same transaction (a drifted scope
+    leaves it ``failed``). ``if_match`` is the ETag the caller read (412 when stale). Called
+    by the API, the Console and signed webhooks (actor kind ``hook``). Returns the proposal.
+    """
+    now = _now(now)
+    _check_tenant(actor, proposal)
+    _require_role(actor, Role.KERNEL_ADMIN, "approve", tenant_id=proposal.tenant_id, resource_id=proposal.pk)
+    comment = (comment or "").strip()
+    if len(comment) > MAX_TEXT:
+        raise Problem(400, "The comment is too long.", errors={"comment": [f"At most {MAX_TEXT} characters."]})
+    proposal = expire_if_due(proposal, now)
+    with transaction.atomic():
+        proposal = _lock_proposal(proposal)
+        _check_if_match(if_match, proposal)
+        if proposal.state != ProposalState.PENDING:
+            raise _invalid_transition(proposal, "approve")
+        if proposal.proposer == actor.subject:
+            raise Problem(403, "Separation of duties: the proposer cannot approve their own proposal.", slug="separation-of-duties")
+        if proposal.approvals.filter(approver=actor.subject).exists():
+            raise Problem(
+                409, "You have already approved this proposal; each approver counts once.", slug="already-approved", state=proposal.state
+            )
+        rbac = _rbac_decision(actor, Role.KERNEL_ADMIN)
+        before = proposal_state(proposal)
+        _record_approval(proposal, actor, comment=comment, now=now, breakglass=False)
+        count = proposal.approvals.count()
+        if count < proposal.required_approvals:
+            proposal.version += 1
+            proposal.updated_at = now
+            proposal.save(update_fields=["version", "updated_at"])
+            _emit(
+                proposal,
+                actor,
+                action="approve",
+                event_type="kernel.proposal.approval_recorded",
+                previous_state=proposal.state,
+                before=before,
+                rbac=rbac,
+                extra={"approvals": count, "comment": comment},
+            )
+            return proposal
+        _set_state(proposal, ProposalState.APPROVED, now, approved_at=now)
+        _observe_lead_time("approved", proposal, now)
+        _emit(
+            proposal,
+            actor,
+            action="approve",
+            event_type="kernel.proposal.approved",
+            previous_state=ProposalState.PENDING,
+            before=before,
+            rbac=rbac,
+            extra={"approvals": count, "comment": comment},
+        )
+        if proposal.auto_apply:
+            _apply_locked(proposal, actor, now, rbac=rbac)
+    return proposal
+
+
+def _record_approval(proposal: Proposal, actor: Principal, *, comment: str, now: datetime, breakglass: bool) -> None:
+    try:
+        with transaction.atomic():
+            Approval.objects.create(
+                proposal=proposal,
+                approver=actor.subject,
+                approver_kind=actor.kind,
+                roles=sorted(actor.roles),
+                comment=comment,
+                content_hash=proposal.content_hash,
+                breakglass=breakglass,
+                created_at=now,
+            )
+    except IntegrityError:
+        raise Problem(409, "You have already approved this proposal; each approver counts once.", slug="already-approved") from None
+
+
+def reject_proposal(
+    proposal: Proposal, actor: Principal, *, reason: str, if_match: str | None = None, now: datetime | None = None
+) -> Proposal:
+    """Reject a pending or approved proposal (role kernel.admin); REASON is required (400 otherwise)."""
+    now = _now(now)
+    _check_tenant(actor, proposal)
+    _require_role(actor, Role.KERNEL_ADMIN, "reject", tenant_id=proposal.tenant_id, resource_id=proposal.pk)
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    if not reason:
+        raise Problem(
+            400, "A reason is required to reject a proposal.", slug="validation-error", errors={"reason": ["A reason is required."]}
+        )
+    if len(reason) > MAX_TEXT:
+        raise Problem(400, "The reason is too long.", slug="validation-error", errors={"reason": [f"At most {MAX_TEXT} characters."]})
+    proposal = expire_if_due(proposal, now)
+    with transaction.atomic():
+        proposal = _lock_proposal(proposal)
+        _check_if_match(if_match, proposal)
+        if proposal.state not in OPEN_STATES:
+            raise _invalid_transition(proposal, "reject")
+        before, previous = proposal_state(proposal), proposal.state
+        _set_state(proposal, ProposalState.REJECTED, now, rejected_at=now, reject_reason=reason, decided_by=actor.subject)
+        _emit(
+            proposal,
+            actor,
+            action="reject",
+            event_type="kernel.proposal.rejected",
+            previous_state=previous,
+            before=before,
+            rbac=_rbac_decision(actor, Role.KERNEL_ADMIN),
+            extra={"reason": reason},
+        )
+    return proposal
+
+
+def _apply_locked(proposal: Proposal, actor: Principal, now: datetime, *, rbac: dict[str, Any]) -> None:
+    """Apply an approved, locked PROPOSAL inside the caller's transaction: a new revision, or ``failed`` on drift."""
+    head = _lock_scope(proposal.tenant_id, proposal.scope)
+    current = head.current
+    document = dict(current.document) if current else {}
+    before = proposal_state(proposal)
+    if (current.pk if current else None) != proposal.base_revision_id:
+        # The scope moved since submission: fine unless one of our keys moved too.
+        drifted = [
+            {"key": c["key"], "from": c["from"], "current": document.get(c["key"])}
+            for c in proposal.changes
+            if not same_value(document.get(c["key"]), c["from"])
+        ]
+        if drifted:
+            _set_state(proposal, ProposalState.FAILED, now, failed_at=now, drifted_keys=drifted, decided_by=actor.subject)
+            _emit(
+                proposal,
+                actor,
+                action="apply",
+                event_type="kernel.proposal.failed",
+                previous_state=ProposalState.APPROVED,
+                before=before,
+                rbac=rbac,
+                extra={"drifted_keys": drifted, "current_revision": current.number if current else 0},
+            )
+            return
+    for change in proposal.changes:
+        if change["to"] is None:
+            document.pop(change["key"], None)
+        else:
+            document[change["key"]] = change["to"]
+    revision = ConfigRevision.objects.create(
+        tenant_id=proposal.tenant_id,
+        scope=proposal.scope,
+        number=(current.number if current else 0) + 1,
+        document=document,
+        sha256=document_sha256(document),
+        parent=current,
+        proposal=proposal,
+        kind=RevisionKind.APPLY,
+        author=actor.subject,
+        created_at=now,
+    )
+    head.current = revision
+    head.updated_at = now
+    head.save(update_fields=["current", "updated_at"])
+    _set_state(proposal, ProposalState.APPLIED, now, applied_at=now, applied_revision=revision, decided_by=actor.subject)
+    _observe_lead_time("applied", proposal, now)
+    _emit(
+        proposal,
+        actor,
+        action="apply",
+        event_type="kernel.proposal.applied",
+        previous_state=ProposalState.APPROVED,
+        before=before,
+        rbac=rbac,
+        extra={"revision": revision.number, "sha256": revision.sha256},
+    )
+
+
+def apply_proposal(proposal: Proposal, actor: Principal, *, if_match: str | None = None, now: datetime | None = None) -> Proposal:
+    """Apply an approved proposal (role kernel.admin) when the policy's automatic apply is off.
+
+    Drift (the scope moved and one of the keys no longer equals ``from``) commits the
+    ``failed`` state with the drifted keys, changes nothing, and then raises 409.
+    """
+    now = _now(now)
+    _check_tenant(actor, proposal)
+    _require_role(actor, Role.KERNEL_ADMIN, "apply", tenant_id=proposal.tenant_id, resource_id=proposal.pk)
+    proposal = expire_if_due(proposal, now)
+    with transaction.atomic():
+        proposal = _lock_proposal(proposal)
+        _check_if_match(if_match, proposal)
+        if proposal.state != ProposalState.APPROVED:
+            raise _invalid_transition(proposal, "apply")
+        _apply_locked(proposal, actor, now, rbac=_rbac_decision(actor, Role.KERNEL_ADMIN))
+    if proposal.state == ProposalState.FAILED:
+        raise Problem(
+            409,
+            "The configuration drifted since submission; the proposal is now failed and nothing changed.",
+            slug="drift",
+            state=proposal.state,
+            drifted_keys=proposal.drifted_keys,
+        )
+    return proposal
+
+
+def breakglass_approve(
+    proposal: Proposal, actor: Principal, *, justification: str, if_match: str | None = None, now: datetime | None = None
+) -> Proposal:
+    """Break-glass (role kernel.breakglass): one approval that is not the proposer's, then apply at once."""
+    now = _now(now)
+    _check_tenant(actor, proposal)
+    _require_role(actor, Role.KERNEL_BREAKGLASS, "breakglass_approve", tenant_id=proposal.tenant_id, resource_id=proposal.pk)
+    policy = _required_policy()
+    if not policy.breakglass_enabled:
+        raise Problem(403, "Break-glass is disabled by the kernel policy.", slug="breakglass-disabled")
+    justification = (justification or "").strip() if isinstance(justification, str) else ""
+    if len(justification) < policy.breakglass_min_justification or len(justification) > MAX_TEXT:
+        raise Problem(
+            400,
+            "Break-glass needs a justification.",
+            slug="validation-error",
+            errors={"justification": [f"Between {policy.breakglass_min_justification} and {MAX_TEXT} characters."]},
+        )
+    proposal = expire_if_due(proposal, now)
+    with transaction.atomic():
+        proposal = _lock_proposal(proposal)
+        _check_if_match(if_match, proposal)
+        if proposal.state not in OPEN_STATES:
+            raise _invalid_transition(proposal, "break-glass apply")
+        if proposal.proposer == actor.subject:
+            raise Problem(
+                403, "Separation of duties: break-glass needs an approval that is not the proposer's.", slug="separation-of-duties"
+            )
+        rbac = _rbac_decision(actor, Role.KERNEL_BREAKGLASS)
+        extra = {"breakglass": True, "justification": justification}
+        before, previous = proposal_state(proposal), proposal.state
+        if not proposal.approvals.filter(approver=actor.subject).exists():
+            _record_approval(proposal, actor, comment=justification, now=now, breakglass=True)
+        proposal.breakglass = True
+        if previous == ProposalState.PENDING:
+            _set_state(proposal, ProposalState.APPROVED, now, approved_at=now)
+            _observe_lead_time("approved", proposal, now)
+            _emit(
+                proposal,
+                actor,
+                action="breakglass_approve",
+                event_type="kernel.proposal.approved",
+                previous_state=previous,
+                before=before,
+                rbac=rbac,
+                extra=extra,
+            )
+        else:
+            proposal.save(update_fields=["breakglass"])
+        _apply_locked(proposal, actor, now, rbac=rbac)
+        _count_breakglass(proposal)
+    return proposal
+
+
+def rollback_proposal(
+    proposal: Proposal, actor: Principal, *, reason: str, if_match: str | None = None, now: datetime | None = None
+) -> Proposal:
+    """Roll back an applied proposal (role kernel.admin): the applied revision's parent document
+    becomes a new revision (history is never rewritten). Refused (409) when a later revision
+    was applied on top, which must be rolled back first.
+    """
+    now = _now(now)
+    _check_tenant(actor, proposal)
+    _require_role(actor, Role.KERNEL_ADMIN, "rollback", tenant_id=proposal.tenant_id, resource_id=proposal.pk)
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    if not reason:
+        raise Problem(400, "A reason is required to roll back.", slug="validation-error", errors={"reason": ["A reason is required."]})
+    if len(reason) > MAX_TEXT:
+        raise Problem(400, "The reason is too long.", slug="validation-error", errors={"reason": [f"At most {MAX_TEXT} characters."]})
+    with transaction.atomic():
+        proposal = _lock_proposal(proposal)
+        _check_if_match(if_match, proposal)
+        if proposal.state != ProposalState.APPLIED or proposal.applied_revision_id is None:
+            raise _invalid_transition(proposal, "roll back")
+        head = _lock_scope(proposal.tenant_id, proposal.scope)
+        if head.current_id != proposal.applied_revision_id:
+            current_number = head.current.number if head.current else 0
+            raise Problem(
+                409,
+                f"Revision {current_number} of {proposal.scope!r} was applied after this proposal; roll that back first.",
+                slug="superseded",
+                state=proposal.state,
+                current_revision=current_number,
+            )
+        applied = ConfigRevision.objects.select_related("parent").get(pk=proposal.applied_revision_id)
+        document = dict(applied.parent.document) if applied.parent else {}
+        revision = ConfigRevision.objects.create(
+            tenant_id=proposal.tenant_id,
+            scope=proposal.scope,
+            number=applied.number + 1,
+            document=document,
+            sha256=document_sha256(document),
+            parent=applied,
+            proposal=proposal,
+            kind=RevisionKind.ROLLBACK,
+            author=actor.subject,
+            created_at=now,
+        )
+        head.current = revision
+        head.updated_at = now
+        head.save(update_fields=["current", "updated_at"])
+        before = proposal_state(proposal)
+        _set_state(
+            proposal,
+            ProposalState.ROLLED_BACK,
+            now,
+            rolled_back_at=now,
+            rollback_revision=revision,
+            rollback_reason=reason,
+            decided_by=actor.subject,
+        )
+        _emit(
+            proposal,
+            actor,
+            action="rollback",
+            event_type="kernel.proposal.rolled_back",
+            previous_state=ProposalState.APPLIED,
+            before=before,
+            rbac=_rbac_decision(actor, Role.KERNEL_ADMIN),
+            extra={"reason": reason, "revision": revision.number, "restored_revision": applied.parent.number if applied.parent else 0},
+        )
+        tenant, scope = proposal.tenant_id, proposal.scope
+        transaction.on_commit(lambda: metrics.ROLLBACKS_TOTAL.labels(tenant=tenant, scope=scope).inc(), robust=True)
+    return proposal
