@@ -79,6 +79,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Gateway: RateLimit-* headers, then Idempotency-Key (its process_view runs after the body-size check).
+    "aion.ratelimit.RateLimitHeadersMiddleware",
+    "aion.idempotency.IdempotencyMiddleware",
 ]
 
 ROOT_URLCONF = "aion.urls"
@@ -287,6 +290,31 @@ AION_WEBHOOK_MAX_ATTEMPTS = env.integer("AION_WEBHOOK_MAX_ATTEMPTS", 5, minimum=
 AION_WEBHOOK_BACKOFF_SECONDS = [int(x) for x in env.csv("AION_WEBHOOK_BACKOFF_SECONDS", "10,60,300,1800")]
 AION_WEBHOOK_SECRET_GRACE_HOURS = env.integer("AION_WEBHOOK_SECRET_GRACE_HOURS", 24, minimum=0)
 
+# Extra JWKS (JSON) published/accepted beside the AION_JWKS_PATH file, e.g. keys of an external issuer.
+AION_JWT_JWKS = env.string("AION_JWT_JWKS")
+# Private signing keys (PEM, one per kid) written by `jwt_generate_key`; Vault path used instead when VAULT_ADDR is set.
+AION_JWT_PRIVATE_KEY_DIR = env.string("AION_JWT_PRIVATE_KEY_DIR", str(VAR_DIR / "jwt-keys"))
+AION_JWT_VAULT_PATH = env.string("AION_JWT_VAULT_PATH", "omertaos/jwt")
+AION_GATEWAY_VAULT_PATH = env.string("AION_GATEWAY_VAULT_PATH", "omertaos/gateway")
+AION_JWT_DEFAULT_TTL_SECONDS = env.integer("AION_JWT_DEFAULT_TTL_SECONDS", 3600, minimum=60)
+# --- Gateway: rate limits and idempotency (limits per route class are AION_RATE_LIMITS above) ---
+# An IP's bucket is this many times a credential's (many clients can share one NAT address).
+AION_RATE_LIMIT_IP_FACTOR = env.integer("AION_RATE_LIMIT_IP_FACTOR", 10, minimum=1)
+if TESTING:
+    # One process and one client IP serve a whole test run; tests of the limiter set their own limits.
+    AION_RATE_LIMITS = {name: env.string(f"AION_RATE_LIMIT_{name.upper()}", "1000000/60") for name in AION_RATE_LIMITS}
+for _name, _spec in AION_RATE_LIMITS.items():
+    _count, _, _period = _spec.partition("/")
+    if not (_count.isdigit() and _period.isdigit() and int(_count) > 0 and int(_period) > 0):
+        raise ImproperlyConfigured(f"AION_RATE_LIMIT_{_name.upper()} must look like <count>/<seconds>, got {_spec!r}")
+AION_TRUSTED_PROXY_HOPS = env.integer("AION_TRUSTED_PROXY_HOPS", 0, minimum=0)  # X-Forwarded-For hops to trust
+AION_RATE_LIMIT_KEY_PREFIX = env.string("AION_RATE_LIMIT_KEY_PREFIX", "aion:rl")
+AION_IDEMPOTENCY_KEY_PREFIX = env.string("AION_IDEMPOTENCY_KEY_PREFIX", "aion:idem")
+AION_IDEMPOTENCY_LOCK_SECONDS = env.integer("AION_IDEMPOTENCY_LOCK_SECONDS", 120, minimum=1)  # in-flight marker lifetime
+# --- Gateway: the outbox relay ---
+AION_OUTBOX_RELAY_LOCK_SECONDS = env.integer("AION_OUTBOX_RELAY_LOCK_SECONDS", 300, minimum=10)
+AION_KAFKA_TIMEOUT_SECONDS = env.decimal_number("AION_KAFKA_TIMEOUT_SECONDS", 10.0, minimum=0.5)
+AION_OUTBOX_MAX_BACKOFF_SECONDS = env.integer("AION_OUTBOX_MAX_BACKOFF_SECONDS", 300, minimum=1)
 # --- Kernel -------------------------------------------------------------------------------------
 AION_KERNEL_POLICY_PATH = env.string("AION_KERNEL_POLICY_PATH", str(BASE_DIR / "policies" / "kernel" / "policy.yaml"))
 
@@ -368,4 +396,6 @@ LOGGING = {
 # --- Metrics ------------------------------------------------------------------------------------
 # Web, worker and beat share counters through prometheus_client's multiprocess mode when set.
 PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    # Fail-closed GCRA limiter on every view (route class from the view's rate_limit_class).
+    "DEFAULT_THROTTLE_CLASSES": ["aion.ratelimit.GatewayThrottle"],
 CSRF_FAILURE_VIEW = "aion.problems.csrf_failure"

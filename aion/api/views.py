@@ -1,4 +1,4 @@
-"""Base views: tenant scoping so one tenant's ids are 404 to another."""
+"""Base views (tenant scoping so one tenant's ids are 404 to another) and the audit log API."""
 
 from __future__ import annotations
 
@@ -6,6 +6,11 @@ from typing import Any
 
 from rest_framework import generics, mixins, viewsets
 from rest_framework.views import APIView as DRFAPIView
+
+from aion.api.filtersets import AuditRecordFilterSet
+from aion.api.serializers import AuditRecordSerializer
+from aion.models import AuditRecord
+from aion.rbac import Role
 
 
 class APIView(DRFAPIView):
@@ -45,3 +50,12 @@ class CreateListRetrieveViewSet(
 
 class ListAPIView(TenantScopedMixin, generics.ListAPIView):
     rate_limit_class: str | None = None
+
+
+class AuditRecordViewSet(ReadOnlyModelViewSet):
+    """``GET /v1/audit`` and ``/v1/audit/{id}``: the caller's tenant's audit log (auditor), filtered by actor, action, resource, time."""
+
+    required_role = Role.AUDITOR
+    queryset = AuditRecord.objects.all()
+    serializer_class = AuditRecordSerializer
+    filterset_class = AuditRecordFilterSet

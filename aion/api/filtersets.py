@@ -1,0 +1,32 @@
+"""Filters for ``GET /v1/audit`` (and the Console audit page): actor, action, resource and time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+
+from aion.models import AuditRecord, AuditResult
+
+
+class AuditRecordFilterSet(django_filters.FilterSet):
+    actor = django_filters.CharFilter(field_name="actor")
+    actor_kind = django_filters.CharFilter(field_name="actor_kind")
+    action = django_filters.CharFilter(field_name="action")
+    action_prefix = django_filters.CharFilter(field_name="action", lookup_expr="startswith")
+    resource_type = django_filters.CharFilter(field_name="resource_type")
+    resource_id = django_filters.CharFilter(field_name="resource_id")
+    resource = django_filters.CharFilter(method="filter_resource", label="type or type:id")
+    request_id = django_filters.CharFilter(field_name="request_id")
+    result = django_filters.ChoiceFilter(field_name="result", choices=AuditResult.choices)
+    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = AuditRecord
+        fields = ["actor", "actor_kind", "action", "resource_type", "resource_id", "request_id", "result"]
+
+    def filter_resource(self, queryset: Any, name: str, value: str) -> Any:
+        resource_type, _, resource_id = value.partition(":")
+        queryset = queryset.filter(resource_type=resource_type)
+        return queryset.filter(resource_id=resource_id) if resource_id else queryset

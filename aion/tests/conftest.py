@@ -1,0 +1,118 @@
+"""Gateway test fixtures: isolated limiter/idempotency key spaces and a stoppable TCP proxy to Redis."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pytest
+from django.test import override_settings
+
+
+@pytest.fixture()
+def gateway_isolation() -> Iterator[str]:
+    """Unique rate-limit and idempotency key prefixes, so buckets never leak between tests or runs."""
+    prefix = f"aion-test-{uuid.uuid4().hex[:12]}"
+    with override_settings(AION_RATE_LIMIT_KEY_PREFIX=f"{prefix}:rl", AION_IDEMPOTENCY_KEY_PREFIX=f"{prefix}:idem"):
+        yield prefix
+
+
+def redis_db_url(url: str, db: int) -> str:
+    parsed = urlparse(url)
+    return f"{parsed.scheme}://{parsed.netloc}/{db}"
+
+
+@pytest.fixture()
+def redis_cleanup(redis_url: str) -> Iterator[list[str]]:
+    """Deletes (only) the keys under the prefixes a test registers, on databases 0-3."""
+    import redis
+
+    prefixes: list[str] = []
+    yield prefixes
+    for db in range(4):
+        client = redis.Redis.from_url(redis_db_url(redis_url, db))
+        for prefix in prefixes:
+            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+            if keys:
+                client.delete(*keys)
+        client.close()
+
+
+class TcpProxy:
+    """A real TCP relay to Redis that a test can cut (connections killed mid-run) and restore."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self.listener: socket.socket | None = None
+        self.connections: list[socket.socket] = []
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        self.port = listener.getsockname()[1]
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                self.connections += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        """Closes the listener and kills every open connection (Redis 'goes away')."""
+        if self.listener is not None:
+            try:
+                self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+            except OSError:
+                pass
+            self.listener.close()
+            self.listener = None
+        with self.lock:
+            for sock in self.connections:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+            self.connections.clear()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+@pytest.fixture()
+def redis_proxy(redis_url: str) -> Iterator[TcpProxy]:
+    parsed = urlparse(redis_url)
+    proxy = TcpProxy(parsed.hostname or "127.0.0.1", parsed.port or 6379)
+    proxy.start()
+    yield proxy
+    proxy.stop()

@@ -1,0 +1,56 @@
+"""A test URLconf: the real routes plus one probe endpoint whose POST makes a real, audited state change.
+
+The probe lets the Gateway tests exercise rate limits and idempotency on an
+unsafe route without depending on other apps' endpoints.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.urls import include, path
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from aion import audit
+from aion.api.views import APIView
+from aion.rbac import Role
+
+
+class ProbeView(APIView):
+    required_role = Role.KERNEL_PROPOSER
+    # Tests set this to hold a request "in flight".
+    gate: threading.Event | None = None
+    entered: threading.Event | None = None
+
+    def post(self, request: Request) -> Response:
+        if self.entered is not None:
+            self.entered.set()
+        if self.gate is not None:
+            self.gate.wait(10)
+        if isinstance(request.data, dict) and request.data.get("explode"):
+            raise RuntimeError("probe asked to fail")
+        principal: Any = request.user
+        with transaction.atomic():
+            entry = audit.record(
+                "probe.created", "probe", uuid.uuid4().hex, actor=principal, tenant_id=principal.tenant_id, after={"body": request.data}
+            )
+        return Response({"audit_id": entry.pk, "echo": request.data}, status=201, headers={"Location": f"/v1/audit/{entry.pk}"})
+
+
+class IngestProbeView(APIView):
+    required_role = Role.MEMORY_WRITER
+    rate_limit_class = "ingest"
+
+    def post(self, request: Request) -> Response:
+        return Response({"ok": True})
+
+
+urlpatterns = [
+    path("v1/test/probe", ProbeView.as_view(), name="probe"),
+    path("v1/test/ingest-probe", IngestProbeView.as_view(), name="ingest-probe"),
+    path("", include("aion.urls")),
+]

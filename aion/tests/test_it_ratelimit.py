@@ -1,0 +1,156 @@
+"""Rate limiting: GCRA per credential and per IP, RateLimit-* headers, and failing closed without Redis.
+
+Runs against the in-process limiter and against the machine's real Redis
+(``redis_url``); "Redis down" is a closed port, or a real TCP relay to Redis
+that the test cuts mid-run.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.test import Client, override_settings
+
+from aion import ratelimit
+from aion.rbac import Role
+from aion.testing.factories import OTHER_TENANT, api_client, make_api_key
+from aion.testing.services import free_port
+
+pytestmark = pytest.mark.django_db
+
+LOW = {"default": "3/60", "write": "2/60", "ingest": "5/60", "hooks": "3/60", "hook_failures": "3/60", "auth_failures": "3/60"}
+
+
+@pytest.fixture()
+def low_limits(gateway_isolation):
+    with override_settings(AION_RATE_LIMITS=LOW, AION_RATE_LIMIT_IP_FACTOR=10, ROOT_URLCONF="aion.tests.gateway_urls"):
+        yield
+
+
+def _exhaust_whoami(client, limit=3):
+    answers = [client.get("/v1/whoami") for _ in range(limit + 1)]
+    return answers
+
+
+def _assert_limited_sequence(answers):
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [a["RateLimit-Remaining"] for a in answers[:3]] == ["2", "1", "0"]
+    assert all(a["RateLimit-Limit"] == "3" for a in answers)
+    refused = answers[3]
+    assert refused["Content-Type"].startswith("application/problem+json")
+    assert refused.json()["type"] == "urn:aion:problem:rate-limited"
+    assert int(refused["Retry-After"]) >= 1
+    assert int(refused["RateLimit-Reset"]) >= 1
+
+
+def test_in_process_limiter_limits_per_credential_with_headers(low_limits):
+    owner, _ = make_api_key([Role.AUDITOR])
+    teammate, _ = make_api_key([Role.AUDITOR])
+    _assert_limited_sequence(_exhaust_whoami(api_client(owner)))
+    # Another credential on the same IP has its own bucket (the IP bucket is 10x larger).
+    assert api_client(teammate).get("/v1/whoami").status_code == 200
+
+
+def test_ip_bucket_limits_all_credentials_of_one_address(low_limits):
+    with override_settings(AION_RATE_LIMIT_IP_FACTOR=1):
+        first, _ = make_api_key([Role.AUDITOR])
+        second, _ = make_api_key([Role.AUDITOR], tenant=OTHER_TENANT)
+        assert [api_client(first).get("/v1/whoami").status_code for _ in range(3)] == [200] * 3
+        assert api_client(second).get("/v1/whoami").status_code == 429
+        # A different client IP is a different bucket.
+        assert api_client(second).get("/v1/whoami", REMOTE_ADDR="10.9.8.7").status_code == 200
+
+
+def test_route_classes_have_their_own_limits(low_limits):
+    raw, _ = make_api_key([Role.MEMORY_WRITER, Role.KERNEL_PROPOSER])
+    client = api_client(raw)
+    ingest = [client.post("/v1/test/ingest-probe", {}, format="json") for _ in range(6)]
+    assert [r.status_code for r in ingest] == [200] * 5 + [429]
+    assert ingest[0]["RateLimit-Limit"] == "5"
+    # Unsafe methods without a declared class use "write" (2/60), counted apart from "ingest".
+    writes = [client.post("/v1/test/probe", {"n": i}, format="json") for i in range(3)]
+    assert [r.status_code for r in writes] == [201, 201, 429]
+
+
+def test_unauthenticated_calls_are_401_not_counted_as_a_credential(low_limits):
+    response = api_client().get("/v1/whoami")
+    assert response.status_code == 401
+
+
+def test_redis_limiter_is_atomic_and_sets_headers(low_limits, redis_url, redis_cleanup, gateway_isolation):
+    redis_cleanup.append(gateway_isolation)
+    with override_settings(REDIS_URL=redis_url):
+        raw, _ = make_api_key([Role.AUDITOR])
+        _assert_limited_sequence(_exhaust_whoami(api_client(raw)))
+
+        # 60 concurrent hits on one bucket of 20: exactly 20 pass (the Lua script is atomic).
+        allowed = []
+        with override_settings(AION_RATE_LIMITS={**LOW, "default": "20/60"}):
+
+            def hit():
+                decision = ratelimit.check("default", "cred:race", "203.0.113.9")
+                allowed.append(decision.allowed)
+
+            threads = [threading.Thread(target=hit) for _ in range(60)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert allowed.count(True) == 20
+
+
+def test_redis_unreachable_fails_closed_but_health_and_metrics_answer(low_limits):
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    with override_settings(REDIS_URL=closed, AION_REDIS_TIMEOUT_SECONDS=0.2):
+        raw, _ = make_api_key([Role.AUDITOR])
+        refused = api_client(raw).get("/v1/whoami")
+        assert refused.status_code == 429
+        problem = refused.json()
+        assert problem["type"] == "urn:aion:problem:rate-limiter-unavailable"
+        assert "unavailable" in problem["detail"]
+        assert refused["Retry-After"]
+
+        plain = Client()
+        assert plain.get("/healthz").status_code == 200
+        assert plain.get("/metrics").status_code == 200
+        ready = plain.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["dependencies"]["cache"]["status"] == "down"
+
+
+def test_redis_killed_mid_run_fails_closed_then_recovers(low_limits, redis_proxy, redis_cleanup, gateway_isolation):
+    redis_cleanup.append(gateway_isolation)
+    with override_settings(REDIS_URL=redis_proxy.url, AION_REDIS_TIMEOUT_SECONDS=0.3):
+        raw, _ = make_api_key([Role.AUDITOR])
+        client = api_client(raw)
+        assert client.get("/v1/whoami").status_code == 200
+
+        redis_proxy.stop()  # every open connection is cut and nothing listens any more
+        refused = client.get("/v1/whoami")
+        assert refused.status_code == 429
+        assert refused.json()["type"] == "urn:aion:problem:rate-limiter-unavailable"
+        assert Client().get("/healthz").status_code == 200
+
+        redis_proxy.start()  # same port: Redis is back
+        recovered = client.get("/v1/whoami")
+        assert recovered.status_code == 200
+        assert recovered["RateLimit-Remaining"] == "1"  # the bucket survived in Redis
+
+
+def test_readyz_says_the_embedded_limiter_is_in_process():
+    with override_settings(REDIS_URL=None):
+        cache = Client().get("/readyz").json()["dependencies"]["cache"]
+    assert cache["status"] == "disabled"
+    assert "in-process" in cache["detail"]
+
+
+def test_in_process_gcra_refills_over_time():
+    now = [1000.0]
+    limiter = ratelimit.InProcessLimiter(clock=lambda: now[0])
+    rate = ratelimit.Rate(2, 10)
+    bucket = [("k", rate)]
+    assert [limiter.hit(bucket).allowed for _ in range(3)] == [True, True, False]
+    now[0] += 5  # one emission interval later, exactly one more request fits
+    assert limiter.hit(bucket).allowed is True
+    assert limiter.hit(bucket).allowed is False
