@@ -1,0 +1,808 @@
+"""Every state change of the hooks app, called by the API, the Console, Celery and the commands.
+
+Inbound: ``receive_approval_hook`` verifies a signed approval hook, records a
+security incident when verification fails, dedupes by delivery id and calls the
+Kernel's approve/reject actions with the source's scopes enforced.
+
+Outbound: ``create_deliveries_for_event`` (the ``event_published`` receiver)
+turns outbox events into deliveries; ``deliver`` sends one attempt, pinned and
+SSRF-checked, and schedules the next by the backoff schedule. Endpoint and
+source management (create, rotate, redeliver, recover) live here too.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import logging
+import random
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from aion import audit
+from aion.models import AuditResult
+from aion.netguard import UnsafeDestination, check_url, guarded_request
+from aion.outbox import publish
+from aion.problems import Problem
+from aion.topics import AUDIT_ACTIVITY, WEBHOOK_DELIVERIES
+from hooks import idempotency, signing
+from hooks.choices import SCOPE_FOR_DECISION, ApprovalDecision, DeliveryStatus, SignatureFailure
+from hooks.crypto import decrypt, encrypt, fingerprint, new_endpoint_secret, new_hook_secret
+from hooks.metrics import HOOK_APPROVALS, HOOK_SIGNATURE_FAILURES, WEBHOOK_ATTEMPTS, WEBHOOK_FAILURES, WEBHOOK_LATENCY
+from hooks.models import DeliveryAttempt, HookSource, HookSourceSecret, WebhookDelivery, WebhookEndpoint
+from hooks.sources import ResolvedSource, sources_for_tenant
+
+logger = logging.getLogger("hooks")
+
+# Events never delivered: the audit stream (every change, internal) and our own delivery outcomes (a loop).
+UNDELIVERABLE_TOPICS = frozenset({AUDIT_ACTIVITY, WEBHOOK_DELIVERIES})
+PING_EVENT_TYPE = "webhook.ping"
+EVENT_TYPE_PATTERN = re.compile(r"^[a-z0-9_*-]+(\.[a-z0-9_*-]+)*$")
+RESPONSE_EXCERPT_BYTES = 1024
+MAX_RETRY_AFTER_SECONDS = 24 * 3600
+GENERIC_401 = "The hook could not be verified."
+GENERIC_403 = "The hook source is not allowed to do this."
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or timezone.now()
+
+
+# ================================================================================================
+# Inbound hook sources (write side; the read side is hooks.sources)
+# ================================================================================================
+
+
+def _source_grace() -> timedelta:
+    return timedelta(hours=getattr(settings, "AION_HOOK_SECRET_GRACE_HOURS", settings.AION_WEBHOOK_SECRET_GRACE_HOURS))
+
+
+def _source_snapshot(source: HookSource) -> dict[str, Any]:
+    return {
+        "name": source.name,
+        "tenant_id": source.tenant_id,
+        "scopes": list(source.scopes),
+        "service_identity": source.service_identity,
+        "enabled": source.enabled,
+    }
+
+
+def _vault_write_source_secret(source: HookSource, secret: str, *, now: datetime, grace: timedelta) -> None:
+    """Vault mode: the secret lives at secret/omertaos/hooks under ``<tenant>/<name>``, never in the DB."""
+    from aion import secrets as vault
+    from hooks.sources import clear_cache
+
+    document = vault.read_kv(settings.AION_HOOKS_VAULT_PATH) or {}
+    key = f"{source.tenant_id}/{source.name}"
+    entry = document.get(key) or {}
+    if isinstance(entry, str):
+        entry = json.loads(entry)
+    kept = []
+    for old in entry.get("secrets", []):
+        old = {"secret": old, "expires_at": None} if isinstance(old, str) else dict(old)
+        if old.get("expires_at") is None:
+            old["expires_at"] = (now + grace).isoformat()
+        kept.append(old)
+    document[key] = {
+        "tenant": source.tenant_id,
+        "name": source.name,
+        "scopes": list(source.scopes),
+        "service_identity": source.service_identity,
+        "secrets": [{"secret": secret, "expires_at": None}, *kept],
+    }
+    vault.write_kv(settings.AION_HOOKS_VAULT_PATH, document)
+    clear_cache()
+
+
+def create_hook_source(
+    *, tenant_id: str, name: str, scopes: list[str], actor: Any, service_identity: str = "", now: datetime | None = None
+) -> tuple[HookSource, str]:
+    """A new source and its first secret (returned once, never shown again)."""
+    from aion import secrets as vault
+
+    now = _now(now)
+    if HookSource.objects.filter(tenant_id=tenant_id, name=name).exists():
+        raise Problem(409, f"A hook source named {name!r} already exists for this tenant.", slug="duplicate-source")
+    secret = new_hook_secret()
+    with transaction.atomic():
+        source = HookSource.objects.create(
+            tenant_id=tenant_id, name=name, scopes=sorted(set(scopes)), service_identity=service_identity or f"hook:{name}"
+        )
+        if vault.vault_enabled():
+            _vault_write_source_secret(source, secret, now=now, grace=_source_grace())
+        else:
+            HookSourceSecret.objects.create(
+                source=source, secret_encrypted=encrypt(secret), fingerprint=fingerprint(secret), created_at=now
+            )
+        audit.record(
+            "hooks.source.created", "hook_source", source.pk, actor=actor, tenant_id=tenant_id,
+            after={**_source_snapshot(source), "secret_fingerprint": fingerprint(secret)},
+        )  # fmt: skip
+    return source, secret
+
+
+def rotate_hook_source_secret(source: HookSource, *, actor: Any, grace_hours: float | None = None, now: datetime | None = None) -> str:
+    """A new active secret; the previous ones stay valid for the grace period, so senders can switch over."""
+    from aion import secrets as vault
+
+    now = _now(now)
+    grace = timedelta(hours=grace_hours) if grace_hours is not None else _source_grace()
+    secret = new_hook_secret()
+    with transaction.atomic():
+        locked = HookSource.objects.select_for_update().get(pk=source.pk)
+        if vault.vault_enabled():
+            _vault_write_source_secret(locked, secret, now=now, grace=grace)
+        else:
+            HookSourceSecret.objects.filter(source=locked, expires_at__isnull=True).update(expires_at=now + grace)
+            HookSourceSecret.objects.create(
+                source=locked, secret_encrypted=encrypt(secret), fingerprint=fingerprint(secret), created_at=now
+            )
+        audit.record(
+            "hooks.source.secret_rotated", "hook_source", locked.pk, actor=actor, tenant_id=locked.tenant_id,
+            after={"secret_fingerprint": fingerprint(secret), "previous_valid_until": (now + grace).isoformat()},
+        )  # fmt: skip
+    return secret
+
+
+def set_hook_source_enabled(source: HookSource, enabled: bool, *, actor: Any) -> HookSource:
+    with transaction.atomic():
+        before = _source_snapshot(source)
+        HookSource.objects.filter(pk=source.pk).update(enabled=enabled)
+        source.refresh_from_db()
+        audit.record(
+            "hooks.source.enabled" if enabled else "hooks.source.disabled", "hook_source", source.pk,
+            actor=actor, tenant_id=source.tenant_id, before=before, after=_source_snapshot(source),
+        )  # fmt: skip
+    return source
+
+
+# ================================================================================================
+# Inbound: POST /v1/hooks/approval
+# ================================================================================================
+
+
+@dataclass(frozen=True)
+class HookResponse:
+    status: int
+    body: dict[str, Any]
+    replay: bool = False
+
+
+def _failure_limit() -> tuple[int, int]:
+    spec = settings.AION_RATE_LIMITS.get("hook_failures", "20/60")
+    count, _, window = spec.partition("/")
+    return int(count), int(window or 60)
+
+
+def _failure_key(source_ip: str | None) -> str:
+    return f"hooks:sigfail:{source_ip or 'unknown'}"
+
+
+def _check_failure_rate(source_ip: str | None) -> None:
+    """An IP that keeps failing verification is refused before any work (429)."""
+    limit, window = _failure_limit()
+    try:
+        failures = int(cache.get(_failure_key(source_ip)) or 0)
+    except Exception as exc:
+        raise Problem(503, "The rate limiter is unavailable.", slug="rate-limiter-unavailable") from exc
+    if failures >= limit:
+        raise Problem(429, "Too many failed hook verifications from this address.", headers={"Retry-After": str(window)})
+
+
+def _count_failure(source_ip: str | None) -> None:
+    _, window = _failure_limit()
+    key = _failure_key(source_ip)
+    try:
+        if not cache.add(key, 1, timeout=window):
+            cache.incr(key)
+    except Exception:  # noqa: BLE001 - counting is best effort; the check fails closed
+        logger.warning("could not count a hook verification failure")
+
+
+def _verification_failed(
+    reason: str, *, tenant_id: str, source_ip: str | None, headers: dict[str, str], body: bytes, status: int = 401
+) -> Problem:
+    """Record the incident (row, audit, event), count it, and build the answer that reveals nothing."""
+    from aion.incidents import record_incident
+
+    record_incident(
+        "hook_signature", reason, tenant_id=tenant_id, source_ip=source_ip, headers=headers, body=body,
+        details={"route": "/v1/hooks/approval", "body_bytes": len(body)},
+    )  # fmt: skip
+    HOOK_SIGNATURE_FAILURES.labels(reason).inc()
+    _count_failure(source_ip)
+    if status == 403:
+        return Problem(403, GENERIC_403, slug="hook-forbidden")
+    return Problem(401, GENERIC_401, slug="hook-unverified")
+
+
+def verify_inbound(
+    *, headers: dict[str, str], body: bytes, source_ip: str | None, now: datetime | None = None
+) -> tuple[ResolvedSource, str, str]:
+    """(source, tenant, delivery id) of a correctly signed hook; raises Problem (and records incidents) otherwise."""
+    now = _now(now)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    _check_failure_rate(source_ip)
+    tenant_id = lowered.get(signing.TENANT_HEADER, "").strip()
+    delivery_id = lowered.get(signing.DELIVERY_HEADER, "").strip()
+    header = lowered.get(signing.SIGNATURE_HEADER, "").strip()
+    if not header:
+        raise _missing_signature(tenant_id, source_ip, lowered, body)
+    for name, value in ((signing.TENANT_HEADER, tenant_id), (signing.DELIVERY_HEADER, delivery_id)):
+        if not value:
+            raise Problem(400, f"The {name} header is required.", slug="missing-header", errors={name: ["This header is required."]})
+        if len(value) > 200:
+            raise Problem(400, f"The {name} header is too long.", slug="bad-header", errors={name: ["At most 200 characters."]})
+    failure = dict(tenant_id=tenant_id, source_ip=source_ip, headers=lowered, body=body)
+    try:
+        timestamp, _ = signing.parse_header(header)
+    except signing.SignatureError as exc:
+        raise _verification_failed(exc.reason, **failure) from None  # type: ignore[arg-type]
+    tolerance = settings.AION_HOOK_TIMESTAMP_TOLERANCE_SECONDS
+    if abs(now.timestamp() - timestamp) > tolerance:
+        raise _verification_failed(SignatureFailure.STALE_TIMESTAMP, **failure)  # type: ignore[arg-type]
+    candidates = sources_for_tenant(tenant_id, now)
+    if not candidates:
+        raise _verification_failed(SignatureFailure.UNKNOWN_TENANT, **failure)  # type: ignore[arg-type]
+    for source in candidates:
+        try:
+            signing.verify(header, body, source.secrets, tolerance=tolerance, now=now.timestamp())
+        except signing.SignatureError:
+            continue
+        return source, tenant_id, delivery_id
+    raise _verification_failed(SignatureFailure.BAD_SIGNATURE, **failure)  # type: ignore[arg-type]
+
+
+def _missing_signature(tenant_id: str, source_ip: str | None, headers: dict[str, str], body: bytes) -> Problem:
+    """A missing signature is an incident too, but the answer names the header (it reveals nothing secret)."""
+    _verification_failed(SignatureFailure.MISSING_SIGNATURE, tenant_id=tenant_id, source_ip=source_ip, headers=headers, body=body)
+    name = signing.SIGNATURE_HEADER
+    return Problem(400, f"The {name} header is required.", slug="missing-header", errors={name: ["This header is required."]})
+
+
+def parse_approval_body(body: bytes) -> dict[str, Any]:
+    from hooks.api.serializers import ApprovalHookSerializer
+
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise Problem(400, "The body is not valid JSON.", slug="malformed-request") from None
+    serializer = ApprovalHookSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def receive_approval_hook(*, headers: dict[str, str], body: bytes, source_ip: str | None, now: datetime | None = None) -> HookResponse:
+    """The whole inbound flow: verify, validate, enforce scope, dedupe, act; answers the first response to duplicates."""
+    now = _now(now)
+    if len(body) > settings.AION_HOOK_MAX_BODY_BYTES:
+        raise Problem(413, f"Hook bodies are at most {settings.AION_HOOK_MAX_BODY_BYTES} bytes.")
+    source, tenant_id, delivery_id = verify_inbound(headers=headers, body=body, source_ip=source_ip, now=now)
+    data = parse_approval_body(body)
+    needed = SCOPE_FOR_DECISION[ApprovalDecision(data["decision"])]
+    if needed.value not in source.scopes:
+        raise _verification_failed(
+            SignatureFailure.SCOPE_NOT_GRANTED, tenant_id=tenant_id, source_ip=source_ip,
+            headers={k.lower(): v for k, v in headers.items()}, body=body, status=403,
+        )  # fmt: skip
+    try:
+        claim = idempotency.claim(tenant_id, delivery_id)
+    except idempotency.IdempotencyUnavailable as exc:
+        raise Problem(503, "The idempotency store is unavailable; retry later.", slug="idempotency-unavailable") from exc
+    if not claim.acquired:
+        if claim.in_progress:
+            raise Problem(409, "This delivery is still being processed; retry shortly.", slug="delivery-in-progress",
+                          headers={"Retry-After": "1"})  # fmt: skip
+        return HookResponse(int(claim.status or 200), claim.body or {}, replay=True)
+    try:
+        status, response = _act_on_approval(source, tenant_id, delivery_id, data, now=now)
+    except BaseException:
+        idempotency.release(tenant_id, delivery_id)
+        raise
+    try:
+        idempotency.complete(tenant_id, delivery_id, status, response, source_name=source.name)
+    except idempotency.IdempotencyUnavailable:
+        logger.warning("could not store the response of hook delivery %s", delivery_id)
+    return HookResponse(status, response)
+
+
+def hook_principal(source: ResolvedSource) -> Any:
+    """The identity the Kernel sees: the source's service identity, with kernel.admin for this one call."""
+    from aion.auth.principal import Principal
+    from aion.rbac import Role
+
+    return Principal(
+        kind="hook",
+        subject=f"hook:{source.name}",
+        tenant_id=source.tenant_id,
+        roles=frozenset({Role.KERNEL_ADMIN.value}),
+        allowed_tenants=frozenset({source.tenant_id}),
+        credential_id=source.service_identity,
+    )
+
+
+def _proposal_state(proposal: Any) -> str:
+    for attribute in ("state", "status"):
+        value = getattr(proposal, attribute, None)
+        if value is not None:
+            return str(value)
+    return ""
+
+
+def _act_on_approval(
+    source: ResolvedSource, tenant_id: str, delivery_id: str, data: dict[str, Any], *, now: datetime
+) -> tuple[int, dict[str, Any]]:
+    """Call the Kernel action. Kernel problems (404, 409, 412...) become the stored first response."""
+    from django.core.exceptions import ObjectDoesNotExist
+    from django.http import Http404
+
+    from kernel import services as kernel_services  # lazy: the kernel app owns proposals
+
+    decision = ApprovalDecision(data["decision"])
+    principal = hook_principal(source)
+    comment = data.get("comment") or ""
+    base = {"delivery_id": delivery_id, "proposal_id": str(data["proposal_id"]), "decision": decision.value, "source": source.name}
+    try:
+        with transaction.atomic():
+            proposal = kernel_services.get_proposal_for_tenant(tenant_id, data["proposal_id"])
+            if proposal is None:
+                raise Problem(404, "No such proposal for this tenant.")
+            if decision == ApprovalDecision.APPROVE:
+                result = kernel_services.approve_proposal(proposal, principal, comment=comment, now=now)
+            else:
+                reason = comment or f"Rejected by {data['approver']} via hook {source.name}"
+                result = kernel_services.reject_proposal(proposal, principal, reason=reason, now=now)
+            proposal = result if result is not None and hasattr(result, "pk") else proposal
+            if hasattr(proposal, "refresh_from_db"):
+                proposal.refresh_from_db()
+            state = _proposal_state(proposal)
+            audit.record(
+                f"hooks.approval.{decision.value}", "kernel_proposal", getattr(proposal, "pk", data["proposal_id"]),
+                actor=principal, tenant_id=tenant_id, after={"state": state},
+                metadata={"delivery_id": delivery_id, "approver": data["approver"], "source": source.name,
+                          "source_origin": source.origin},
+            )  # fmt: skip
+    except (ObjectDoesNotExist, Http404, ValueError, TypeError):
+        HOOK_APPROVALS.labels(decision.value, "not_found").inc()
+        return 404, {**base, "status": 404, "detail": "No such proposal for this tenant."}
+    except Problem as problem:
+        HOOK_APPROVALS.labels(decision.value, "refused").inc()
+        with transaction.atomic():
+            audit.record(
+                f"hooks.approval.{decision.value}", "kernel_proposal", data["proposal_id"], actor=principal,
+                tenant_id=tenant_id, result=AuditResult.FAILED,
+                metadata={"delivery_id": delivery_id, "approver": data["approver"], "source": source.name,
+                          "status": problem.status_code, "detail": str(problem.detail)},
+            )  # fmt: skip
+        return int(problem.status_code), {**base, "status": int(problem.status_code), "detail": str(problem.detail)}
+    HOOK_APPROVALS.labels(decision.value, "applied").inc()
+    return 200, {**base, "state": state, "approver": data["approver"]}
+
+
+# ================================================================================================
+# Outbound endpoints
+# ================================================================================================
+
+
+def _allow_private() -> bool:
+    return bool(settings.AION_WEBHOOK_ALLOW_PRIVATE_NETWORKS)
+
+
+def validate_endpoint_url(url: str) -> None:
+    try:
+        check_url(url, allow_private=_allow_private())
+    except UnsafeDestination as exc:
+        raise Problem(400, "The URL is not an allowed webhook destination.", slug="unsafe-destination",
+                      errors={"url": [str(exc)]}) from None  # fmt: skip
+
+
+def validate_event_types(event_types: list[str]) -> list[str]:
+    cleaned = sorted({str(t).strip() for t in event_types if str(t).strip()})
+    bad = [t for t in cleaned if not EVENT_TYPE_PATTERN.match(t) or len(t) > 200]
+    if bad or not cleaned:
+        raise Problem(400, "Event types must be dotted names, optionally with * wildcards.", slug="validation-error",
+                      errors={"event_types": [f"invalid: {', '.join(bad)}" if bad else "at least one event type"]})  # fmt: skip
+    return cleaned
+
+
+def endpoint_snapshot(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    return {
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "event_types": list(endpoint.event_types),
+        "enabled": endpoint.enabled,
+        "disabled_reason": endpoint.disabled_reason,
+        "secret_fingerprint": endpoint.secret_fingerprint,
+    }
+
+
+def create_endpoint(
+    *, tenant_id: str, url: str, event_types: list[str], actor: Any, description: str = "", enabled: bool = True
+) -> tuple[WebhookEndpoint, str]:
+    validate_endpoint_url(url)
+    types = validate_event_types(event_types)
+    secret = new_endpoint_secret()
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.create(
+            tenant_id=tenant_id, url=url, description=description, event_types=types, enabled=enabled,
+            secret_encrypted=encrypt(secret), secret_fingerprint=fingerprint(secret),
+        )  # fmt: skip
+        audit.record("hooks.endpoint.created", "webhook_endpoint", endpoint.pk, actor=actor, tenant_id=tenant_id,
+                     after=endpoint_snapshot(endpoint))  # fmt: skip
+    return endpoint, secret
+
+
+def update_endpoint(endpoint: WebhookEndpoint, changes: dict[str, Any], *, actor: Any) -> WebhookEndpoint:
+    if "url" in changes:
+        validate_endpoint_url(changes["url"])
+    if "event_types" in changes:
+        changes["event_types"] = validate_event_types(changes["event_types"])
+    with transaction.atomic():
+        locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        before = endpoint_snapshot(locked)
+        for field in ("url", "description", "event_types", "enabled"):
+            if field in changes:
+                setattr(locked, field, changes[field])
+        if changes.get("enabled") is True:
+            locked.disabled_reason = ""
+        elif changes.get("enabled") is False and not locked.disabled_reason:
+            locked.disabled_reason = f"disabled by {getattr(actor, 'subject', actor)}"
+        locked.save()
+        audit.record("hooks.endpoint.updated", "webhook_endpoint", locked.pk, actor=actor, tenant_id=locked.tenant_id,
+                     before=before, after=endpoint_snapshot(locked))  # fmt: skip
+    return locked
+
+
+def delete_endpoint(endpoint: WebhookEndpoint, *, actor: Any) -> None:
+    with transaction.atomic():
+        before = endpoint_snapshot(endpoint)
+        pk, tenant = endpoint.pk, endpoint.tenant_id
+        endpoint.delete()
+        audit.record("hooks.endpoint.deleted", "webhook_endpoint", pk, actor=actor, tenant_id=tenant, before=before)
+
+
+def rotate_endpoint_secret(endpoint: WebhookEndpoint, *, actor: Any, grace_hours: float | None = None, now: datetime | None = None) -> str:
+    """A new whsec_ secret; during the grace period both signatures are sent (two v1= entries)."""
+    now = _now(now)
+    hours = settings.AION_WEBHOOK_SECRET_GRACE_HOURS if grace_hours is None else grace_hours
+    secret = new_endpoint_secret()
+    with transaction.atomic():
+        locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        locked.previous_secret_encrypted = locked.secret_encrypted
+        locked.previous_secret_expires_at = now + timedelta(hours=hours)
+        locked.secret_encrypted = encrypt(secret)
+        locked.secret_fingerprint = fingerprint(secret)
+        locked.save()
+        audit.record("hooks.endpoint.secret_rotated", "webhook_endpoint", locked.pk, actor=actor,
+                     tenant_id=locked.tenant_id,
+                     after={"secret_fingerprint": locked.secret_fingerprint,
+                            "previous_valid_until": locked.previous_secret_expires_at.isoformat()})  # fmt: skip
+    return secret
+
+
+def endpoint_signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
+    secrets = [decrypt(endpoint.secret_encrypted)]
+    if endpoint.previous_secret_encrypted and endpoint.previous_secret_expires_at and endpoint.previous_secret_expires_at > now:
+        secrets.append(decrypt(endpoint.previous_secret_encrypted))
+    return secrets
+
+
+# ================================================================================================
+# Outbound deliveries
+# ================================================================================================
+
+
+def subscribed(patterns: list[str], event_type: str) -> bool:
+    return any(pattern == "*" or fnmatch.fnmatchcase(event_type, pattern) for pattern in patterns or [])
+
+
+def create_deliveries_for_event(sender: Any = None, *, event: Any, envelope: dict[str, Any], **_: Any) -> list[int]:
+    """``event_published`` receiver: one delivery per matching enabled endpoint, in the event's transaction."""
+    if getattr(event, "topic", "") in UNDELIVERABLE_TOPICS:
+        return []
+    tenant_id = str(envelope.get("tenant_id") or "")
+    event_type = str(envelope.get("type") or "")
+    if not tenant_id or not event_type:
+        return []
+    endpoints = [e for e in WebhookEndpoint.objects.filter(tenant_id=tenant_id, enabled=True) if subscribed(e.event_types, event_type)]
+    if not endpoints:
+        return []
+    now = timezone.now()
+    ids = []
+    for endpoint in endpoints:
+        delivery = WebhookDelivery.objects.create(
+            tenant_id=tenant_id, endpoint=endpoint, event_id=uuid.UUID(str(envelope["event_id"])),
+            event_type=event_type, payload=envelope, next_attempt_at=now,
+        )  # fmt: skip
+        ids.append(delivery.pk)
+    transaction.on_commit(lambda: enqueue_deliveries(ids))
+    return ids
+
+
+def enqueue_deliveries(ids: list[int], countdown: float | None = None) -> None:
+    """Hand deliveries to Celery; if the broker is away, the beat sweep sends them later (nothing is lost)."""
+    from hooks.tasks import send_delivery
+
+    for pk in ids:
+        try:
+            if countdown:
+                send_delivery.apply_async(args=[pk], countdown=countdown)
+            else:
+                send_delivery.delay(pk)
+        except Exception:  # noqa: BLE001 - the row is the source of truth; the sweep retries
+            logger.warning("could not enqueue webhook delivery %s; the retry sweep will send it", pk)
+
+
+def backoff_seconds(attempt: int, *, rng: random.Random | None = None) -> float:
+    """The wait after failed attempt ATTEMPT (1-based): the schedule's entry plus up to JITTER of it."""
+    schedule = settings.AION_WEBHOOK_BACKOFF_SECONDS or [60]
+    base = float(schedule[min(attempt - 1, len(schedule) - 1)])
+    jitter = float(getattr(settings, "AION_WEBHOOK_BACKOFF_JITTER", 0.1))
+    return base + base * jitter * (rng or random).random()
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(min(int(value), MAX_RETRY_AFTER_SECONDS))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return float(min(max((when - now).total_seconds(), 0.0), MAX_RETRY_AFTER_SECONDS))
+
+
+def delivery_body(delivery: WebhookDelivery) -> bytes:
+    return json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True, default=str).encode()
+
+
+def delivery_headers(delivery: WebhookDelivery, body: bytes, now: datetime) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "AION-Webhooks/1.0",
+        signing.SIGNATURE_HEADER: signing.sign(body, endpoint_signing_secrets(delivery.endpoint, now), timestamp=now.timestamp()),
+        signing.DELIVERY_HEADER: str(delivery.delivery_id),
+        signing.EVENT_HEADER: delivery.event_type,
+        signing.TENANT_HEADER: delivery.tenant_id,
+    }
+
+
+@dataclass
+class AttemptOutcome:
+    status_code: int | None
+    error: str
+    excerpt: str
+    latency_ms: float
+    retry_after: str | None
+
+
+def _send(delivery: WebhookDelivery, now: datetime, client: httpx.Client | None) -> AttemptOutcome:
+    body = delivery_body(delivery)
+    started = time.perf_counter()
+    try:
+        response = guarded_request(
+            "POST", delivery.endpoint.url, allow_private=_allow_private(),
+            timeout=float(settings.AION_WEBHOOK_TIMEOUT_SECONDS), client=client,
+            content=body, headers=delivery_headers(delivery, body, now),
+        )  # fmt: skip
+    except UnsafeDestination as exc:
+        return AttemptOutcome(None, f"refused: {exc}"[:500], "", 0.0, None)
+    except httpx.HTTPError as exc:
+        latency = (time.perf_counter() - started) * 1000
+        return AttemptOutcome(None, f"{type(exc).__name__}: {exc}"[:500], "", latency, None)
+    latency = (time.perf_counter() - started) * 1000
+    WEBHOOK_LATENCY.observe(latency / 1000)
+    excerpt = response.content[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace")
+    error = "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+    if 300 <= response.status_code < 400:
+        error = f"HTTP {response.status_code} redirect (redirects are not followed)"
+    return AttemptOutcome(response.status_code, error, excerpt, latency, response.headers.get("Retry-After"))
+
+
+def deliver(
+    delivery_pk: int,
+    *,
+    now: datetime | None = None,
+    client: httpx.Client | None = None,
+    one_shot: bool = False,
+    schedule_retry: bool = True,
+) -> WebhookDelivery | None:
+    """Send one attempt of a due delivery; None when it is not due or another sender holds it.
+
+    A lease (``locked_until``) makes the attempt exclusive; a worker killed mid-send
+    leaves a lease that lapses, after which the sweep (or the acks_late redelivery)
+    sends again with the same delivery id, so the receiver can dedupe.
+    """
+    now = _now(now)
+    lease = now + timedelta(seconds=float(settings.AION_WEBHOOK_TIMEOUT_SECONDS) + 60)
+    claimed = (
+        WebhookDelivery.objects.filter(
+            pk=delivery_pk, status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING], next_attempt_at__lte=now
+        )
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        .update(locked_until=lease)
+    )
+    if not claimed:
+        return None
+    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_pk)
+    endpoint = delivery.endpoint
+    number = delivery.attempt_log.count() + 1
+    if not endpoint.enabled:
+        return _finish(delivery, lease, now, number, None, DeliveryStatus.FAILED,
+                       error=f"endpoint disabled: {endpoint.disabled_reason}"[:500], record_attempt=False)  # fmt: skip
+    outcome = _send(delivery, now, client)
+    attempts = delivery.attempts + 1
+    code = outcome.status_code
+    if code is not None and 200 <= code < 300:
+        WEBHOOK_ATTEMPTS.labels("succeeded").inc()
+        return _finish(delivery, lease, now, number, outcome, DeliveryStatus.SUCCEEDED, attempts=attempts)
+    WEBHOOK_ATTEMPTS.labels("failed").inc()
+    if code == 410:
+        return _finish(delivery, lease, now, number, outcome, DeliveryStatus.FAILED, attempts=attempts, disable_endpoint=True)
+    if one_shot or attempts >= settings.AION_WEBHOOK_MAX_ATTEMPTS:
+        return _finish(delivery, lease, now, number, outcome, DeliveryStatus.FAILED, attempts=attempts, exhausted=not one_shot)
+    delay = parse_retry_after(outcome.retry_after, now) if code in (429, 503) else None
+    if delay is None:
+        delay = backoff_seconds(attempts)
+    finished = _finish(delivery, lease, now, number, outcome, DeliveryStatus.RETRYING, attempts=attempts,
+                       next_attempt_at=now + timedelta(seconds=delay))  # fmt: skip
+    if schedule_retry:
+        transaction.on_commit(lambda: enqueue_deliveries([delivery_pk], countdown=delay))
+    return finished
+
+
+def _finish(
+    delivery: WebhookDelivery,
+    lease: datetime,
+    now: datetime,
+    number: int,
+    outcome: AttemptOutcome | None,
+    status: str,
+    *,
+    attempts: int | None = None,
+    next_attempt_at: datetime | None = None,
+    error: str = "",
+    record_attempt: bool = True,
+    disable_endpoint: bool = False,
+    exhausted: bool = False,
+) -> WebhookDelivery:
+    error = error or (outcome.error if outcome else "")
+    with transaction.atomic():
+        if record_attempt and outcome is not None:
+            DeliveryAttempt.objects.create(
+                delivery=delivery, number=number, started_at=now, status_code=outcome.status_code,
+                latency_ms=round(outcome.latency_ms, 2), succeeded=status == DeliveryStatus.SUCCEEDED,
+                error=outcome.error, response_excerpt=outcome.excerpt, next_attempt_at=next_attempt_at,
+            )  # fmt: skip
+        WebhookDelivery.objects.filter(pk=delivery.pk, locked_until=lease).update(
+            status=status, attempts=attempts if attempts is not None else delivery.attempts,
+            next_attempt_at=next_attempt_at, last_attempt_at=now if record_attempt else delivery.last_attempt_at,
+            locked_until=None, last_error=error[:500],
+            last_status_code=outcome.status_code if outcome else delivery.last_status_code,
+            updated_at=timezone.now(),
+        )  # fmt: skip
+        endpoint = delivery.endpoint
+        if disable_endpoint:
+            reason = f"the receiver answered 410 Gone at {now.isoformat()}"
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(enabled=False, disabled_reason=reason)
+            audit.record("hooks.endpoint.disabled", "webhook_endpoint", endpoint.pk, actor=None,
+                         tenant_id=endpoint.tenant_id, after={"enabled": False, "disabled_reason": reason})  # fmt: skip
+            _publish_outcome(delivery, "webhook.endpoint.disabled", reason)
+        if status == DeliveryStatus.FAILED:
+            if exhausted or disable_endpoint:
+                WEBHOOK_FAILURES.labels(str(endpoint.pk), delivery.tenant_id).inc()
+            _publish_outcome(delivery, "webhook.delivery.failed", error)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def _publish_outcome(delivery: WebhookDelivery, event_type: str, error: str) -> None:
+    publish(
+        WEBHOOK_DELIVERIES, str(delivery.endpoint_id),
+        {"delivery_id": str(delivery.delivery_id), "endpoint_id": delivery.endpoint_id, "event_id": str(delivery.event_id),
+         "event_type": delivery.event_type, "error": error[:500]},
+        event_type=event_type, tenant_id=delivery.tenant_id,
+    )  # fmt: skip
+
+
+def due_delivery_ids(now: datetime | None = None, limit: int = 500) -> list[int]:
+    now = _now(now)
+    return list(
+        WebhookDelivery.objects.filter(status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING], next_attempt_at__lte=now)
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def redeliver(delivery: WebhookDelivery, *, actor: Any, now: datetime | None = None) -> WebhookDelivery:
+    """Send again with the same delivery id (receivers dedupe), with a fresh round of attempts."""
+    now = _now(now)
+    with transaction.atomic():
+        locked = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+        before = {"status": locked.status, "attempts": locked.attempts}
+        locked.status = DeliveryStatus.PENDING
+        locked.attempts = 0
+        locked.next_attempt_at = now
+        locked.locked_until = None
+        locked.save()
+        audit.record("hooks.delivery.redelivered", "webhook_delivery", locked.delivery_id, actor=actor,
+                     tenant_id=locked.tenant_id, before=before, after={"status": locked.status})  # fmt: skip
+        transaction.on_commit(lambda: enqueue_deliveries([locked.pk]))
+    return locked
+
+
+def recover_failed(
+    *, tenant_id: str, since: datetime, actor: Any, endpoint: WebhookEndpoint | None = None, now: datetime | None = None
+) -> list[int]:
+    """Every failed delivery created since SINCE goes back to pending (conditional update: acts once)."""
+    now = _now(now)
+    with transaction.atomic():
+        rows = WebhookDelivery.objects.filter(tenant_id=tenant_id, status=DeliveryStatus.FAILED, created_at__gte=since)
+        if endpoint is not None:
+            rows = rows.filter(endpoint=endpoint)
+        ids = list(rows.select_for_update().values_list("pk", flat=True))
+        changed = WebhookDelivery.objects.filter(pk__in=ids, status=DeliveryStatus.FAILED).update(
+            status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now, locked_until=None, updated_at=timezone.now()
+        )
+        audit.record("hooks.delivery.recovered", "webhook_delivery", "", actor=actor, tenant_id=tenant_id,
+                     after={"recovered": changed},
+                     metadata={"since": since.isoformat(), "endpoint_id": endpoint.pk if endpoint else None})  # fmt: skip
+        transaction.on_commit(lambda: enqueue_deliveries(ids))
+    return ids
+
+
+def send_test_ping(endpoint: WebhookEndpoint, *, actor: Any, now: datetime | None = None,
+                   client: httpx.Client | None = None) -> WebhookDelivery:  # fmt: skip
+    """A ``webhook.ping`` delivery sent right now, once (no retries, no failure metric)."""
+    now = _now(now)
+    event_id = uuid.uuid4()
+    envelope = {
+        "event_id": str(event_id), "type": PING_EVENT_TYPE, "occurred_at": now.isoformat(),
+        "tenant_id": endpoint.tenant_id, "actor": getattr(actor, "subject", str(actor)), "request_id": "",
+        "data": {"endpoint_id": endpoint.pk, "message": "ping from AION Control"},
+    }  # fmt: skip
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.create(
+            tenant_id=endpoint.tenant_id, endpoint=endpoint, event_id=event_id, event_type=PING_EVENT_TYPE,
+            payload=envelope, next_attempt_at=now,
+        )  # fmt: skip
+        audit.record("hooks.endpoint.pinged", "webhook_endpoint", endpoint.pk, actor=actor, tenant_id=endpoint.tenant_id,
+                     metadata={"delivery_id": str(delivery.delivery_id)})  # fmt: skip
+    return deliver(delivery.pk, now=now, client=client, one_shot=True) or delivery
+
+
+def failures_per_hour(tenant_id: str, *, now: datetime | None = None, hours: int = 24) -> list[dict[str, Any]]:
+    """Failed attempts per hour over the last HOURS (oldest first), for the Console chart."""
+    now = _now(now)
+    start = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
+    buckets = [{"hour": start + timedelta(hours=i), "count": 0} for i in range(hours)]
+    times = DeliveryAttempt.objects.filter(
+        delivery__tenant_id=tenant_id, succeeded=False, started_at__gte=start, started_at__lte=now
+    ).values_list("started_at", flat=True)
+    for started in times:
+        index = int((started - start).total_seconds() // 3600)
+        if 0 <= index < hours:
+            buckets[index]["count"] += 1
+    return buckets
+
+
+def body_sha256(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
