@@ -185,7 +185,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "aion.ops.schedules:DatabaseScheduler"  # installs missing defaults, keeps admin edits
 CELERY_TIMEZONE = "UTC"
 # The full beat schedule; django-celery-beat copies it into the database on start.
 CELERY_BEAT_SCHEDULE = {
@@ -261,6 +261,15 @@ AION_LOG_TTL_DAYS = env.integer("AION_LOG_TTL_DAYS", 0, minimum=0)  # 0 = the AI
 AION_CLICKHOUSE_TTL_DAYS = env.integer("AION_CLICKHOUSE_TTL_DAYS", 90, minimum=1)
 AION_BACKUP_RETENTION_DAYS = env.integer("AION_BACKUP_RETENTION_DAYS", 14 if AION_ENV == "dev" else 30, minimum=1)
 CLICKHOUSE_URL = env.url("CLICKHOUSE_URL", schemes=("http", "https", "clickhouse"))
+# Operations (aion/ops): log capture, backup tools, the ClickHouse exporter.
+AION_REQUEST_LOG_ENABLED = env.boolean("AION_REQUEST_LOG_ENABLED", True)
+AION_TASK_LOG_ENABLED = env.boolean("AION_TASK_LOG_ENABLED", True)
+AION_PG_DUMP = env.string("AION_PG_DUMP", "pg_dump")
+AION_PG_RESTORE = env.string("AION_PG_RESTORE", "pg_restore")
+AION_MONGODUMP = env.string("AION_MONGODUMP", "mongodump")
+AION_CLICKHOUSE_DATABASE = env.string("AION_CLICKHOUSE_DATABASE", "aion")
+AION_CLICKHOUSE_EXPORT_BATCH = env.integer("AION_CLICKHOUSE_EXPORT_BATCH", 5000, minimum=1)
+CELERY_BEAT_SCHEDULE["clickhouse-export"] = {"task": "ops.export_clickhouse", "schedule": 60.0}
 
 # --- Secrets: Vault KV v2 when VAULT_ADDR is set ------------------------------------------------
 VAULT_ADDR = env.url("VAULT_ADDR", schemes=("http", "https"))

@@ -1,0 +1,211 @@
+"""The log store: request, audit and task logs, in SQL tables or in MongoDB (MONGO_URL).
+
+- SQL (default): ``ops.RequestLog``, ``ops.TaskLog`` and ``aion.AuditRecord``;
+  ``purge_sql_logs()`` (the ``ops.purge_logs`` beat job) deletes rows older than
+  the retention of their log type.
+- MongoDB: collections ``request_logs``, ``task_logs`` and ``audit_logs`` in
+  MONGO_DATABASE, each with a TTL index on ``created_at`` (``retention_mongo``).
+  Audit records are still written to SQL first (same transaction as the change)
+  and copied to MongoDB once that transaction commits.
+
+Writing a log line must never fail the request or task that produced it, so
+every writer here swallows and logs its own errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from aion.ops.choices import LogType
+
+logger = logging.getLogger("aion.ops.logstore")
+
+COLLECTIONS = {LogType.REQUEST: "request_logs", LogType.AUDIT: "audit_logs", LogType.TASK: "task_logs"}
+
+# Default retention in days per log type, chosen by AION_ENV (AION_LOG_TTL_DAYS overrides them all).
+DEFAULT_TTL_DAYS = {
+    "dev": {LogType.REQUEST: 7, LogType.TASK: 10, LogType.AUDIT: 14},
+    "prod": {LogType.REQUEST: 30, LogType.TASK: 60, LogType.AUDIT: 90},
+}
+
+_client_lock = threading.Lock()
+_clients: dict[str, Any] = {}
+
+
+def ttl_days(log_type: str, *, env: str | None = None, override: int | None = None) -> int:
+    """Retention in days for LOG_TYPE: AION_LOG_TTL_DAYS when set (> 0), else the AION_ENV default."""
+    override = settings.AION_LOG_TTL_DAYS if override is None else override
+    if override:
+        return int(override)
+    return DEFAULT_TTL_DAYS[env or settings.AION_ENV][LogType(log_type)]
+
+
+def uses_mongo() -> bool:
+    return bool(settings.MONGO_URL)
+
+
+def mongo_client(url: str | None = None) -> Any:
+    """One pymongo client per URL per process (pymongo pools connections itself)."""
+    import pymongo
+
+    url = url or settings.MONGO_URL
+    with _client_lock:
+        client = _clients.get(url)
+        if client is None:
+            client = pymongo.MongoClient(url, serverSelectionTimeoutMS=2000, connectTimeoutMS=2000, tz_aware=True)
+            _clients[url] = client
+        return client
+
+
+def mongo_database(url: str | None = None, name: str | None = None) -> Any:
+    return mongo_client(url)[name or settings.MONGO_DATABASE]
+
+
+def write(log_type: str, entry: dict[str, Any]) -> None:
+    """Store one log entry (``created_at`` defaults to now). Never raises."""
+    entry = dict(entry)
+    entry.setdefault("created_at", timezone.now())
+    try:
+        if uses_mongo():
+            mongo_database()[COLLECTIONS[LogType(log_type)]].insert_one(entry)
+            return
+        from aion.ops.models import RequestLog, TaskLog
+
+        model = {LogType.REQUEST: RequestLog, LogType.TASK: TaskLog}[LogType(log_type)]
+        fields = {f.name for f in model._meta.fields}
+        # A savepoint, so a failed insert cannot poison a surrounding transaction.
+        with transaction.atomic():
+            model.objects.create(**{k: v for k, v in entry.items() if k in fields})
+    except Exception:
+        logger.warning("could not write a %s log entry", log_type, exc_info=True)
+
+
+def mirror_audit_record(record: Any) -> None:
+    """Copy a committed AuditRecord to MongoDB's ``audit_logs`` (MONGO_URL only)."""
+    doc = {
+        "audit_id": record.pk,
+        "created_at": record.created_at,
+        "actor": record.actor,
+        "actor_kind": record.actor_kind,
+        "tenant_id": record.tenant_id,
+        "action": record.action,
+        "resource_type": record.resource_type,
+        "resource_id": record.resource_id,
+        "before": record.before,
+        "after": record.after,
+        "request_id": record.request_id,
+        "result": record.result,
+        "metadata": record.metadata,
+    }
+    try:
+        mongo_database()[COLLECTIONS[LogType.AUDIT]].insert_one(doc)
+    except Exception:
+        logger.warning("could not copy audit record %s to MongoDB", record.pk, exc_info=True)
+
+
+def purge_sql_logs(now: datetime | None = None) -> dict[str, int]:
+    """Delete SQL log rows past their retention; returns rows deleted per log type."""
+    from aion.models import AuditRecord
+    from aion.ops.metrics import LOG_PURGED
+    from aion.ops.models import JobRun, RequestLog, TaskLog
+
+    now = now or timezone.now()
+    deleted: dict[str, int] = {}
+    for log_type, querysets in (
+        (LogType.REQUEST, [RequestLog.objects.all()]),
+        (LogType.TASK, [TaskLog.objects.all()]),
+        (LogType.AUDIT, [AuditRecord.objects.all()]),
+    ):
+        cutoff = now - timedelta(days=ttl_days(log_type))
+        count = 0
+        for queryset in querysets:
+            count += queryset.filter(created_at__lt=cutoff).delete()[0]
+        deleted[log_type.value] = count
+        LOG_PURGED.labels(log_type.value).inc(count)
+    # Job runs are task logs too; keep the same horizon, but never drop a run still in progress.
+    job_cutoff = now - timedelta(days=ttl_days(LogType.TASK))
+    deleted["job_runs"] = JobRun.objects.filter(started_at__lt=job_cutoff).exclude(status="running").delete()[0]
+    return deleted
+
+
+# --- capture: the request access log and Celery task outcomes ----------------------------------
+
+
+class RequestLogHandler(logging.Handler):
+    """Attached to the ``aion.request`` logger (the access-log line of MetricsMiddleware)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        status = getattr(record, "status", None)
+        if status is None or not settings.AION_REQUEST_LOG_ENABLED:
+            return
+        from aion.context import current_request_id
+
+        write(
+            LogType.REQUEST,
+            {
+                "request_id": getattr(record, "request_id", None) or current_request_id() or "",
+                "method": str(getattr(record, "method", ""))[:16],
+                "path": str(getattr(record, "path", ""))[:2000],
+                "route": str(getattr(record, "route", ""))[:200],
+                "status": int(status),
+                "duration_ms": float(getattr(record, "duration_ms", 0) or 0),
+            },
+        )
+
+
+_task_started: dict[str, float] = {}
+
+
+def _task_prerun(task_id: str | None = None, **_: Any) -> None:
+    import time
+
+    if task_id:
+        _task_started[task_id] = time.perf_counter()
+
+
+def _task_postrun(task_id: str | None = None, task: Any = None, state: str | None = None, retval: Any = None, **_: Any) -> None:
+    import time
+
+    if not settings.AION_TASK_LOG_ENABLED:
+        return
+    started = _task_started.pop(task_id or "", None)
+    error = ""
+    if state == "FAILURE" and isinstance(retval, BaseException):
+        error = f"{type(retval).__name__}: {retval}"[:2000]
+    write(
+        LogType.TASK,
+        {
+            "task_name": str(getattr(task, "name", "") or "")[:200],
+            "task_id": str(task_id or "")[:200],
+            "status": str(state or "")[:32],
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+            "error": error,
+        },
+    )
+
+
+def _audit_saved(sender: Any, instance: Any, created: bool, **_: Any) -> None:
+    if created and uses_mongo():
+        transaction.on_commit(lambda: mirror_audit_record(instance))
+
+
+def connect() -> None:
+    """Wire the capture points (called once from the app's ready())."""
+    from celery.signals import task_postrun, task_prerun
+    from django.db.models.signals import post_save
+
+    from aion.models import AuditRecord
+
+    request_logger = logging.getLogger("aion.request")
+    if not any(isinstance(h, RequestLogHandler) for h in request_logger.handlers):
+        request_logger.addHandler(RequestLogHandler())
+    task_prerun.connect(_task_prerun, weak=False, dispatch_uid="aion.ops.task_prerun")
+    task_postrun.connect(_task_postrun, weak=False, dispatch_uid="aion.ops.task_postrun")
+    post_save.connect(_audit_saved, sender=AuditRecord, weak=False, dispatch_uid="aion.ops.audit_to_mongo")
