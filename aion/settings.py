@@ -367,6 +367,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "aion.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "aion.problems.exception_handler",
+    # Fail-closed GCRA limiter on every view (route class from the view's rate_limit_class).
+    "DEFAULT_THROTTLE_CLASSES": ["aion.ratelimit.GatewayThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -405,6 +407,4 @@ LOGGING = {
 # --- Metrics ------------------------------------------------------------------------------------
 # Web, worker and beat share counters through prometheus_client's multiprocess mode when set.
 PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
-    # Fail-closed GCRA limiter on every view (route class from the view's rate_limit_class).
-    "DEFAULT_THROTTLE_CLASSES": ["aion.ratelimit.GatewayThrottle"],
 CSRF_FAILURE_VIEW = "aion.problems.csrf_failure"
