@@ -336,6 +336,15 @@ AION_EMBEDDINGS_API_KEY = env.string("AION_EMBEDDINGS_API_KEY")
 
 # --- Router -------------------------------------------------------------------------------------
 AION_ROUTER_POLICY_PATH = env.string("AION_ROUTER_POLICY_PATH", str(BASE_DIR / "policies" / "router.yml"))
+# Module hosts live on private cluster networks, so the router may call private addresses
+# (cloud metadata stays blocked by aion.netguard). Set false to restrict targets to public hosts.
+AION_ROUTER_ALLOW_PRIVATE_NETWORKS = env.boolean("AION_ROUTER_ALLOW_PRIVATE_NETWORKS", True)
+AION_ROUTER_STATS_WINDOW = env.integer("AION_ROUTER_STATS_WINDOW", 200, minimum=1)
+AION_ROUTER_STATS_WINDOW_SECONDS = env.integer("AION_ROUTER_STATS_WINDOW_SECONDS", 900, minimum=1)
+AION_ROUTER_SSE_MAX_SECONDS = env.decimal_number("AION_ROUTER_SSE_MAX_SECONDS", 300.0, minimum=0.1)
+AION_ROUTER_SSE_POLL_SECONDS = env.decimal_number("AION_ROUTER_SSE_POLL_SECONDS", 0.5, minimum=0.01)
+AION_ROUTER_STALE_PENDING_SECONDS = env.integer("AION_ROUTER_STALE_PENDING_SECONDS", 120, minimum=1)
+CELERY_BEAT_SCHEDULE["router-requeue-stale-tasks"] = {"task": "router.requeue_stale_tasks", "schedule": 60.0}
 
 # --- Modules ------------------------------------------------------------------------------------
 AION_COSIGN_PUBLIC_KEYS = env.string("AION_COSIGN_PUBLIC_KEYS")

@@ -1,0 +1,251 @@
+"""Router REST API: policy lifecycle and dry runs under /v1/router/, tasks under /v1/tasks.
+
+Views stay thin: they validate input and call ``router.services``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import renderers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from aion.api.views import APIView, GenericViewSet
+from aion.problems import Problem
+from aion.rbac import Role
+from router import services
+from router.api.serializers import (
+    DecisionSerializer,
+    PolicyRevisionSerializer,
+    RollbackInputSerializer,
+    RouteInputSerializer,
+    TaskInputSerializer,
+    TaskSerializer,
+)
+from router.choices import TERMINAL_STATUSES
+from router.filtersets import TaskFilterSet
+from router.models import PolicyRevision, PolicyState, Task
+from router.policy import PolicyInvalid, active_policy
+from router.stats import runtime_view
+
+_HISTORY_LIMIT = 50
+
+
+def _invalid(exc: PolicyInvalid) -> Problem:
+    return Problem(400, "the router policy is invalid; the active policy is unchanged", slug="policy-invalid", errors=exc.errors)
+
+
+def _policy_payload() -> dict[str, Any]:
+    active_number = PolicyState.objects.filter(pk=1).values_list("active_number", flat=True).first() or 0
+    active = PolicyRevision.objects.filter(number=active_number).first()
+    history = PolicyRevision.objects.order_by("-number")[:_HISTORY_LIMIT]
+    return {
+        "active": ({**PolicyRevisionSerializer(active).data, "content": active.content} if active else None),
+        "history": [{k: v for k, v in PolicyRevisionSerializer(r).data.items() if k != "diff"} for r in history],
+    }
+
+
+class PolicyView(APIView):
+    """GET /v1/router/policy: the active revision (with its content) and the history."""
+
+    required_role = Role.ROUTER_ADMIN
+
+    def get(self, request: Request) -> Response:
+        if not PolicyState.objects.filter(pk=1, active_number__gt=0).exists():
+            try:
+                active_policy()  # first use activates the file as revision 1
+            except PolicyInvalid as exc:
+                raise _invalid(exc) from exc
+        return Response(_policy_payload())
+
+
+class PolicyReloadView(APIView):
+    """POST /v1/router/policy/reload: re-read, validate, store and activate the policy file."""
+
+    required_role = Role.ROUTER_ADMIN
+    rate_limit_class = "write"
+
+    def post(self, request: Request) -> Response:
+        try:
+            revision, created = services.reload_policy(actor=request.user, tenant_id=request.user.tenant_id)
+        except PolicyInvalid as exc:
+            raise _invalid(exc) from exc
+        body = {"changed": created, "revision": PolicyRevisionSerializer(revision).data}
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class PolicyRollbackView(APIView):
+    """POST /v1/router/policy/rollback {revision}: re-activate an earlier revision as a new one."""
+
+    required_role = Role.ROUTER_ADMIN
+    rate_limit_class = "write"
+
+    def post(self, request: Request) -> Response:
+        serializer = RollbackInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            revision, created = services.rollback_policy(
+                serializer.validated_data["revision"], actor=request.user, tenant_id=request.user.tenant_id
+            )
+        except PolicyInvalid as exc:
+            raise _invalid(exc) from exc
+        body = {"changed": created, "revision": PolicyRevisionSerializer(revision).data}
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class RouteDryRunView(APIView):
+    """POST /v1/router/route: which target a task would go to, and why (nothing is called)."""
+
+    required_role = Role.ROUTER_ADMIN
+
+    def post(self, request: Request) -> Response:
+        serializer = RouteInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        decision = services.route_task(dict(serializer.validated_data), tenant_id=request.user.tenant_id)
+        return Response(DecisionSerializer(decision.as_dict()).data)
+
+
+class TargetsView(APIView):
+    """GET /v1/router/targets: every target of the active policy with its rolling p50/p95/error rate."""
+
+    required_role = Role.ROUTER_ADMIN
+
+    def get(self, request: Request) -> Response:
+        try:
+            policy = active_policy()
+        except PolicyInvalid as exc:
+            raise _invalid(exc) from exc
+        view = runtime_view(policy, request.user.tenant_id)
+        rows = []
+        for target in [*policy.targets.values(), *view.registry]:
+            stats = view.stats.get(target.name)
+            rows.append(
+                {
+                    "name": target.name,
+                    "kind": target.kind,
+                    "route": target.route,
+                    "price_per_1k_tokens": target.price_per_1k_tokens,
+                    "health": target.health,
+                    "p50_ms": stats.p50_ms if stats else None,
+                    "p95_ms": stats.p95_ms if stats else None,
+                    "error_rate": stats.error_rate if stats else None,
+                    "samples": stats.samples if stats else 0,
+                    "in_flight": view.in_flight.get(target.name, 0),
+                }
+            )
+        cap = policy.daily_budget(request.user.tenant_id)
+        return Response(
+            {"policy_revision": policy.revision, "targets": rows, "budget": {"daily_usd": cap, "spent_today_usd": view.spent_today_usd}}
+        )
+
+
+class TaskViewSet(GenericViewSet):
+    """/v1/tasks: submit (202), list (filtered), retrieve and cancel the caller's tenant's tasks."""
+
+    queryset = Task.objects.all()
+    serializer_class = TaskSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = TaskFilterSet
+    required_roles = {"list": Role.ROUTER_ADMIN, "retrieve": Role.ROUTER_ADMIN, "create": Role.ROUTER_ADMIN, "cancel": Role.ROUTER_ADMIN}
+    lookup_value_converter = "uuid"
+
+    def list(self, request: Request) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(TaskSerializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        return Response(TaskSerializer(self.get_object()).data)
+
+    def create(self, request: Request) -> Response:
+        serializer = TaskInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key = request.META.get("HTTP_IDEMPOTENCY_KEY", "").strip()
+        if len(key) > 200:
+            raise Problem(400, "Idempotency-Key is too long (200 characters at most)", slug="bad-idempotency-key")
+        task, created = services.submit_task(
+            dict(serializer.validated_data), actor=request.user, tenant_id=request.user.tenant_id, idempotency_key=key
+        )
+        headers = {"Location": f"/v1/tasks/{task.id}"}
+        if not created:
+            headers["Idempotent-Replay"] = "true"
+        return Response(TaskSerializer(task).data, status=status.HTTP_202_ACCEPTED, headers=headers)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        task = services.cancel_task(self.get_object(), actor=request.user)
+        return Response(TaskSerializer(task).data)
+
+
+class EventStreamRenderer(renderers.BaseRenderer):
+    media_type = "text/event-stream"
+    format = "sse"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        return json.dumps(data).encode()
+
+
+def _sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+def _load_state(task_id: Any) -> dict[str, Any] | None:
+    task = Task.objects.filter(pk=task_id).first()
+    return services.task_state(task) if task else None
+
+
+async def task_event_stream(task_id: Any, *, max_seconds: float, poll_seconds: float) -> AsyncIterator[str]:
+    """Status changes as SSE; ends at a terminal state or after MAX_SECONDS (the client may reconnect)."""
+    deadline = time.monotonic() + max_seconds
+    last: tuple[Any, ...] | None = None
+    sent = 0
+    yield "retry: 2000\n\n"
+    while True:
+        state = await sync_to_async(_load_state)(task_id)
+        if state is None:
+            yield _sse("gone", {"id": str(task_id)})
+            return
+        fingerprint = (state["status"], state["engine"]["target"])
+        if fingerprint != last:
+            sent += 1
+            last = fingerprint
+            yield _sse("status", state, sent)
+        if state["status"] in TERMINAL_STATUSES:
+            yield _sse("end", {"id": str(task_id), "status": state["status"]})
+            return
+        if time.monotonic() >= deadline:
+            yield _sse("timeout", {"id": str(task_id), "status": state["status"], "max_seconds": max_seconds})
+            return
+        await asyncio.sleep(poll_seconds)
+
+
+class TaskEventsView(APIView):
+    """GET /v1/tasks/{id}/events: Server-Sent Events of the task's status changes."""
+
+    required_role = Role.ROUTER_ADMIN
+    renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
+
+    def get(self, request: Request, pk: Any) -> StreamingHttpResponse:
+        task = Task.objects.filter(pk=pk, tenant_id=request.user.tenant_id).only("id").first()
+        if task is None:
+            raise Problem(404, "no such task")
+        response = StreamingHttpResponse(
+            task_event_stream(
+                task.pk, max_seconds=settings.AION_ROUTER_SSE_MAX_SECONDS, poll_seconds=settings.AION_ROUTER_SSE_POLL_SECONDS
+            ),
+            content_type="text/event-stream",
+        )
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response

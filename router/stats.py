@@ -1,0 +1,103 @@
+"""Runtime metrics store: rolling p50/p95/error rate per target, in-flight counts and budget spend.
+
+Samples are ``RuntimeSample`` rows (one per target attempt). Rolling figures use
+the last ``AION_ROUTER_STATS_WINDOW`` samples of each target within
+``AION_ROUTER_STATS_WINDOW_SECONDS``, so a recovered target is trusted again
+quickly and an old outage does not linger.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from router.choices import Outcome, TaskStatus
+from router.engine import RuntimeView, TargetStats
+from router.policy import Policy, Target
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile (the value at or below which FRACTION of samples fall)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def target_stats(names: list[str], *, now: datetime | None = None) -> dict[str, TargetStats]:
+    from router.models import RuntimeSample
+
+    now = now or timezone.now()
+    since = now - timedelta(seconds=settings.AION_ROUTER_STATS_WINDOW_SECONDS)
+    out: dict[str, TargetStats] = {}
+    for name in names:
+        rows = list(
+            RuntimeSample.objects.filter(target=name, created_at__gte=since, created_at__lte=now)
+            .order_by("-created_at", "-id")
+            .values_list("latency_ms", "outcome")[: settings.AION_ROUTER_STATS_WINDOW]
+        )
+        if not rows:
+            continue
+        latencies = [float(r[0]) for r in rows]
+        errors = sum(1 for r in rows if r[1] != Outcome.OK)
+        out[name] = TargetStats(
+            p50_ms=percentile(latencies, 0.5),
+            p95_ms=percentile(latencies, 0.95),
+            error_rate=errors / len(rows),
+            samples=len(rows),
+        )
+    return out
+
+
+def in_flight(names: list[str]) -> dict[str, int]:
+    from router.models import Task
+
+    rows = Task.objects.filter(status=TaskStatus.RUNNING, target__in=names).values("target").annotate(n=Count("id"))
+    return {row["target"]: int(row["n"]) for row in rows}
+
+
+def day_start(now: datetime | None = None) -> datetime:
+    now = now or timezone.now()
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def spent_today(tenant_id: str, *, now: datetime | None = None) -> float:
+    from router.models import RuntimeSample
+
+    total = RuntimeSample.objects.filter(tenant_id=tenant_id, created_at__gte=day_start(now)).aggregate(s=Sum("cost_usd"))["s"]
+    return float(total or Decimal(0))
+
+
+def registry_targets(tenant_id: str) -> list[Target]:
+    """Active modules of the tenant from the module registry, as ``module:<name>`` targets."""
+    from modules.selectors import active_module_targets
+
+    return [
+        Target(
+            name=f"module:{m.name}",
+            kind="module",
+            route="local",
+            endpoint=m.endpoint.rstrip("/"),
+            intents=tuple(m.intents),
+            health=m.health,
+            from_registry=True,
+        )
+        for m in active_module_targets(tenant_id)
+    ]
+
+
+def runtime_view(policy: Policy, tenant_id: str, *, now: datetime | None = None) -> RuntimeView:
+    registry = registry_targets(tenant_id) if policy.registry_modules else []
+    names = sorted(set(policy.targets) | {t.name for t in registry})
+    return RuntimeView(
+        stats=target_stats(names, now=now),
+        in_flight=in_flight(names),
+        spent_today_usd=spent_today(tenant_id, now=now),
+        registry=registry,
+    )

@@ -1,0 +1,156 @@
+"""Console Router page: active policy, revision diffs, Reload/Rollback, p95 chart, decision mix, live tasks."""
+
+from __future__ import annotations
+
+import difflib
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from aion.problems import Problem
+from aion.rbac import Role, role_required
+from router import services
+from router.models import PolicyRevision, PolicyState, RuntimeSample, Task
+from router.policy import PolicyInvalid, active_policy
+from router.stats import percentile
+
+CHART_HOURS = 6
+CHART_BUCKET_MINUTES = 10
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _diff_lines(old: str, new: str, old_name: str, new_name: str) -> list[dict[str, str]]:
+    lines = []
+    for line in difflib.unified_diff(old.splitlines(), new.splitlines(), fromfile=old_name, tofile=new_name, lineterm=""):
+        kind = (
+            "new"
+            if line.startswith("+") and not line.startswith("+++")
+            else "old"
+            if line.startswith("-") and not line.startswith("---")
+            else ""
+        )
+        lines.append({"kind": kind, "text": line})
+    return lines
+
+
+@require_GET
+@role_required(Role.ROUTER_ADMIN)
+def index(request: HttpRequest) -> HttpResponse:
+    error = ""
+    try:
+        active_policy()
+    except PolicyInvalid as exc:
+        error = str(exc)
+    active_number = PolicyState.objects.filter(pk=1).values_list("active_number", flat=True).first() or 0
+    active = PolicyRevision.objects.filter(number=active_number).first()
+    history = list(PolicyRevision.objects.order_by("-number")[:30])
+    compare_a, compare_b = _int(request.GET.get("a")), _int(request.GET.get("b"))
+    if compare_b is None and active:
+        compare_b = active.number
+    if compare_a is None and compare_b is not None:
+        compare_a = compare_b - 1
+    left = PolicyRevision.objects.filter(number=compare_a).first() if compare_a else None
+    right = PolicyRevision.objects.filter(number=compare_b).first() if compare_b else None
+    diff = _diff_lines(left.content if left else "", right.content if right else "", f"r{compare_a}", f"r{compare_b}") if right else []
+    return render(
+        request,
+        "router/index.html",
+        {
+            "active": active,
+            "history": history,
+            "diff": diff,
+            "compare_a": compare_a,
+            "compare_b": compare_b,
+            "error": error,
+            "can_write": Role.ROUTER_ADMIN.value in request.principal.roles,  # type: ignore[attr-defined]
+        },
+    )
+
+
+def _p95_series(now: Any) -> dict[str, list[dict[str, Any]]]:
+    since = now - timedelta(hours=CHART_HOURS)
+    rows = (
+        RuntimeSample.objects.filter(created_at__gte=since).values_list("target", "created_at", "latency_ms").order_by("created_at")[:20000]
+    )
+    buckets: dict[str, dict[int, list[float]]] = {}
+    for target, created_at, latency in rows:
+        slot = int((created_at - since).total_seconds() // (CHART_BUCKET_MINUTES * 60))
+        buckets.setdefault(target, {}).setdefault(slot, []).append(float(latency))
+    series: dict[str, list[dict[str, Any]]] = {}
+    for target, slots in buckets.items():
+        series[target] = [
+            {"t": (since + timedelta(minutes=slot * CHART_BUCKET_MINUTES)).isoformat(), "p95_ms": percentile(values, 0.95)}
+            for slot, values in sorted(slots.items())
+        ]
+    return series
+
+
+@require_GET
+@role_required(Role.ROUTER_ADMIN)
+def data(request: HttpRequest) -> JsonResponse:
+    """The live parts of the page (polled by its script): tasks, p95 series and decision mix."""
+    tenant_id = request.principal.tenant_id  # type: ignore[attr-defined]
+    now = timezone.now()
+    tasks = Task.objects.filter(tenant_id=tenant_id).order_by("-created_at")[:25]
+    mix = (
+        Task.objects.filter(tenant_id=tenant_id, created_at__gte=now - timedelta(hours=24))
+        .exclude(strategy="")
+        .values("route", "strategy")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+    )
+    return JsonResponse(
+        {
+            "now": now.isoformat(),
+            "tasks": [{**services.task_state(t), "created_at": t.created_at.isoformat(), "strategy": t.strategy} for t in tasks],
+            "p95": _p95_series(now),
+            "decision_mix": [{"route": m["route"], "strategy": m["strategy"], "count": m["n"]} for m in mix],
+        }
+    )
+
+
+@require_POST
+@role_required(Role.ROUTER_ADMIN)
+def reload(request: HttpRequest) -> HttpResponse:
+    principal = request.principal  # type: ignore[attr-defined]
+    try:
+        revision, created = services.reload_policy(actor=principal, tenant_id=principal.tenant_id)
+    except PolicyInvalid as exc:
+        messages.error(request, f"The policy file is invalid; the active policy is unchanged. {exc}")
+    else:
+        messages.success(
+            request, f"Activated revision r{revision.number}." if created else f"No change: r{revision.number} is already active."
+        )
+    return HttpResponseRedirect(request.path.rsplit("reload", 1)[0])
+
+
+@require_POST
+@role_required(Role.ROUTER_ADMIN)
+def rollback(request: HttpRequest) -> HttpResponse:
+    principal = request.principal  # type: ignore[attr-defined]
+    number = _int(request.POST.get("revision"))
+    target = request.path.rsplit("rollback", 1)[0]
+    if number is None:
+        messages.error(request, "Choose a revision to roll back to.")
+        return HttpResponseRedirect(target)
+    try:
+        revision, created = services.rollback_policy(number, actor=principal, tenant_id=principal.tenant_id)
+    except (PolicyInvalid, Problem) as exc:
+        messages.error(request, f"Rollback refused: {getattr(exc, 'detail', exc)}")
+    else:
+        messages.success(
+            request, f"Rolled back to r{number} as r{revision.number}." if created else f"r{number} has the active content already."
+        )
+    return HttpResponseRedirect(target)
