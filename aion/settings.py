@@ -350,6 +350,16 @@ CELERY_BEAT_SCHEDULE["router-requeue-stale-tasks"] = {"task": "router.requeue_st
 AION_COSIGN_PUBLIC_KEYS = env.string("AION_COSIGN_PUBLIC_KEYS")
 AION_ORAS_REGISTRY = env.string("AION_ORAS_REGISTRY")
 AION_MODULES_CATALOG_PATH = env.string("AION_MODULES_CATALOG_PATH", str(BASE_DIR / "modules.yml"))
+# Trusted Cosign keys may also live in Vault KV v2 (one entry per key id); see docs/modules.md.
+AION_COSIGN_VAULT_PATH = env.string("AION_COSIGN_VAULT_PATH", "omertaos/cosign")
+AION_ORAS_INSECURE = env.boolean("AION_ORAS_INSECURE", False)  # plain-HTTP registry (local stand-ins)
+# Module hosts live in-cluster, on private addresses; the SSRF guard still refuses metadata IPs.
+AION_MODULES_ALLOW_PRIVATE_NETWORKS = env.boolean("AION_MODULES_ALLOW_PRIVATE_NETWORKS", True)
+AION_MODULES_HEALTH_TIMEOUT_SECONDS = env.decimal_number("AION_MODULES_HEALTH_TIMEOUT_SECONDS", 3.0, minimum=0.05)
+AION_MODULES_HEALTH_SLOW_SECONDS = env.decimal_number("AION_MODULES_HEALTH_SLOW_SECONDS", 1.0, minimum=0.01)
+AION_MODULES_HEALTH_WINDOW = env.integer("AION_MODULES_HEALTH_WINDOW", 5, minimum=1, maximum=100)
+AION_MODULES_DOWN_AFTER_FAILURES = env.integer("AION_MODULES_DOWN_AFTER_FAILURES", 3, minimum=1)
+AION_MODULES_HEALTH_HISTORY = env.integer("AION_MODULES_HEALTH_HISTORY", 50, minimum=5)
 
 # --- Console ------------------------------------------------------------------------------------
 AION_ADMIN_PASSWORD = env.string("AION_ADMIN_PASSWORD")

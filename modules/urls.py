@@ -1,6 +1,13 @@
-"""Console pages of the modules app."""
+"""Console pages of the modules app (included at /console/modules/)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from modules import views
 
 app_name = "modules"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("trusted-keys/", views.keys, name="keys"),
+    path("<slug:name>/", views.detail, name="detail"),
+    path("<slug:name>/rollback/", views.rollback, name="rollback"),
+]

@@ -1,0 +1,43 @@
+"""manage.py modules_pull REFERENCE [--activate]: the optional ORAS source (needs AION_ORAS_REGISTRY)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from modules import oras_source, services
+from modules.management.commands._common import actor, add_tenant, tenant_of
+
+
+class Command(BaseCommand):
+    help = "Pull a module manifest and its Cosign signature from the ORAS registry, then register it (e.g. to reapply a rollback)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("reference", help="e.g. modules/summarizer:1.2.0 (under AION_ORAS_REGISTRY)")
+        parser.add_argument("--activate", action="store_true")
+        parser.add_argument("--reason", default="")
+        add_tenant(parser)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        tenant = tenant_of(options)
+        try:
+            document = oras_source.fetch_manifest(options["reference"])
+            result = services.register_module(
+                tenant,
+                document,
+                actor=actor(tenant, "modules_pull"),
+                activate=options["activate"],
+                reason=options["reason"] or f"pulled {options['reference']}",
+            )
+        except oras_source.OrasUnavailable as exc:
+            raise CommandError(str(exc)) from exc
+        except services.ModuleActionError as exc:
+            details = "; ".join(f"{p}: {', '.join(m)}" for p, m in (exc.errors or {}).items())
+            raise CommandError(f"{exc.detail} {details}".strip()) from exc
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{result.version.module.name} {result.version.version} {'registered' if result.created else 'unchanged'}"
+                + (", activated" if result.activated else "")
+            )
+        )
