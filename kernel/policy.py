@@ -7,6 +7,7 @@ error is reported through ``policy_health()`` (the ``kernel_policy`` entry in /r
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -158,7 +159,7 @@ def parse_policy(data: Any, source: str = "") -> Policy:
     if bands:
         if bands[0][0] != 0:
             errors.append("approval_bands must start at min_risk 0")
-        if any(b[0] >= a[0] for b, a in zip(bands, bands[1:], strict=False)):
+        if any(b[0] >= a[0] for b, a in itertools.pairwise(bands)):
             errors.append("approval_bands must be in ascending min_risk order")
 
     auto_apply = data.get("auto_apply", True)

@@ -33,7 +33,7 @@ class ChangeSerializer(serializers.Serializer):
 class ProposalCreateSerializer(serializers.Serializer):
     scope = serializers.CharField(max_length=64)
     target = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    changes = ChangeSerializer(many=True, allow_empty=False, max_length=services.MAX_CHANGES)
+    changes = ChangeSerializer(many=True, allow_empty=False, max_length=services.MAX_CHANGES)  # type: ignore[call-arg]
     justification = serializers.CharField(max_length=services.MAX_TEXT)
     risk_score = serializers.FloatField(min_value=0, max_value=1)
     ttl_seconds = serializers.IntegerField(min_value=1, required=False)

@@ -7,7 +7,7 @@ checks RBAC again and owns every state change. Reads are open to any kernel role
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS
@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from aion.api.views import APIView, GenericViewSet
+from aion.auth.principal import Principal
 from aion.problems import Problem
 from aion.rbac import Role, RolePermission
 from kernel import services
@@ -38,6 +39,10 @@ class KernelPermission(RolePermission):
             if set(getattr(user, "roles", ())) & {str(r) for r in read_any_of}:
                 return True
         return super().has_permission(request, view)
+
+
+def _principal(request: Any) -> Principal:
+    return cast(Principal, request.user)
 
 
 def proposal_response(proposal: Proposal, status: int = 200, *, detail: bool = False) -> Response:
@@ -68,7 +73,7 @@ class ProposalViewSet(GenericViewSet):
     rate_limit_class = None
 
     def get_object(self) -> Proposal:
-        return services.get_proposal_for_tenant(self.request.user.tenant_id, self.kwargs.get("pk"))
+        return services.get_proposal_for_tenant(_principal(self.request).tenant_id, self.kwargs.get("pk"))
 
     def _body(self, serializer_class: type, request: Request) -> dict[str, Any]:
         serializer = serializer_class(data=request.data)
@@ -81,7 +86,7 @@ class ProposalViewSet(GenericViewSet):
 
     def list(self, request: Request) -> Response:
         # Reads see expiry at once, even between two runs of the beat job.
-        services.expire_proposals(tenant_id=request.user.tenant_id)
+        services.expire_proposals(tenant_id=_principal(request).tenant_id)
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
         data = [services.proposal_state(p) for p in (page if page is not None else queryset)]
@@ -93,14 +98,14 @@ class ProposalViewSet(GenericViewSet):
 
     def create(self, request: Request) -> Response:
         body = self._body(serializers.ProposalCreateSerializer, request)
-        proposal = services.submit_proposal(request.user, **body)
+        proposal = services.submit_proposal(_principal(request), **body)
         response = proposal_response(proposal, status=201)
         response["Location"] = f"/v1/kernel/proposals/{proposal.pk}"
         return response
 
     def breakglass_submit(self, request: Request) -> Response:
         body = self._body(serializers.BreakglassCreateSerializer, request)
-        proposal = services.submit_proposal(request.user, breakglass=True, **body)
+        proposal = services.submit_proposal(_principal(request), breakglass=True, **body)
         response = proposal_response(proposal, status=201)
         response["Location"] = f"/v1/kernel/proposals/{proposal.pk}"
         return response
@@ -109,32 +114,32 @@ class ProposalViewSet(GenericViewSet):
         proposal = self.get_object()
         body = self._body(serializers.ApproveSerializer, request)
         return proposal_response(
-            services.approve_proposal(proposal, request.user, comment=body["comment"], if_match=self._if_match(request))
+            services.approve_proposal(proposal, _principal(request), comment=body["comment"], if_match=self._if_match(request))
         )
 
     def reject(self, request: Request, pk: str) -> Response:
         proposal = self.get_object()
         body = self._body(serializers.ReasonSerializer, request)
-        return proposal_response(services.reject_proposal(proposal, request.user, reason=body["reason"], if_match=self._if_match(request)))
+        return proposal_response(services.reject_proposal(proposal, _principal(request), reason=body["reason"], if_match=self._if_match(request)))
 
     def apply(self, request: Request, pk: str) -> Response:
         proposal = self.get_object()
         if request.data and not isinstance(request.data, dict):
             raise Problem(400, "The body must be a JSON object (or empty).", slug="validation-error")
-        return proposal_response(services.apply_proposal(proposal, request.user, if_match=self._if_match(request)))
+        return proposal_response(services.apply_proposal(proposal, _principal(request), if_match=self._if_match(request)))
 
     def rollback(self, request: Request, pk: str) -> Response:
         proposal = self.get_object()
         body = self._body(serializers.ReasonSerializer, request)
         return proposal_response(
-            services.rollback_proposal(proposal, request.user, reason=body["reason"], if_match=self._if_match(request))
+            services.rollback_proposal(proposal, _principal(request), reason=body["reason"], if_match=self._if_match(request))
         )
 
     def breakglass(self, request: Request, pk: str) -> Response:
         proposal = self.get_object()
         body = self._body(serializers.BreakglassApproveSerializer, request)
         return proposal_response(
-            services.breakglass_approve(proposal, request.user, justification=body["justification"], if_match=self._if_match(request))
+            services.breakglass_approve(proposal, _principal(request), justification=body["justification"], if_match=self._if_match(request))
         )
 
 
@@ -153,7 +158,7 @@ class ConfigView(APIView):
     required_role = Role.KERNEL_PROPOSER
 
     def get(self, request: Request, scope: str) -> Response:
-        tenant_id = request.user.tenant_id
+        tenant_id = _principal(request).tenant_id
         revision = services.current_revision(tenant_id, scope)
         if revision is None and not _known_scope(tenant_id, scope):
             raise Problem(404, f"No configuration scope {scope!r}.", slug="not-found")
@@ -175,7 +180,7 @@ class RevisionListView(APIView):
     def get(self, request: Request, scope: str) -> Response:
         from aion.api.pagination import Pagination
 
-        tenant_id = request.user.tenant_id
+        tenant_id = _principal(request).tenant_id
         if not _known_scope(tenant_id, scope):
             raise Problem(404, f"No configuration scope {scope!r}.", slug="not-found")
         queryset = ConfigRevision.objects.filter(tenant_id=tenant_id, scope=scope).select_related("parent").order_by("-number")
@@ -193,7 +198,7 @@ class RevisionDetailView(APIView):
 
     def get(self, request: Request, scope: str, number: int) -> Response:
         revision = (
-            ConfigRevision.objects.filter(tenant_id=request.user.tenant_id, scope=scope, number=number).select_related("parent").first()
+            ConfigRevision.objects.filter(tenant_id=_principal(request).tenant_id, scope=scope, number=number).select_related("parent").first()
         )
         if revision is None:
             raise Problem(404, f"No revision {number} of scope {scope!r}.", slug="not-found")
