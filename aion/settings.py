@@ -169,12 +169,13 @@ CELERY_BROKER_URL = env.url("CELERY_BROKER_URL", schemes=("redis", "rediss", "am
 if not CELERY_BROKER_URL:
     CELERY_BROKER_URL = "filesystem://"
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_ALWAYS_EAGER = env.boolean("AION_CELERY_EAGER", False)
@@ -185,6 +186,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep our JSON log lines in worker and beat
 CELERY_BEAT_SCHEDULER = "aion.ops.schedules:DatabaseScheduler"  # installs missing defaults, keeps admin edits
 CELERY_TIMEZONE = "UTC"
 # The full beat schedule; django-celery-beat copies it into the database on start.
@@ -288,17 +290,6 @@ AION_JWT_AUDIENCE = env.string("AION_JWT_AUDIENCE", "aion-api")
 AION_JWKS_PATH = env.string("AION_JWKS_PATH", str(VAR_DIR / "jwks.json"))
 AION_JWT_LEEWAY_SECONDS = env.integer("AION_JWT_LEEWAY_SECONDS", 30, minimum=0)
 AION_API_KEY_ROTATION_GRACE_HOURS = env.integer("AION_API_KEY_ROTATION_GRACE_HOURS", 24, minimum=0)
-
-# --- Hooks --------------------------------------------------------------------------------------
-AION_HOOK_SOURCES = env.string("AION_HOOK_SOURCES")
-AION_HOOK_TIMESTAMP_TOLERANCE_SECONDS = env.integer("AION_HOOK_TIMESTAMP_TOLERANCE_SECONDS", 300, minimum=1)
-AION_HOOK_MAX_BODY_BYTES = env.integer("AION_HOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
-AION_WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.boolean("AION_WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
-AION_WEBHOOK_TIMEOUT_SECONDS = env.decimal_number("AION_WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
-AION_WEBHOOK_MAX_ATTEMPTS = env.integer("AION_WEBHOOK_MAX_ATTEMPTS", 5, minimum=1)
-AION_WEBHOOK_BACKOFF_SECONDS = [int(x) for x in env.csv("AION_WEBHOOK_BACKOFF_SECONDS", "10,60,300,1800")]
-AION_WEBHOOK_SECRET_GRACE_HOURS = env.integer("AION_WEBHOOK_SECRET_GRACE_HOURS", 24, minimum=0)
-
 # Extra JWKS (JSON) published/accepted beside the AION_JWKS_PATH file, e.g. keys of an external issuer.
 AION_JWT_JWKS = env.string("AION_JWT_JWKS")
 # Private signing keys (PEM, one per kid) written by `jwt_generate_key`; Vault path used instead when VAULT_ADDR is set.
@@ -324,6 +315,17 @@ AION_IDEMPOTENCY_LOCK_SECONDS = env.integer("AION_IDEMPOTENCY_LOCK_SECONDS", 120
 AION_OUTBOX_RELAY_LOCK_SECONDS = env.integer("AION_OUTBOX_RELAY_LOCK_SECONDS", 300, minimum=10)
 AION_KAFKA_TIMEOUT_SECONDS = env.decimal_number("AION_KAFKA_TIMEOUT_SECONDS", 10.0, minimum=0.5)
 AION_OUTBOX_MAX_BACKOFF_SECONDS = env.integer("AION_OUTBOX_MAX_BACKOFF_SECONDS", 300, minimum=1)
+
+# --- Hooks --------------------------------------------------------------------------------------
+AION_HOOK_SOURCES = env.string("AION_HOOK_SOURCES")
+AION_HOOK_TIMESTAMP_TOLERANCE_SECONDS = env.integer("AION_HOOK_TIMESTAMP_TOLERANCE_SECONDS", 300, minimum=1)
+AION_HOOK_MAX_BODY_BYTES = env.integer("AION_HOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
+AION_WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.boolean("AION_WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+AION_WEBHOOK_TIMEOUT_SECONDS = env.decimal_number("AION_WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+AION_WEBHOOK_MAX_ATTEMPTS = env.integer("AION_WEBHOOK_MAX_ATTEMPTS", 5, minimum=1)
+AION_WEBHOOK_BACKOFF_SECONDS = [int(x) for x in env.csv("AION_WEBHOOK_BACKOFF_SECONDS", "10,60,300,1800")]
+AION_WEBHOOK_SECRET_GRACE_HOURS = env.integer("AION_WEBHOOK_SECRET_GRACE_HOURS", 24, minimum=0)
+
 # --- Kernel -------------------------------------------------------------------------------------
 AION_KERNEL_POLICY_PATH = env.string("AION_KERNEL_POLICY_PATH", str(BASE_DIR / "policies" / "kernel" / "policy.yaml"))
 
@@ -333,6 +335,14 @@ AION_MEMORY_MAX_UPLOAD_BYTES = env.integer("AION_MEMORY_MAX_UPLOAD_BYTES", 1024 
 AION_MEMORY_UPLOAD_TTL_HOURS = env.integer("AION_MEMORY_UPLOAD_TTL_HOURS", 72, minimum=1)
 AION_EMBEDDINGS_URL = env.url("AION_EMBEDDINGS_URL", schemes=("http", "https"))
 AION_EMBEDDINGS_API_KEY = env.string("AION_EMBEDDINGS_API_KEY")
+# The embeddings endpoint is operator-configured (usually in-cluster), so private addresses are allowed by default.
+AION_EMBEDDINGS_ALLOW_PRIVATE_NETWORKS = env.boolean("AION_EMBEDDINGS_ALLOW_PRIVATE_NETWORKS", True)
+AION_EMBEDDINGS_TIMEOUT_SECONDS = env.decimal_number("AION_EMBEDDINGS_TIMEOUT_SECONDS", 30.0, minimum=0.1)
+# Qdrant local mode locks its folder per client; other processes wait this long for their turn.
+AION_QDRANT_LOCAL_LOCK_WAIT_SECONDS = env.decimal_number("AION_QDRANT_LOCAL_LOCK_WAIT_SECONDS", 30.0, minimum=0.0)
+# Uploads stuck in assembling/processing this long (a lost task) may be reprocessed.
+AION_MEMORY_STUCK_AFTER_MINUTES = env.integer("AION_MEMORY_STUCK_AFTER_MINUTES", 15, minimum=1)
+AION_MEMORY_SEARCH_MAX_TOP_K = env.integer("AION_MEMORY_SEARCH_MAX_TOP_K", 100, minimum=1)
 
 # --- Router -------------------------------------------------------------------------------------
 AION_ROUTER_POLICY_PATH = env.string("AION_ROUTER_POLICY_PATH", str(BASE_DIR / "policies" / "router.yml"))

@@ -1,3 +1,5 @@
+"""App config of the memory app: registers its scrape-time metrics."""
+
 from django.apps import AppConfig
 
 
@@ -5,3 +7,8 @@ class Config(AppConfig):
     name = "memory"
     label = "memory"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from memory.metrics import register_collector
+
+        register_collector()

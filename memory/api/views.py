@@ -1,0 +1,140 @@
+"""The memory REST API: ingest, profiles, status, reprocess and search. Views stay thin: services do the work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from aion.api.pagination import Pagination
+from aion.api.views import APIView
+from aion.problems import Problem
+from aion.rbac import Role
+from memory import embeddings, services
+from memory.api.serializers import (
+    IngestSerializer,
+    ProfileOutSerializer,
+    ProfileSerializer,
+    SearchSerializer,
+    StatusQuerySerializer,
+    upload_progress,
+)
+from memory.choices import ACTIVE_STATES
+from memory.models import MemoryProfile, Upload
+
+# Base64 inflates by 4/3; the JSON envelope (ids, metadata) gets 64 KiB of slack.
+INGEST_MAX_BODY_BYTES = settings.AION_MEMORY_MAX_CHUNK_BYTES * 4 // 3 + 64 * 1024
+
+
+def _json_object(request: Request) -> dict[str, Any]:
+    if not isinstance(request.data, dict):
+        raise Problem(400, "The body must be a JSON object.", slug="malformed-request")
+    return request.data
+
+
+class IngestView(APIView):
+    """POST /v1/memory/ingest: one base64 chunk of a resumable upload."""
+
+    required_role = Role.MEMORY_WRITER
+    rate_limit_class = "ingest"
+    max_body_bytes = INGEST_MAX_BODY_BYTES
+
+    def post(self, request: Request) -> Response:
+        serializer = IngestSerializer(data=_json_object(request))
+        serializer.is_valid(raise_exception=True)
+        fields = serializer.validated_data
+        chunk = services.ChunkRequest(
+            upload_id=fields.get("upload_id"),
+            chunk_index=fields["chunk_index"],
+            total_chunks=fields.get("total_chunks"),
+            data=fields["data"],
+            chunk_sha256=fields.get("chunk_sha256") or "",
+            profile=fields.get("profile") or "",
+            filename=fields.get("filename") or "",
+            content_type=fields.get("content_type") or "",
+            metadata=fields.get("metadata"),
+        )
+        result = services.receive_chunk(request.user.tenant_id, chunk, actor=request.user)
+        body = upload_progress(result.upload)
+        body["chunk"] = {"index": chunk.chunk_index, "status": "duplicate" if result.duplicate else "stored"}
+        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+class ProfileView(APIView):
+    """POST /v1/memory/profile creates or updates by name; GET lists the catalog."""
+
+    required_roles = {"GET": Role.MEMORY_READER, "POST": Role.MEMORY_WRITER}
+
+    def get(self, request: Request) -> Response:
+        profiles = MemoryProfile.objects.filter(tenant_id=request.user.tenant_id)
+        return Response({"profiles": ProfileOutSerializer(profiles, many=True).data, "embedding_models": embeddings.registered_models()})
+
+    def post(self, request: Request) -> Response:
+        serializer = ProfileSerializer(data=_json_object(request))
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        name = fields.pop("name")
+        profile, created = services.save_profile(request.user.tenant_id, name, fields, actor=request.user)
+        return Response(ProfileOutSerializer(profile).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class StatusView(APIView):
+    """GET /v1/memory/status: uploads (filter by upload_id, state, profile; paginated) and the profile catalog."""
+
+    required_role = Role.MEMORY_READER
+
+    def get(self, request: Request) -> Response:
+        query = StatusQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        filters = query.validated_data
+        tenant = request.user.tenant_id
+        uploads = Upload.objects.filter(tenant_id=tenant).select_related("profile").order_by("-created_at", "id")
+        if "upload_id" in filters:
+            uploads = uploads.filter(pk=filters["upload_id"])
+        if filters.get("state"):
+            uploads = uploads.filter(state__in=filters["state"])
+        if filters.get("profile"):
+            uploads = uploads.filter(profile__name=filters["profile"])
+        paginator = Pagination()
+        page = paginator.paginate_queryset(uploads, request, view=self) or []
+        profiles = MemoryProfile.objects.filter(tenant_id=tenant)
+        return Response(
+            {
+                "count": paginator.count,
+                "next": paginator.get_next_link(),
+                "previous": paginator.get_previous_link(),
+                "active_uploads": Upload.objects.filter(tenant_id=tenant, state__in=ACTIVE_STATES).count(),
+                "uploads": [upload_progress(upload) for upload in page],
+                "profiles": ProfileOutSerializer(profiles, many=True).data,
+                "embedding_models": embeddings.registered_models(),
+            }
+        )
+
+
+class ReprocessView(APIView):
+    """POST /v1/memory/uploads/{id}/reprocess: retry the failed step (or re-run a complete upload)."""
+
+    required_role = Role.MEMORY_WRITER
+
+    def post(self, request: Request, upload_id: Any) -> Response:
+        upload = Upload.objects.filter(tenant_id=request.user.tenant_id, pk=upload_id).first()
+        if upload is None:
+            raise Problem(404, "No such upload.", slug="upload-not-found")
+        upload = services.reprocess_upload(upload, actor=request.user)
+        return Response(upload_progress(upload), status=status.HTTP_202_ACCEPTED)
+
+
+class SearchView(APIView):
+    """POST /v1/memory/search: the top_k segments nearest to the query in a profile's collection."""
+
+    required_role = Role.MEMORY_READER
+
+    def post(self, request: Request) -> Response:
+        serializer = SearchSerializer(data=_json_object(request))
+        serializer.is_valid(raise_exception=True)
+        fields = serializer.validated_data
+        hits = services.search(request.user.tenant_id, fields["profile"], fields["query"], fields["top_k"], fields["filter"])
+        return Response({"profile": fields["profile"], "query": fields["query"], "hits": hits})

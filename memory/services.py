@@ -1,0 +1,642 @@
+"""State changes of the memory app, in one place: the API, the Console and beat jobs call these.
+
+* ``save_profile``: create or update a profile by name (an update bumps its version).
+* ``receive_chunk``: one resumable chunk; the last one moves the upload to ``assembling``.
+* ``assemble_upload`` / ``process_upload``: the Celery steps (assemble, then extract, chunk,
+  embed, store as the profile lists them), with progress and failures on the upload row.
+* ``reprocess_upload``, ``abort_upload``, ``delete_document``, ``search``.
+* ``apply_retention`` and ``abort_stale_uploads``: the beat jobs.
+
+Every transition is atomic (``select_for_update`` on the upload) and writes an audit record in
+the same transaction; completion and failure are published on ``aion.memory.uploads`` so the
+hooks app can turn them into webhook deliveries.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from aion import audit
+from aion.auth.principal import system_principal
+from aion.models import AuditResult
+from aion.outbox import actor_name, publish
+from aion.problems import Problem
+from aion.topics import MEMORY_UPLOADS
+from memory import embeddings, text, vectors
+from memory.choices import ACTIVE_STATES, PROFILE_STEPS, PipelineStep, UploadState
+from memory.metrics import INGEST_BYTES, STEP_DURATION, VECTORS_STORED
+from memory.models import MemoryProfile, Upload, UploadChunk
+from memory.storage import AssemblyError, ChunkRef, get_backend
+
+logger = logging.getLogger("aion.memory")
+
+DEFAULT_PROFILE = "default"
+MAX_TOTAL_CHUNKS = 10_000  # S3's part-number ceiling; the same limit on every backend
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def compact_ranges(indices: list[int]) -> str:
+    """[3,4,5,6,7,9] -> "3-7,9"."""
+    out: list[str] = []
+    start = prev = None
+    for index in sorted(indices):
+        if start is None:
+            start = prev = index
+        elif index == prev + 1:  # type: ignore[operator]
+            prev = index
+        else:
+            out.append(f"{start}-{prev}" if start != prev else str(start))
+            start = prev = index
+    if start is not None:
+        out.append(f"{start}-{prev}" if start != prev else str(start))
+    return ",".join(out)
+
+
+def missing_indices(upload: Upload) -> list[int]:
+    stored = set(upload.chunks.filter(stored=True).values_list("index", flat=True))
+    return [i for i in range(upload.total_chunks) if i not in stored]
+
+
+def _safe_filename(filename: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", filename.rsplit("/", 1)[-1]).strip("._")
+    return cleaned[:120] or "document"
+
+
+def _upload_summary(upload: Upload) -> dict[str, Any]:
+    return {
+        "upload_id": str(upload.id),
+        "state": upload.state,
+        "profile": upload.profile_config.get("name"),
+        "profile_version": upload.profile_version,
+        "filename": upload.filename,
+        "content_type": upload.content_type,
+        "total_chunks": upload.total_chunks,
+        "bytes_received": upload.bytes_received,
+        "checksum": upload.checksum,
+        "size_bytes": upload.size_bytes,
+        "object_key": upload.object_key,
+        "vector_count": upload.vector_count,
+        "step": upload.step,
+        "failure_reason": upload.failure_reason,
+    }
+
+
+def _chunk_refs(upload: Upload) -> list[ChunkRef]:
+    return [
+        ChunkRef(c.index, c.size, c.storage_key, c.part_etag)
+        for c in upload.chunks.filter(stored=True).order_by("index").only("index", "size", "storage_key", "part_etag")
+    ]
+
+
+def _enqueue(task_name: str, upload_id: Any) -> None:
+    """Run a pipeline task after the transaction commits; a broker outage leaves the upload retryable."""
+
+    def send() -> None:
+        from memory import tasks
+
+        getattr(tasks, task_name).delay(str(upload_id))
+
+    transaction.on_commit(send, robust=True)
+
+
+# --- profiles -------------------------------------------------------------------------------------
+
+PROFILE_FIELDS = ("embedding_model", "chunk_size", "chunk_overlap", "pipeline", "retention_days", "description")
+
+
+def save_profile(tenant_id: str, name: str, fields: dict[str, Any], *, actor: Any) -> tuple[MemoryProfile, bool]:
+    """Create the profile NAME or update it; an actual change bumps ``version`` (uploads keep theirs)."""
+    with transaction.atomic():
+        profile = MemoryProfile.objects.select_for_update().filter(tenant_id=tenant_id, name=name).first()
+        if profile is None:
+            try:
+                with transaction.atomic():
+                    profile = MemoryProfile.objects.create(tenant_id=tenant_id, name=name, **fields)
+            except IntegrityError:
+                raise Problem(409, f"The profile {name!r} was created concurrently; retry to update it.") from None
+            audit.record("memory.profile.created", "memory.profile", profile.pk, actor=actor, tenant_id=tenant_id, after=profile.snapshot())
+            return profile, True
+        before = profile.snapshot() | {"description": profile.description}
+        changed = {k: v for k, v in fields.items() if getattr(profile, k) != v}
+        if changed:
+            for key, value in changed.items():
+                setattr(profile, key, value)
+            profile.version += 1
+            profile.updated_at = timezone.now()
+            profile.save()
+            audit.record(
+                "memory.profile.updated",
+                "memory.profile",
+                profile.pk,
+                actor=actor,
+                tenant_id=tenant_id,
+                before=before,
+                after=profile.snapshot() | {"description": profile.description},
+            )
+        return profile, False
+
+
+def default_profile(tenant_id: str, actor: Any) -> MemoryProfile:
+    profile = MemoryProfile.objects.filter(tenant_id=tenant_id, name=DEFAULT_PROFILE).first()
+    if profile is None:
+        profile, _ = save_profile(tenant_id, DEFAULT_PROFILE, {"description": "Created on first use (hash-384)."}, actor=actor)
+    return profile
+
+
+# --- ingestion ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ChunkRequest:
+    chunk_index: int
+    data: str  # base64
+    upload_id: Any = None
+    total_chunks: int | None = None
+    chunk_sha256: str = ""
+    profile: str = ""
+    filename: str = ""
+    content_type: str = ""
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass
+class ChunkResult:
+    upload: Upload
+    created: bool  # this request created the upload
+    duplicate: bool  # the chunk was already stored with identical bytes
+
+
+def decode_chunk(data: str) -> bytes:
+    limit = settings.AION_MEMORY_MAX_CHUNK_BYTES
+    if len(data) > (limit + 2) // 3 * 4 + 4:
+        raise Problem(413, f"The chunk is over AION_MEMORY_MAX_CHUNK_BYTES ({limit} bytes decoded).", slug="chunk-too-large")
+    try:
+        decoded = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise Problem(400, "data is not valid standard base64.", slug="invalid-base64", errors={"data": ["Invalid base64."]}) from None
+    if len(decoded) > limit:
+        raise Problem(413, f"The chunk is {len(decoded)} bytes; the maximum is {limit}.", slug="chunk-too-large")
+    return decoded
+
+
+def _lock_upload(tenant_id: str, upload_id: Any) -> Upload:
+    upload = Upload.objects.select_for_update().select_related("profile").filter(tenant_id=tenant_id, pk=upload_id).first()
+    if upload is None:
+        raise Problem(404, "No such upload.", slug="upload-not-found")
+    return upload
+
+
+def _create_upload(tenant_id: str, request: ChunkRequest, actor: Any, now: datetime) -> Upload:
+    if request.total_chunks is None:
+        raise Problem(400, "total_chunks is required on the first chunk.", errors={"total_chunks": ["This field is required."]})
+    if request.profile:
+        profile = MemoryProfile.objects.filter(tenant_id=tenant_id, name=request.profile).first()
+        if profile is None:
+            raise Problem(400, f"Unknown profile {request.profile!r}.", slug="unknown-profile", errors={"profile": ["Unknown profile."]})
+    else:
+        profile = default_profile(tenant_id, actor)
+    upload = Upload(
+        tenant_id=tenant_id,
+        profile=profile,
+        profile_version=profile.version,
+        profile_config=profile.snapshot(),
+        filename=request.filename,
+        content_type=request.content_type,
+        metadata=request.metadata or {},
+        total_chunks=request.total_chunks,
+        created_by=actor_name(actor),
+        created_at=now,
+        updated_at=now,
+        expires_at=now + timedelta(hours=settings.AION_MEMORY_UPLOAD_TTL_HOURS),
+    )
+    upload.object_key = f"documents/{tenant_id}/{upload.id}/{_safe_filename(request.filename)}"
+    return upload
+
+
+def _check_consistent(upload: Upload, request: ChunkRequest, now: datetime) -> None:
+    if upload.state == UploadState.ABORTED:
+        raise Problem(410, "The upload was aborted; start a new one.", slug="upload-aborted")
+    if upload.state == UploadState.RECEIVING and upload.expires_at <= now:
+        raise Problem(410, "The upload expired before all chunks arrived; start a new one.", slug="upload-expired")
+    conflicts = {}
+    if request.total_chunks is not None and request.total_chunks != upload.total_chunks:
+        conflicts["total_chunks"] = [f"The upload has total_chunks={upload.total_chunks}."]
+    if request.profile and request.profile != upload.profile_config.get("name"):
+        conflicts["profile"] = [f"The upload uses the profile {upload.profile_config.get('name')!r}."]
+    if request.content_type and request.content_type != upload.content_type:
+        conflicts["content_type"] = [f"The upload has content_type {upload.content_type!r}."]
+    if conflicts:
+        raise Problem(409, "The chunk does not match its upload.", slug="upload-mismatch", errors=conflicts)
+
+
+def receive_chunk(tenant_id: str, request: ChunkRequest, *, actor: Any, now: datetime | None = None) -> ChunkResult:
+    """Store one chunk (idempotently); the request that completes the set starts the assembly."""
+    now = now or timezone.now()
+    data = decode_chunk(request.data)
+    digest = hashlib.sha256(data).hexdigest()
+    if request.chunk_sha256 and request.chunk_sha256.lower() != digest:
+        raise Problem(
+            422, "chunk_sha256 does not match the decoded data.", slug="checksum-mismatch", errors={"chunk_sha256": ["Mismatch."]}
+        )
+    total = request.total_chunks
+    if total is not None and not 0 <= request.chunk_index < total:
+        raise Problem(
+            400, "chunk_index is outside [0, total_chunks).", slug="chunk-out-of-range", errors={"chunk_index": ["Out of range."]}
+        )
+    backend = get_backend()
+    created = False
+    with transaction.atomic():
+        if request.upload_id is None:
+            upload = _create_upload(tenant_id, request, actor, now)
+            if len(data) > settings.AION_MEMORY_MAX_UPLOAD_BYTES:
+                raise Problem(413, "The upload would exceed AION_MEMORY_MAX_UPLOAD_BYTES.", slug="upload-too-large")
+            upload.multipart_upload_id = backend.begin(upload)
+            upload.save(force_insert=True)
+            created = True
+            audit.record(
+                "memory.upload.created", "memory.upload", upload.id, actor=actor, tenant_id=tenant_id, after=_upload_summary(upload)
+            )
+        else:
+            upload = _lock_upload(tenant_id, request.upload_id)
+            _check_consistent(upload, request, now)
+        if not 0 <= request.chunk_index < upload.total_chunks:
+            raise Problem(
+                400, "chunk_index is outside [0, total_chunks).", slug="chunk-out-of-range", errors={"chunk_index": ["Out of range."]}
+            )
+        existing = UploadChunk.objects.filter(upload=upload, index=request.chunk_index).first()
+        if existing is not None and existing.sha256 != digest:
+            raise Problem(
+                409, f"Chunk {request.chunk_index} is already stored with different bytes; the stored chunk is kept.", slug="chunk-conflict"
+            )
+        if existing is not None and existing.stored:
+            return ChunkResult(upload, created, duplicate=True)
+        if existing is None:
+            claimed = UploadChunk.objects.filter(upload=upload).aggregate(n=Sum("size"))["n"] or 0
+            if claimed + len(data) > settings.AION_MEMORY_MAX_UPLOAD_BYTES:
+                raise Problem(413, "The upload would exceed AION_MEMORY_MAX_UPLOAD_BYTES.", slug="upload-too-large")
+            # The claim: a concurrent sender of different bytes now gets 409 instead of overwriting.
+            existing = UploadChunk.objects.create(upload=upload, index=request.chunk_index, size=len(data), sha256=digest, received_at=now)
+    # The bytes are written outside the transaction so a slow write holds no row lock.
+    try:
+        storage_key, part_etag = backend.write_chunk(upload, request.chunk_index, data)
+    except Exception as exc:
+        logger.exception("memory chunk write failed", extra={"upload_id": str(upload.id), "chunk_index": request.chunk_index})
+        UploadChunk.objects.filter(pk=existing.pk, stored=False).delete()
+        raise Problem(503, f"The chunk could not be stored ({type(exc).__name__}); resend it.", slug="storage-unavailable") from exc
+    INGEST_BYTES.inc(len(data))
+    with transaction.atomic():
+        upload = _lock_upload(tenant_id, upload.id)
+        UploadChunk.objects.filter(pk=existing.pk).update(stored=True, storage_key=storage_key, part_etag=part_etag)
+        stored = upload.chunks.filter(stored=True)
+        upload.received_chunks = stored.count()
+        upload.bytes_received = stored.aggregate(n=Sum("size"))["n"] or 0
+        upload.updated_at = timezone.now()
+        if upload.received_chunks == upload.total_chunks and upload.state == UploadState.RECEIVING:
+            upload.state = UploadState.ASSEMBLING
+            upload.step = PipelineStep.ASSEMBLE
+            audit.record(
+                "memory.upload.received",
+                "memory.upload",
+                upload.id,
+                actor=actor,
+                tenant_id=tenant_id,
+                before={"state": UploadState.RECEIVING},
+                after=_upload_summary(upload),
+            )
+            _enqueue("assemble_upload", upload.id)
+        upload.save()
+    return ChunkResult(upload, created, duplicate=False)
+
+
+# --- pipeline -------------------------------------------------------------------------------------
+
+
+def _fail(upload_id: Any, step: str, reason: str) -> None:
+    with transaction.atomic():
+        upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
+        if upload is None or upload.state in (UploadState.ABORTED, UploadState.COMPLETE):
+            return
+        before = upload.state
+        upload.state = UploadState.FAILED
+        upload.step = step
+        upload.failure_reason = reason[:2000]
+        upload.updated_at = timezone.now()
+        upload.save()
+        actor = system_principal(upload.tenant_id, "memory-pipeline")
+        audit.record(
+            "memory.upload.failed",
+            "memory.upload",
+            upload.id,
+            actor=actor,
+            tenant_id=upload.tenant_id,
+            before={"state": before},
+            after=_upload_summary(upload),
+            result=AuditResult.FAILED,
+        )
+        publish(
+            MEMORY_UPLOADS,
+            str(upload.id),
+            _upload_summary(upload),
+            event_type="memory.upload.failed",
+            tenant_id=upload.tenant_id,
+            actor=actor,
+        )
+
+
+def _set_step(upload_id: Any, step: str, **fields: Any) -> None:
+    Upload.objects.filter(pk=upload_id).update(step=step, updated_at=timezone.now(), **fields)
+
+
+def assemble_upload(upload_id: Any) -> bool:
+    """Chunks -> one object with its sha256 and size, then hand over to the pipeline."""
+    upload = Upload.objects.filter(pk=upload_id).first()
+    if upload is None or upload.state != UploadState.ASSEMBLING:
+        return False
+    backend = get_backend()
+    chunks = _chunk_refs(upload)
+    if len(chunks) != upload.total_chunks:
+        _fail(upload.id, PipelineStep.ASSEMBLE, "not every chunk is stored")
+        return False
+    started = time.perf_counter()
+    try:
+        assembled = backend.assemble(upload, chunks)
+    except AssemblyError as exc:
+        _fail(upload.id, PipelineStep.ASSEMBLE, str(exc))
+        return False
+    except Exception as exc:
+        logger.exception("memory assembly failed", extra={"upload_id": str(upload.id)})
+        _fail(upload.id, PipelineStep.ASSEMBLE, f"{type(exc).__name__}: {exc}")
+        return False
+    STEP_DURATION.labels(PipelineStep.ASSEMBLE).observe(time.perf_counter() - started)
+    with transaction.atomic():
+        locked = Upload.objects.select_for_update().get(pk=upload.id)
+        if locked.state != UploadState.ASSEMBLING:
+            return False
+        locked.checksum = assembled.checksum
+        locked.size_bytes = assembled.size
+        locked.assembled_at = timezone.now()
+        locked.state = UploadState.PROCESSING
+        locked.multipart_upload_id = ""
+        locked.updated_at = timezone.now()
+        locked.save()
+        audit.record(
+            "memory.upload.assembled",
+            "memory.upload",
+            locked.id,
+            actor=system_principal(locked.tenant_id, "memory-pipeline"),
+            tenant_id=locked.tenant_id,
+            before={"state": UploadState.ASSEMBLING},
+            after=_upload_summary(locked),
+        )
+        _enqueue("process_upload", locked.id)
+    try:
+        backend.discard_chunks(upload, chunks)
+    except Exception:
+        logger.warning("could not delete assembled chunks", extra={"upload_id": str(upload.id)}, exc_info=True)
+    return True
+
+
+def process_upload(upload_id: Any) -> bool:
+    """Run the profile's steps (extract, chunk, embed, store) on the assembled object."""
+    upload = Upload.objects.filter(pk=upload_id).first()
+    if upload is None or upload.state != UploadState.PROCESSING:
+        return False
+    config = upload.profile_config
+    steps = [s for s in config.get("pipeline") or [] if s in PROFILE_STEPS]
+    extracted = ""
+    segments: list[str] = []
+    vectors_out: list[list[float]] = []
+    collection = ""
+    stored = 0
+    for step in steps:
+        _set_step(upload.id, step)
+        started = time.perf_counter()
+        try:
+            if step == PipelineStep.EXTRACT:
+                with get_backend().open_object(upload.object_key) as source:
+                    extracted = text.extract_text(source, upload.content_type, upload.filename)
+            elif step == PipelineStep.CHUNK:
+                segments = text.chunk_text(extracted, int(config["chunk_size"]), int(config["chunk_overlap"]))
+                _set_step(upload.id, step, segment_count=len(segments))
+            elif step == PipelineStep.EMBED:
+                vectors_out = embeddings.get_model(config["embedding_model"]).embed(segments) if segments else []
+            elif step == PipelineStep.STORE:
+                collection = vectors.collection_name(upload.tenant_id, config["name"], config["embedding_model"])
+                stored = vectors.upsert_segments(
+                    collection,
+                    upload.id,
+                    vectors_out,
+                    segments,
+                    upload.metadata,
+                    {"filename": upload.filename, "profile_version": upload.profile_version},
+                )
+                VECTORS_STORED.inc(stored)
+        except (text.UnsupportedContentType, text.ExtractionError, embeddings.EmbeddingError, vectors.VectorStoreUnavailable) as exc:
+            _fail(upload.id, step, str(exc))
+            return False
+        except Exception as exc:
+            logger.exception("memory pipeline step failed", extra={"upload_id": str(upload.id), "step": step})
+            _fail(upload.id, step, f"{type(exc).__name__}: {exc}")
+            return False
+        finally:
+            STEP_DURATION.labels(step).observe(time.perf_counter() - started)
+    with transaction.atomic():
+        locked = Upload.objects.select_for_update().get(pk=upload.id)
+        if locked.state != UploadState.PROCESSING:
+            return False
+        locked.state = UploadState.COMPLETE
+        locked.segment_count = len(segments)
+        locked.vector_count = stored
+        locked.collection = collection
+        locked.failure_reason = ""
+        locked.completed_at = locked.updated_at = timezone.now()
+        locked.save()
+        actor = system_principal(locked.tenant_id, "memory-pipeline")
+        audit.record(
+            "memory.upload.completed",
+            "memory.upload",
+            locked.id,
+            actor=actor,
+            tenant_id=locked.tenant_id,
+            before={"state": UploadState.PROCESSING},
+            after=_upload_summary(locked),
+        )
+        publish(
+            MEMORY_UPLOADS,
+            str(locked.id),
+            _upload_summary(locked),
+            event_type="memory.upload.completed",
+            tenant_id=locked.tenant_id,
+            actor=actor,
+        )
+    return True
+
+
+def reprocess_upload(upload: Upload, *, actor: Any, now: datetime | None = None) -> Upload:
+    """Retry a failed (or re-run a complete) upload: assembly again if it never finished, else the pipeline."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _lock_upload(upload.tenant_id, upload.id)
+        stuck = locked.state in (UploadState.ASSEMBLING, UploadState.PROCESSING) and locked.updated_at <= now - timedelta(
+            minutes=settings.AION_MEMORY_STUCK_AFTER_MINUTES
+        )
+        if locked.state not in (UploadState.FAILED, UploadState.COMPLETE) and not stuck:
+            raise Problem(409, f"An upload in state {locked.state!r} cannot be reprocessed.", slug="invalid-state", state=locked.state)
+        if locked.assembled_at is None and locked.received_chunks < locked.total_chunks:
+            raise Problem(409, "Not every chunk has been received; resend the missing chunks.", slug="invalid-state")
+        before = locked.state
+        locked.state = UploadState.PROCESSING if locked.assembled_at else UploadState.ASSEMBLING
+        locked.step = "" if locked.assembled_at else PipelineStep.ASSEMBLE
+        locked.failure_reason = ""
+        locked.updated_at = now
+        locked.save()
+        audit.record(
+            "memory.upload.reprocess",
+            "memory.upload",
+            locked.id,
+            actor=actor,
+            tenant_id=locked.tenant_id,
+            before={"state": before},
+            after=_upload_summary(locked),
+        )
+        _enqueue("process_upload" if locked.assembled_at else "assemble_upload", locked.id)
+    return locked
+
+
+def abort_upload(upload: Upload, *, actor: Any, reason: str) -> bool:
+    """Abort an incomplete upload and remove its chunks and multipart upload."""
+    with transaction.atomic():
+        locked = Upload.objects.select_for_update().filter(pk=upload.pk).first()
+        if locked is None or locked.state not in ACTIVE_STATES:
+            return False
+        chunks = _chunk_refs(locked)
+        before = locked.state
+        locked.state = UploadState.ABORTED
+        locked.failure_reason = reason
+        locked.aborted_at = locked.updated_at = timezone.now()
+        locked.save()
+        audit.record(
+            "memory.upload.aborted",
+            "memory.upload",
+            locked.id,
+            actor=actor,
+            tenant_id=locked.tenant_id,
+            before={"state": before},
+            after=_upload_summary(locked),
+            metadata={"reason": reason},
+        )
+        publish(
+            MEMORY_UPLOADS,
+            str(locked.id),
+            _upload_summary(locked),
+            event_type="memory.upload.aborted",
+            tenant_id=locked.tenant_id,
+            actor=actor,
+        )
+    get_backend().abort(locked, chunks)
+    return True
+
+
+def delete_document(upload: Upload, *, actor: Any, reason: str) -> None:
+    """Remove a document everywhere: its object, its vectors and its rows (audited)."""
+    backend = get_backend()
+    if upload.collection:
+        vectors.delete_upload_vectors(upload.collection, upload.id)
+    if upload.size_bytes is not None:
+        backend.delete_object(upload.object_key)
+    chunks = _chunk_refs(upload)
+    if chunks or upload.multipart_upload_id:
+        backend.abort(upload, chunks)
+    with transaction.atomic():
+        summary = _upload_summary(upload)
+        Upload.objects.filter(pk=upload.pk).delete()
+        audit.record(
+            "memory.upload.deleted",
+            "memory.upload",
+            upload.id,
+            actor=actor,
+            tenant_id=upload.tenant_id,
+            before=summary,
+            metadata={"reason": reason},
+        )
+        publish(MEMORY_UPLOADS, str(upload.id), summary, event_type="memory.upload.deleted", tenant_id=upload.tenant_id, actor=actor)
+
+
+# --- beat jobs ------------------------------------------------------------------------------------
+
+
+def apply_retention(now: datetime | None = None) -> int:
+    """Delete documents older than their profile's current ``retention_days``."""
+    now = now or timezone.now()
+    deleted = 0
+    for profile in MemoryProfile.objects.filter(retention_days__isnull=False):
+        cutoff = now - timedelta(days=int(profile.retention_days or 0))
+        expired = Upload.objects.filter(profile=profile, created_at__lt=cutoff).exclude(state__in=ACTIVE_STATES)
+        for upload in expired.iterator():
+            actor = system_principal(upload.tenant_id, "memory-retention")
+            try:
+                delete_document(upload, actor=actor, reason=f"older than {profile.retention_days} days (profile {profile.name})")
+                deleted += 1
+            except Exception:
+                logger.exception("retention could not delete a memory document", extra={"upload_id": str(upload.id)})
+    return deleted
+
+
+def abort_stale_uploads(now: datetime | None = None) -> int:
+    """Abort incomplete uploads past ``expires_at`` (AION_MEMORY_UPLOAD_TTL_HOURS, 72 h by default)."""
+    now = now or timezone.now()
+    aborted = 0
+    for upload in Upload.objects.filter(state=UploadState.RECEIVING, expires_at__lte=now).iterator():
+        actor = system_principal(upload.tenant_id, "memory-abort-stale")
+        try:
+            if abort_upload(upload, actor=actor, reason=f"incomplete after {settings.AION_MEMORY_UPLOAD_TTL_HOURS} h"):
+                aborted += 1
+        except Exception:
+            logger.exception("could not abort a stale memory upload", extra={"upload_id": str(upload.id)})
+    return aborted
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+
+def search(tenant_id: str, profile_name: str, query: str, top_k: int, metadata_filter: dict[str, Any]) -> list[dict[str, Any]]:
+    profile = MemoryProfile.objects.filter(tenant_id=tenant_id, name=profile_name).first()
+    if profile is None:
+        raise Problem(400, f"Unknown profile {profile_name!r}.", slug="unknown-profile", errors={"profile": ["Unknown profile."]})
+    try:
+        [vector] = embeddings.get_model(profile.embedding_model).embed([query])
+        collection = vectors.collection_name(tenant_id, profile.name, profile.embedding_model)
+        points = vectors.search(collection, vector, top_k, metadata_filter)
+    except embeddings.EmbeddingError as exc:
+        raise Problem(503, f"The embedding model is unavailable: {exc}", slug="embeddings-unavailable") from exc
+    except vectors.VectorStoreUnavailable as exc:
+        raise Problem(503, str(exc), slug="vector-store-unavailable") from exc
+    hits = []
+    for point in points:
+        payload = point.payload or {}
+        hits.append(
+            {
+                "score": round(float(point.score), 6),
+                "upload_id": payload.get("upload_id"),
+                "segment_index": payload.get("segment_index"),
+                "text": payload.get("text", ""),
+                "filename": payload.get("filename", ""),
+                "metadata": payload.get("metadata") or {},
+            }
+        )
+    return hits

@@ -1,0 +1,104 @@
+"""Fixtures of the memory tests: isolated storage and Qdrant folders, eager Celery, personas, helpers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from aion.rbac import Role
+from aion.testing.factories import OTHER_TENANT, TENANT, api_client, make_api_key
+
+
+@pytest.fixture(autouse=True)
+def memory_isolation(tmp_path, settings):
+    """Each test gets its own bucket folder and Qdrant folder (the DB rolls back; files would not)."""
+    from memory import vectors
+
+    storages = dict(settings.STORAGES)
+    storages["memory"] = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "bucket")}}
+    vectors.reset_client()
+    with override_settings(STORAGES=storages, QDRANT_PATH=tmp_path / "qdrant", QDRANT_URL=""):
+        yield tmp_path
+    vectors.reset_client()
+
+
+@pytest.fixture()
+def eager_celery():
+    """Tasks run inline when their transaction commits (capture on_commit callbacks with execute=True)."""
+    from aion.celery import app
+
+    previous = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+class Personas:
+    def __init__(self) -> None:
+        self.writer = api_client(make_api_key([Role.MEMORY_WRITER, Role.MEMORY_READER], TENANT)[0])
+        self.teammate = api_client(make_api_key([Role.MEMORY_READER], TENANT)[0])
+        self.outsider = api_client(make_api_key([Role.MEMORY_WRITER, Role.MEMORY_READER], OTHER_TENANT)[0])
+        self.no_roles = api_client(make_api_key([], TENANT)[0])
+        self.anonymous = api_client()
+
+
+@pytest.fixture()
+def personas(db) -> Personas:
+    return Personas()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def split(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)] or [b""]
+
+
+@pytest.fixture()
+def post(django_capture_on_commit_callbacks):
+    """POST JSON and run the on-commit callbacks (the pipeline tasks when Celery is eager)."""
+
+    def call(client, path: str, body: Any, **extra: Any):
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(path, body, format="json", **extra)
+
+    return call
+
+
+@pytest.fixture()
+def ingest(post):
+    """Send one chunk: ingest(client, chunk_index=0, data=b"...", **fields)."""
+
+    def call(client, *, data: bytes, chunk_index: int, **fields: Any):
+        body = {"chunk_index": chunk_index, "data": b64(data), **fields}
+        return post(client, "/v1/memory/ingest", body)
+
+    return call
+
+
+@pytest.fixture()
+def upload_file(ingest):
+    """Upload DATA in chunks of SIZE (in order) and return the last response."""
+
+    def call(client, data: bytes, size: int, **fields: Any):
+        chunks = split(data, size)
+        first = ingest(client, data=chunks[0], chunk_index=0, total_chunks=len(chunks), **fields)
+        assert first.status_code == 201, first.json()
+        upload_id = first.json()["upload_id"]
+        last = first
+        for index, chunk in enumerate(chunks[1:], start=1):
+            last = ingest(client, data=chunk, chunk_index=index, upload_id=upload_id)
+            assert last.status_code == 200, last.json()
+        return last
+
+    return call
