@@ -188,7 +188,7 @@ def _failure_limit() -> tuple[int, int]:
 
 
 def _failure_key(source_ip: str | None) -> str:
-    return f"hooks:sigfail:{source_ip or 'unknown'}"
+    return f"{settings.AION_RATE_LIMIT_KEY_PREFIX}:hook_failures:{source_ip or 'unknown'}"
 
 
 def _check_failure_rate(source_ip: str | None) -> None:
@@ -216,10 +216,16 @@ def _verification_failed(
     reason: str, *, tenant_id: str, source_ip: str | None, headers: dict[str, str], body: bytes, status: int = 401
 ) -> Problem:
     """Record the incident (row, audit, event), count it, and build the answer that reveals nothing."""
+    import ipaddress
+
     from aion.incidents import record_incident
 
+    try:
+        stored_ip: str | None = str(ipaddress.ip_address(source_ip or ""))
+    except ValueError:
+        stored_ip = None
     record_incident(
-        "hook_signature", reason, tenant_id=tenant_id, source_ip=source_ip, headers=headers, body=body,
+        "hook_signature", reason, tenant_id=tenant_id[:64], source_ip=stored_ip, headers=headers, body=body,
         details={"route": "/v1/hooks/approval", "body_bytes": len(body)},
     )  # fmt: skip
     HOOK_SIGNATURE_FAILURES.labels(reason).inc()

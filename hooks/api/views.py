@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from aion.api.etag import check_if_match, etag_for
 from aion.api.views import APIView, GenericViewSet, ModelViewSet
 from aion.problems import Problem
+from aion.ratelimit import client_ip
 from aion.rbac import Role
 from hooks import services
 from hooks.api.serializers import (
@@ -52,7 +53,7 @@ class ApprovalHookView(APIView):
 
     def post(self, request: Request) -> Response:
         body = request._request.body  # the raw bytes the signature covers, before any parsing
-        result = services.receive_approval_hook(headers=dict(request.headers), body=body, source_ip=request.META.get("REMOTE_ADDR"))
+        result = services.receive_approval_hook(headers=dict(request.headers), body=body, source_ip=client_ip(request))
         headers = {"Idempotent-Replay": "true"} if result.replay else {}
         if result.status >= 400:
             return Response(
