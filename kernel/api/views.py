@@ -120,7 +120,8 @@ class ProposalViewSet(GenericViewSet):
     def reject(self, request: Request, pk: str) -> Response:
         proposal = self.get_object()
         body = self._body(serializers.ReasonSerializer, request)
-        return proposal_response(services.reject_proposal(proposal, _principal(request), reason=body["reason"], if_match=self._if_match(request)))
+        actor = _principal(request)
+        return proposal_response(services.reject_proposal(proposal, actor, reason=body["reason"], if_match=self._if_match(request)))
 
     def apply(self, request: Request, pk: str) -> Response:
         proposal = self.get_object()
@@ -139,7 +140,9 @@ class ProposalViewSet(GenericViewSet):
         proposal = self.get_object()
         body = self._body(serializers.BreakglassApproveSerializer, request)
         return proposal_response(
-            services.breakglass_approve(proposal, _principal(request), justification=body["justification"], if_match=self._if_match(request))
+            services.breakglass_approve(
+                proposal, _principal(request), justification=body["justification"], if_match=self._if_match(request)
+            )
         )
 
 
@@ -197,9 +200,8 @@ class RevisionDetailView(APIView):
     required_role = Role.KERNEL_PROPOSER
 
     def get(self, request: Request, scope: str, number: int) -> Response:
-        revision = (
-            ConfigRevision.objects.filter(tenant_id=_principal(request).tenant_id, scope=scope, number=number).select_related("parent").first()
-        )
+        tenant_id = _principal(request).tenant_id
+        revision = ConfigRevision.objects.filter(tenant_id=tenant_id, scope=scope, number=number).select_related("parent").first()
         if revision is None:
             raise Problem(404, f"No revision {number} of scope {scope!r}.", slug="not-found")
         data = services.revision_state(revision)
