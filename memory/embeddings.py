@@ -13,6 +13,7 @@ Registered keys (a profile's ``embedding_model``):
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import os
 import re
@@ -48,7 +49,7 @@ class HashEmbedding:
         size = 384
         vector = [0.0] * size
         words = _WORD.findall(text.lower())
-        features = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+        features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
         for feature in features:
             digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
             number = int.from_bytes(digest, "big")
