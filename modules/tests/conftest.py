@@ -1,0 +1,140 @@
+"""Modules test fixtures: Cosign key pairs generated in the test, and correctly signed manifests.
+
+Signatures are made exactly as ``cosign sign --key`` makes them: ECDSA P-256
+SHA-256 over the simple-signing payload bytes, base64 DER.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from aion.testing.factories import TENANT, client_with_roles
+from modules.signing import simple_signing_payload
+
+REGISTRY = "registry.example.com/aion"
+
+
+@dataclass
+class CosignKey:
+    key_id: str
+    private: ec.EllipticCurvePrivateKey
+    pem_path: Path
+    options: dict[str, str] = field(default_factory=dict)
+
+    def sign(self, payload: bytes) -> str:
+        return base64.b64encode(self.private.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
+
+    def entry(self) -> str:
+        return ";".join([f"{self.key_id}={self.pem_path}", *(f"{k}={v}" if v else k for k, v in self.options.items())])
+
+
+class KeyRingFixture:
+    """Generates key pairs and keeps AION_COSIGN_PUBLIC_KEYS in step with the trusted ones."""
+
+    def __init__(self, tmp_path: Path, settings: Any) -> None:
+        self.tmp_path = tmp_path
+        self.settings = settings
+        self.trusted: dict[str, CosignKey] = {}
+        self.settings.AION_COSIGN_PUBLIC_KEYS = ""
+
+    def new(self, key_id: str, *, trusted: bool = True, **options: str) -> CosignKey:
+        private = ec.generate_private_key(ec.SECP256R1())
+        path = self.tmp_path / f"{key_id}.pub"
+        path.write_bytes(private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        key = CosignKey(key_id, private, path, dict(options))
+        if trusted:
+            self.trusted[key_id] = key
+            self._sync()
+        return key
+
+    def set_options(self, key_id: str, **options: str) -> None:
+        self.trusted[key_id].options = dict(options)
+        self._sync()
+
+    def retire(self, key_id: str) -> None:
+        self.set_options(key_id, retired="")
+
+    def remove(self, key_id: str) -> None:
+        self.trusted.pop(key_id)
+        self._sync()
+
+    def _sync(self) -> None:
+        self.settings.AION_COSIGN_PUBLIC_KEYS = ",".join(key.entry() for key in self.trusted.values())
+
+
+@pytest.fixture()
+def keys(tmp_path: Path, settings: Any) -> KeyRingFixture:
+    return KeyRingFixture(tmp_path, settings)
+
+
+@pytest.fixture()
+def key(keys: KeyRingFixture) -> CosignKey:
+    return keys.new("k2026")
+
+
+def digest_of(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def build_manifest(
+    signer: CosignKey | None,
+    name: str = "summarizer",
+    version: str = "1.0.0",
+    *,
+    endpoint: str = "http://127.0.0.1:9",
+    intents: tuple[str, ...] = ("summarize.*",),
+    pool: str = "cpu",
+    signed_digest: str | None = None,
+    signed_reference: str | None = None,
+    payload: bytes | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A valid manifest for NAME VERSION signed by SIGNER (None: unsigned); overrides tamper with it."""
+    digest = digest_of(f"{name}:{version}:{extra.get('runtime', '')}")
+    repository = f"{REGISTRY}/{name}"
+    manifest: dict[str, Any] = {
+        "name": name,
+        "version": version,
+        "image": f"{repository}:{version}@{digest}",
+        "runtime": "python3.11",
+        "resources": {"cpu": "500m", "memory": "512Mi", "gpu": 1 if pool == "gpu" else 0},
+        "pool": pool,
+        "node_selector": {"aion.io/pool": pool},
+        "intents": list(intents),
+        "endpoint": endpoint,
+        "health_path": "/healthz",
+        "permissions": {"network": "cluster", "filesystem": "read-only", "secrets": []},
+    }
+    manifest.update(extra)
+    if signer is not None:
+        body = payload if payload is not None else simple_signing_payload(signed_reference or repository, signed_digest or digest)
+        manifest["signature"] = {"payload": base64.b64encode(body).decode(), "signature": signer.sign(body)}
+    return manifest
+
+
+@pytest.fixture()
+def manifest_for() -> Callable[..., dict[str, Any]]:
+    return build_manifest
+
+
+@pytest.fixture()
+def admin_client(db: None) -> Any:
+    return client_with_roles(["modules.admin"], TENANT)
+
+
+def register(signer: CosignKey, version: str = "1.0.0", *, tenant: str = TENANT, activate: bool = True, **kwargs: Any) -> Any:
+    """Register (and activate) NAME VERSION through the service, as a system actor."""
+    from aion.auth.principal import system_principal
+    from modules import services
+
+    manifest = build_manifest(signer, version=version, **kwargs)
+    return services.register_module(tenant, manifest, actor=system_principal(tenant, "tests"), activate=activate)
