@@ -150,10 +150,15 @@ def _pg_dump_stream() -> Iterator[tuple[IO[bytes], str]]:
             raise BackupError(f"pg_dump exited with {code}: {errors.read().decode(errors='replace')[-2000:]}")
 
 
+def sqlite_source_path() -> str:
+    """The SQLite file the embedded default uses (the backup source)."""
+    return str(connection.settings_dict["NAME"])
+
+
 @contextlib.contextmanager
 def _sqlite_stream() -> Iterator[tuple[IO[bytes], str]]:
     """The SQLite online backup API into a temporary file (consistent while others write)."""
-    source_path = str(connection.settings_dict["NAME"])
+    source_path = sqlite_source_path()
     with tempfile.TemporaryDirectory() as folder:
         copy_path = os.path.join(folder, "backup.sqlite3")
         source = sqlite3.connect(source_path)
@@ -225,12 +230,9 @@ def create_backup(kind: str | None = None, *, now: datetime | None = None, actor
             stream_cm = _sqlite_stream()
         else:
             raise BackupError(f"unknown backup kind {kind!r}")
-        with stream_cm as opened:
-            stream, method = (
-                opened if isinstance(opened, tuple) else (opened, "pg_dump" if kind == BackupKind.POSTGRES else "sqlite-backup-api")
-            )
+        with stream_cm as (stream, method):
             final_key = f"{PREFIXES[BackupKind(kind)]}/{timestamp(now)}{SUFFIXES[method]}"
-            size, digest, temp_key = _upload(storage, stream, kind, final_key)  # type: ignore[misc]
+            temp_key, size, digest = _upload(storage, stream, final_key)
         # Only now is the dump known complete (pg_dump exited 0): give it its real name.
         _promote(storage, temp_key, final_key)
         temp_key = ""
