@@ -17,11 +17,15 @@ class SLASerializer(serializers.Serializer):
     privacy = serializers.ChoiceField(choices=Privacy.choices, required=False, default=Privacy.ALLOW_API)
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = set(data) - set(self.fields)
-            if unknown:
-                raise serializers.ValidationError({k: ["unknown field"] for k in sorted(unknown)})
-        return super().to_internal_value(data)
+        unknown = {k: ["unknown field"] for k in sorted(set(data) - set(self.fields))} if isinstance(data, dict) else {}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+            raise serializers.ValidationError({**detail, **unknown}) from exc
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
 
 
 class TaskInputSerializer(serializers.Serializer):

@@ -61,15 +61,25 @@ class FakeTarget:
             time.sleep(self.slow_seconds)
         body = request.json() or {}
         if self.kind == "module":
-            return 200, {"output": {"echo": body.get("params"), "task_id": body.get("task_id")},
-                         "usage": {"tokens": self.tokens, "cost_usd": self.cost_usd}}, {}
-        return 200, {
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "model": body.get("model"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello from provider"}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 40, "completion_tokens": 60, "total_tokens": self.tokens},
-        }, {}
+            return (
+                200,
+                {
+                    "output": {"echo": body.get("params"), "task_id": body.get("task_id")},
+                    "usage": {"tokens": self.tokens, "cost_usd": self.cost_usd},
+                },
+                {},
+            )
+        return (
+            200,
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "model": body.get("model"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello from provider"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 40, "completion_tokens": 60, "total_tokens": self.tokens},
+            },
+            {},
+        )
 
 
 @pytest.fixture()
@@ -87,8 +97,17 @@ def provider(make_http_server: Callable[[], LocalHTTPServer]) -> FakeTarget:
     return FakeTarget(make_http_server(), "provider")
 
 
-def basic_policy(module_url: str, provider_url: str, *, strategy: str = "priority", route: str = "hybrid",
-                 extra: str = "", budget: str = "", fallbacks: str = "[]", timeout_ms: int = 1500) -> str:
+def basic_policy(
+    module_url: str,
+    provider_url: str,
+    *,
+    strategy: str = "priority",
+    route: str = "hybrid",
+    extra: str = "",
+    budget: str = "",
+    fallbacks: str = "[]",
+    timeout_ms: int = 1500,
+) -> str:
     return f"""
 version: 1
 settings:
