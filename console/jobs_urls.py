@@ -1,3 +1,11 @@
-"""Console jobs pages (Operations issue)."""
+"""Console jobs pages (Operations issue): /console/jobs/ (URL name ``console:jobs``)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from console import jobs_views
+
+urlpatterns = [
+    path("", jobs_views.jobs, name="jobs"),
+    path("runs/<int:pk>/", jobs_views.run_detail, name="jobs-run"),
+    path("<str:name>/run/", jobs_views.run_now, name="jobs-run-now"),
+]

@@ -109,10 +109,23 @@ def _save(run: Any, **fields: Any) -> None:
         logger.exception("could not record the run of %s", run.job_name)
 
 
+def current_trigger() -> str:
+    """manual/console when set by run_job or carried in the Celery message's headers; else beat."""
+    trigger = _trigger.get()
+    if trigger != JobTrigger.BEAT:
+        return trigger
+    from celery import current_task
+
+    request = getattr(current_task, "request", None) if current_task else None
+    headers = getattr(request, "headers", None) or {}
+    value = getattr(request, "aion_trigger", None) or headers.get("aion_trigger")
+    return value if value in JobTrigger.values else trigger
+
+
 def execute(name: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     from aion.ops.models import JobRun
 
-    trigger = _trigger.get()
+    trigger = current_trigger()
     started = time.perf_counter()
     with job_lock(name) as acquired:
         if not acquired:

@@ -118,7 +118,7 @@ def test_the_exporter_writes_router_decisions_task_latency_and_audit_once(chdb_s
         {"task_id": "t-1", "target": "llama", "route": "local", "outcome": "ok", "latency_ms": 12.5, "tokens": 40, "cost_usd": 0.001},
         event_type="router.sample",
         tenant_id=TENANT,
-    )  # noqa: E501
+    )
     audit.record("test.exported", "thing", "9", actor=system_principal(TENANT), tenant_id=TENANT)
     client = ChdbClient(chdb_session)
     written = export_once(client)
