@@ -48,7 +48,7 @@ def test_an_event_creates_deliveries_for_matching_enabled_endpoints_of_its_tenan
 
 
 def test_a_delivery_is_a_signed_json_post_the_documented_helper_verifies(http_server):
-    endpoint, secret = make_endpoint(http_server.url("/hook"))
+    _endpoint, secret = make_endpoint(http_server.url("/hook"))
     publish_event()
     now = timezone.now()
     delivery = deliver(one_delivery().pk, now=now)
@@ -182,7 +182,7 @@ def test_an_unreachable_receiver_is_a_failed_attempt(settings):
 def test_private_destinations_are_refused_without_the_opt_in(http_server, settings):
     from aion.problems import Problem
 
-    endpoint, _ = make_endpoint(http_server.url("/ssrf"))
+    _endpoint, _ = make_endpoint(http_server.url("/ssrf"))
     publish_event()
     settings.AION_WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
     with pytest.raises(Problem) as refused:
