@@ -266,6 +266,7 @@ CLICKHOUSE_URL = env.url("CLICKHOUSE_URL", schemes=("http", "https", "clickhouse
 # Operations (aion/ops): log capture, backup tools, the ClickHouse exporter.
 AION_REQUEST_LOG_ENABLED = env.boolean("AION_REQUEST_LOG_ENABLED", True)
 AION_TASK_LOG_ENABLED = env.boolean("AION_TASK_LOG_ENABLED", True)
+AION_WORKER_METRICS_PORT = env.integer("AION_WORKER_METRICS_PORT", 0, minimum=0, maximum=65535)  # worker/beat /metrics
 AION_PG_DUMP = env.string("AION_PG_DUMP", "pg_dump")
 AION_PG_RESTORE = env.string("AION_PG_RESTORE", "pg_restore")
 AION_MONGODUMP = env.string("AION_MONGODUMP", "mongodump")

@@ -196,9 +196,33 @@ def _audit_saved(sender: Any, instance: Any, created: bool, **_: Any) -> None:
         transaction.on_commit(lambda: mirror_audit_record(instance))
 
 
+def _serve_worker_metrics(**_: Any) -> None:
+    """Workers and beat serve /metrics on AION_WORKER_METRICS_PORT (0 = off): their counters live there."""
+    port = settings.AION_WORKER_METRICS_PORT
+    if not port:
+        return
+    import os
+
+    from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    try:
+        start_http_server(port, registry=registry)
+    except OSError:
+        logger.warning("worker metrics port %s is busy; not serving /metrics here", port)
+
+
 def connect() -> None:
     """Wire the capture points (called once from the app's ready())."""
-    from celery.signals import task_postrun, task_prerun
+    from celery.signals import beat_init, task_postrun, task_prerun, worker_init
+
+    worker_init.connect(_serve_worker_metrics, weak=False, dispatch_uid="aion.ops.worker_metrics")
+    beat_init.connect(_serve_worker_metrics, weak=False, dispatch_uid="aion.ops.beat_metrics")
     from django.db.models.signals import post_save
 
     from aion.models import AuditRecord
