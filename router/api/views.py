@@ -156,7 +156,14 @@ class TaskViewSet(GenericViewSet):
     serializer_class = TaskSerializer
     filter_backends = [DjangoFilterBackend]
     filterset_class = TaskFilterSet
-    required_roles = {"list": Role.ROUTER_ADMIN, "retrieve": Role.ROUTER_ADMIN, "create": Role.ROUTER_ADMIN, "cancel": Role.ROUTER_ADMIN}
+    # One role for everything here; "*" also covers unmapped methods so they get 401/403, then 405.
+    required_roles = {
+        "list": Role.ROUTER_ADMIN,
+        "retrieve": Role.ROUTER_ADMIN,
+        "create": Role.ROUTER_ADMIN,
+        "cancel": Role.ROUTER_ADMIN,
+        "*": Role.ROUTER_ADMIN,
+    }
     lookup_value_converter = "uuid"
 
     def list(self, request: Request) -> Response:
