@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from aion.ratelimit import client_ip
@@ -52,7 +51,7 @@ def detail(request: HttpRequest, name: str) -> HttpResponse:
 def rollback(request: HttpRequest, name: str) -> HttpResponse:
     principal = request.principal  # type: ignore[attr-defined]
     module = get_object_or_404(Module.objects.select_related("active_version"), tenant_id=principal.tenant_id, name=name)
-    target = reverse("modules:detail", args=[module.name])
+    target = "../"  # relative: the module page, wherever the Console mounts this app
     reason = (request.POST.get("reason") or "").strip()
     version = (request.POST.get("version") or "").strip() or None
     if not reason:
