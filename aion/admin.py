@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from aion.models import ApiKey, AuditRecord, OutboxEvent, SecurityIncident, UserTenant, WorkerHeartbeat
+from aion.models import ApiKey, AuditRecord, OutboxEvent, OutboxRelayState, SecurityIncident, UserTenant, WorkerHeartbeat
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -46,3 +46,8 @@ admin.site.register(UserTenant)
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(ReadOnlyAdmin):
     list_display = ("hostname", "seen_at")
+
+
+@admin.register(OutboxRelayState)
+class OutboxRelayStateAdmin(ReadOnlyAdmin):
+    list_display = ("name", "holder", "lease_expires_at", "consecutive_failures", "next_attempt_at", "last_success_at")

@@ -37,6 +37,15 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    replaced_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="replaces",
+        help_text="The key a rotation issued in its place",
+    )
+    created_by = models.CharField(max_length=200, blank=True, help_text="Who issued it (operator or actor)")
 
     class Meta:
         ordering = ["-created_at"]
@@ -131,3 +140,18 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname} @ {self.seen_at:%H:%M:%S}"
+
+
+class OutboxRelayState(models.Model):
+    """The relay's lease (one relay at a time keeps per-key order) and its shared back-off while Kafka is down."""
+
+    name = models.CharField(max_length=32, primary_key=True, default="outbox")
+    holder = models.CharField(max_length=128, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} relay (failures={self.consecutive_failures})"

@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -43,3 +46,21 @@ TOPICS: dict[str, Topic] = {
         Topic(MODULE_RELEASES, "Module registrations, activations and rollbacks, key = module name", retention_hours=24 * 30),
     )
 }
+
+
+EVENTS_SCHEMA_DIR = "docs/events"
+
+
+def event_schema(topic: str) -> dict[str, Any]:
+    """The JSON Schema (envelope + data) of TOPIC, from ``docs/events/<topic>.json``."""
+    from django.conf import settings
+
+    path = Path(settings.BASE_DIR) / EVENTS_SCHEMA_DIR / f"{topic}.json"
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+def validate_event(topic: str, envelope: dict[str, Any]) -> None:
+    """Raises ``jsonschema.ValidationError`` when ENVELOPE does not match TOPIC's schema (for tests and consumers)."""
+    import jsonschema
+
+    jsonschema.validate(envelope, event_schema(topic), format_checker=jsonschema.FormatChecker())
