@@ -28,6 +28,8 @@ urlpatterns = [
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", DocsView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),
+    # App Console pages at top level too, so the nav's "hooks:index" style names resolve (nested under "console:" they do not).
+    path("console/webhooks/", include("hooks.urls")),
     path("console/", include("console.urls")),
     path("v1/", include("aion.api.urls")),
     path("v1/", include("kernel.api.urls")),

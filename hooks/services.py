@@ -812,3 +812,16 @@ def failures_per_hour(tenant_id: str, *, now: datetime | None = None, hours: int
 
 def body_sha256(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
+
+
+def acknowledge_incident(incident: Any, *, actor: Any, now: datetime | None = None) -> bool:
+    """Mark a security incident seen (conditional update: acknowledges once); False if it already was."""
+    from aion.models import SecurityIncident
+
+    now = _now(now)
+    with transaction.atomic():
+        changed = SecurityIncident.objects.filter(pk=incident.pk, acknowledged_at__isnull=True).update(acknowledged_at=now)
+        if changed:
+            audit.record("security_incident.acknowledged", "security_incident", incident.pk, actor=actor,
+                         tenant_id=incident.tenant_id, after={"acknowledged_at": now.isoformat()})  # fmt: skip
+    return bool(changed)

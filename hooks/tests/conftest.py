@@ -36,6 +36,7 @@ def hooks_settings(settings: Any) -> Any:
     settings.AION_RATE_LIMIT_KEY_PREFIX = f"test:hooks:{run}:rl"
     settings.AION_HOOKS_IDEMPOTENCY_PREFIX = f"test:hooks:{run}:inbound:"
     settings.AION_IDEMPOTENCY_REDIS_URL = ""  # the database claim unless a test opts into Redis
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast Console personas
     clear_cache()
     yield settings
     clear_cache()
