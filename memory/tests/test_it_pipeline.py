@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -20,6 +21,8 @@ ARTICLE = (
     "Uploads arrive in chunks and are assembled in order. The checksum covers the whole object.\n\n"
     "Retention removes old documents: the object, the vectors and the rows."
 )
+
+HTML = "<html><head><title>x</title><style>p{}</style></head><body><p>" + ARTICLE + "</p><script>var secret=1</script></body></html>"
 
 
 @pytest.fixture()
@@ -44,7 +47,7 @@ def _complete(upload_id: str) -> Upload:
         (
             "text/html",
             "a.html",
-            f"<html><head><title>x</title><style>p{{}}</style></head><body><p>{ARTICLE}</p><script>var secret=1</script></body></html>".encode(),
+            HTML.encode(),
             "Each point carries",
         ),
         ("application/pdf", "a.pdf", make_pdf(["Vectors in a PDF page.", "Second line of the PDF."]), "Vectors in a PDF page"),
@@ -157,7 +160,7 @@ def test_chunker_respects_size_overlap_and_sentence_boundaries():
     segments = text.chunk_text(source, 128, 32)
     assert all(len(s) <= 128 for s in segments)
     assert all(s.endswith(".") for s in segments)  # cut at sentence ends
-    for previous, current in zip(segments, segments[1:], strict=False):
+    for previous, current in itertools.pairwise(segments):
         assert current.startswith("Sentence")  # the overlap starts at a sentence start
         assert current.split(" is here.")[0] in previous  # ...taken from the previous segment
     paragraphs = text.chunk_text("First para.\n\nSecond para.", 128, 16)
