@@ -174,7 +174,7 @@ def current_document(tenant_id: str, scope: str) -> dict[str, Any]:
 def _lock_scope(tenant_id: str, scope: str) -> ConfigScope:
     """The scope head, row-locked until the transaction ends (serialises applies on a scope)."""
     head, _ = ConfigScope.objects.get_or_create(tenant_id=tenant_id, scope=scope)
-    return ConfigScope.objects.select_for_update().select_related("current").get(pk=head.pk)
+    return ConfigScope.objects.select_for_update(of=("self",)).select_related("current").get(pk=head.pk)
 
 
 def _lock_proposal(proposal: Proposal) -> Proposal:
