@@ -37,10 +37,11 @@ from aion.models import AuditResult
 from aion.netguard import UnsafeDestination, check_url, guarded_request
 from aion.outbox import publish
 from aion.problems import Problem
+from aion.secrets import SecretUnavailable
 from aion.topics import AUDIT_ACTIVITY, WEBHOOK_DELIVERIES
 from hooks import idempotency, signing
 from hooks.choices import SCOPE_FOR_DECISION, ApprovalDecision, DeliveryStatus, SignatureFailure
-from hooks.crypto import decrypt, encrypt, fingerprint, new_endpoint_secret, new_hook_secret
+from hooks.crypto import SecretDecryptionError, decrypt, encrypt, fingerprint, new_endpoint_secret, new_hook_secret
 from hooks.metrics import HOOK_APPROVALS, HOOK_SIGNATURE_FAILURES, WEBHOOK_ATTEMPTS, WEBHOOK_FAILURES, WEBHOOK_LATENCY
 from hooks.models import DeliveryAttempt, HookSource, HookSourceSecret, WebhookDelivery, WebhookEndpoint
 from hooks.sources import ResolvedSource, sources_for_tenant
@@ -83,9 +84,9 @@ def _source_snapshot(source: HookSource) -> dict[str, Any]:
 def _vault_write_source_secret(source: HookSource, secret: str, *, now: datetime, grace: timedelta) -> None:
     """Vault mode: the secret lives at secret/omertaos/hooks under ``<tenant>/<name>``, never in the DB."""
     from aion import secrets as vault
-    from hooks.sources import clear_cache
+    from hooks.sources import clear_cache, read_vault_path
 
-    document = vault.read_kv(settings.AION_HOOKS_VAULT_PATH) or {}
+    document = read_vault_path(settings.AION_HOOKS_VAULT_PATH)
     key = f"{source.tenant_id}/{source.name}"
     entry = document.get(key) or {}
     if isinstance(entry, str):
@@ -260,7 +261,11 @@ def verify_inbound(
     tolerance = settings.AION_HOOK_TIMESTAMP_TOLERANCE_SECONDS
     if abs(now.timestamp() - timestamp) > tolerance:
         raise _verification_failed(SignatureFailure.STALE_TIMESTAMP, **failure)  # type: ignore[arg-type]
-    candidates = sources_for_tenant(tenant_id, now)
+    try:
+        candidates = sources_for_tenant(tenant_id, now)
+    except (SecretUnavailable, SecretDecryptionError) as exc:
+        logger.warning("hook sources unavailable: %s", exc)
+        raise Problem(503, "Hook verification keys are unavailable; retry later.", slug="secrets-unavailable") from exc
     if not candidates:
         raise _verification_failed(SignatureFailure.UNKNOWN_TENANT, **failure)  # type: ignore[arg-type]
     for source in candidates:
@@ -601,12 +606,16 @@ class AttemptOutcome:
 
 def _send(delivery: WebhookDelivery, now: datetime, client: httpx.Client | None) -> AttemptOutcome:
     body = delivery_body(delivery)
+    try:
+        headers = delivery_headers(delivery, body, now)
+    except SecretDecryptionError as exc:
+        return AttemptOutcome(None, f"cannot sign: {exc}"[:500], "", 0.0, None)
     started = time.perf_counter()
     try:
         response = guarded_request(
             "POST", delivery.endpoint.url, allow_private=_allow_private(),
             timeout=float(settings.AION_WEBHOOK_TIMEOUT_SECONDS), client=client,
-            content=body, headers=delivery_headers(delivery, body, now),
+            content=body, headers=headers,
         )  # fmt: skip
     except UnsafeDestination as exc:
         return AttemptOutcome(None, f"refused: {exc}"[:500], "", 0.0, None)

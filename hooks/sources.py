@@ -100,10 +100,22 @@ def read_vault_document() -> dict[str, Any]:
         cached = _vault_cache.get("doc")
         if cached and time.monotonic() - cached[0] < VAULT_CACHE_SECONDS:
             return dict(cached[1])
-    document = vault.read_kv(settings.AION_HOOKS_VAULT_PATH) or {}
+    document = read_vault_path(settings.AION_HOOKS_VAULT_PATH)
     with _vault_lock:
         _vault_cache["doc"] = (time.monotonic(), document)
     return dict(document)
+
+
+def read_vault_path(path: str) -> dict[str, Any]:
+    """The KV document at PATH; {} when it does not exist yet. Other failures raise SecretUnavailable."""
+    try:
+        return dict(vault.read_kv(path) or {})
+    except vault.SecretUnavailable as exc:
+        from hvac.exceptions import InvalidPath
+
+        if isinstance(exc.__cause__, InvalidPath):
+            return {}
+        raise
 
 
 def _valid_secrets(entries: Any, now: datetime) -> tuple[str, ...]:
