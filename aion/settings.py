@@ -355,6 +355,8 @@ AION_ROUTER_STATS_WINDOW_SECONDS = env.integer("AION_ROUTER_STATS_WINDOW_SECONDS
 AION_ROUTER_SSE_MAX_SECONDS = env.decimal_number("AION_ROUTER_SSE_MAX_SECONDS", 300.0, minimum=0.1)
 AION_ROUTER_SSE_POLL_SECONDS = env.decimal_number("AION_ROUTER_SSE_POLL_SECONDS", 0.5, minimum=0.01)
 AION_ROUTER_STALE_PENDING_SECONDS = env.integer("AION_ROUTER_STALE_PENDING_SECONDS", 120, minimum=1)
+# Empty = Celery's default queue; name one to give task execution its own workers (worker -Q <name>).
+AION_ROUTER_TASK_QUEUE = env.string("AION_ROUTER_TASK_QUEUE", "")
 CELERY_BEAT_SCHEDULE["router-requeue-stale-tasks"] = {"task": "router.requeue_stale_tasks", "schedule": 60.0}
 
 # --- Modules ------------------------------------------------------------------------------------

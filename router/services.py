@@ -283,7 +283,7 @@ def enqueue(task_id: Any, countdown: float | None = None) -> None:
     from router.tasks import execute_task as celery_execute
 
     try:
-        celery_execute.apply_async(args=[str(task_id)], countdown=countdown)
+        celery_execute.apply_async(args=[str(task_id)], countdown=countdown, queue=settings.AION_ROUTER_TASK_QUEUE or None)
     except Exception:
         logger.exception("could not enqueue router task", extra={"task_id": str(task_id)})
 

@@ -6,6 +6,7 @@ The worker is a real subprocess consuming the configured broker and the test dat
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 
@@ -30,10 +31,12 @@ def wait_final(task_id, seconds: float = 60) -> Task:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_running_worker_uses_the_new_policy_after_reload(policy_file, module_host, module_host_b, provider):
+def test_a_running_worker_uses_the_new_policy_after_reload(policy_file, module_host, module_host_b, provider, settings):
+    # A queue of its own: other test runs may share the Redis broker and run workers of their own.
+    settings.AION_ROUTER_TASK_QUEUE = f"router-test-{uuid.uuid4().hex[:12]}"
     policy_file.write(basic_policy(module_host.url, provider.url, route="local"))
     services.reload_policy(actor=ACTOR, tenant_id="acme")
-    worker = start_celery_worker("--hostname", "router-reload@%h")
+    worker = start_celery_worker("--hostname", "router-reload@%h", "-Q", settings.AION_ROUTER_TASK_QUEUE)
     output = ""
     try:
         first, _ = services.submit_task({"intent": "chat.answer"}, actor=ACTOR, tenant_id="acme")
