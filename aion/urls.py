@@ -30,6 +30,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # App Console pages at top level too, so the nav's "hooks:index" style names resolve (nested under "console:" they do not).
     path("console/webhooks/", include("hooks.urls")),
+    path("console/proposals/", include("kernel.urls")),
     path("console/", include("console.urls")),
     path("v1/", include("aion.api.urls")),
     path("v1/", include("kernel.api.urls")),
