@@ -212,7 +212,7 @@ def _lock_module(tenant_id: str, name: str) -> Module:
             Module.objects.get_or_create(tenant_id=tenant_id, name=name)
     except IntegrityError:
         pass  # a concurrent registration created it first
-    return Module.objects.select_for_update().select_related("active_version").get(tenant_id=tenant_id, name=name)
+    return Module.objects.select_for_update(of=("self",)).select_related("active_version").get(tenant_id=tenant_id, name=name)
 
 
 # --- Register / activate / roll back ---------------------------------------------------------
@@ -324,7 +324,7 @@ def activate_version(
         target.manifest, tenant_id=module.tenant_id, actor=actor, action="activate", source_ip=source_ip, keyring=keyring, now=now
     )
     with transaction.atomic():
-        locked = Module.objects.select_for_update().select_related("active_version").get(pk=module.pk)
+        locked = Module.objects.select_for_update(of=("self",)).select_related("active_version").get(pk=module.pk)
         if locked.active_version_id == target.pk and locked.enabled:
             return None
         return _activate(locked, target, actor=actor, action=ActivationAction.ACTIVATE, reason=reason, key_id=verified.key_id)
@@ -373,7 +373,7 @@ def rollback_module(
         target.manifest, tenant_id=module.tenant_id, actor=actor, action="rollback", source_ip=source_ip, keyring=keyring, now=now
     )
     with transaction.atomic():
-        locked = Module.objects.select_for_update().select_related("active_version").get(pk=module.pk)
+        locked = Module.objects.select_for_update(of=("self",)).select_related("active_version").get(pk=module.pk)
         if locked.active_version_id != module.active_version_id:
             raise NoRollbackTarget(f"{module.name} changed while rolling back; reload and try again.")
         return _activate(locked, target, actor=actor, action=ActivationAction.ROLLBACK, reason=reason, key_id=verified.key_id)
@@ -442,7 +442,7 @@ def disable_module(module: Module, *, actor: Any, reason: str, incident_reason: 
     """Take MODULE out of routing (its history stays); False when it was already disabled."""
     actor = actor or "system:modules"
     with transaction.atomic():
-        locked = Module.objects.select_for_update().select_related("active_version").get(pk=module.pk)
+        locked = Module.objects.select_for_update(of=("self",)).select_related("active_version").get(pk=module.pk)
         if not locked.enabled:
             return False
         before = snapshot(locked)
@@ -504,7 +504,7 @@ def record_probe(module: Module, probe: Probe, *, version: str, url: str, now: d
     """Store one poll and move the module's health; transitions are audited and counted as flaps."""
     now = now or timezone.now()
     with transaction.atomic():
-        locked = Module.objects.select_for_update().select_related("active_version").get(pk=module.pk)
+        locked = Module.objects.select_for_update(of=("self",)).select_related("active_version").get(pk=module.pk)
         if locked.active_version is None or locked.active_version.version != version:
             return locked  # activated elsewhere meanwhile: this poll is about a version no longer active
         failures = locked.consecutive_failures + 1 if probe.outcome == ProbeOutcome.FAILED else 0
