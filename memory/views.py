@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from aion.problems import Problem
@@ -15,6 +16,16 @@ from memory.choices import PROFILE_STEPS, UploadState
 from memory.models import MemoryProfile, Upload
 
 PAGE_SIZE = 100
+
+
+def index_url() -> str:
+    """``memory:index``, wherever the Console mounts this app's namespace (top level or under ``console:``)."""
+    for name in ("memory:index", "console:memory:index"):
+        try:
+            return reverse(name)
+        except NoReverseMatch:
+            continue
+    return "/console/memory/"
 
 
 @require_GET
@@ -76,9 +87,9 @@ def profile_save(request: HttpRequest) -> HttpResponse:
     if not serializer.is_valid():
         for field, errors in serializer.errors.items():
             messages.error(request, f"{field}: {' '.join(str(e) for e in errors)}")
-        return redirect("memory:index")
+        return redirect(index_url())
     fields = dict(serializer.validated_data)
     name = fields.pop("name")
     profile, created = services.save_profile(principal.tenant_id, name, fields, actor=principal)
     messages.success(request, f"Profile {profile.name} {'created' if created else 'saved'} (version {profile.version}).")
-    return redirect("memory:index")
+    return redirect(index_url())

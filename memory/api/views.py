@@ -66,7 +66,7 @@ class IngestView(APIView):
 class ProfileView(APIView):
     """POST /v1/memory/profile creates or updates by name; GET lists the catalog."""
 
-    required_roles = {"GET": Role.MEMORY_READER, "POST": Role.MEMORY_WRITER}
+    required_roles = {"GET": Role.MEMORY_READER, "POST": Role.MEMORY_WRITER, "*": Role.MEMORY_WRITER}
 
     def get(self, request: Request) -> Response:
         profiles = MemoryProfile.objects.filter(tenant_id=request.user.tenant_id)

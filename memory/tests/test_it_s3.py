@@ -104,7 +104,6 @@ def test_lifecycle_json_is_a_valid_s3_lifecycle_document(s3_server):
 
 
 def test_a_short_run_of_small_chunks_before_a_direct_part_fails_assembly_with_a_reason(personas, ingest, s3_memory, eager_celery):
-    client, bucket = s3_memory
     upload_id = ingest(personas.writer, data=b"head", chunk_index=0, total_chunks=2, content_type="text/plain").json()["upload_id"]
     ingest(personas.writer, data=b"x" * S3_MIN_PART_BYTES, chunk_index=1, upload_id=upload_id)
     upload = Upload.objects.get(pk=upload_id)

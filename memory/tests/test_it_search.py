@@ -30,7 +30,7 @@ def indexed(personas, post, upload_file, eager_celery):
 
 
 def test_hits_carry_score_upload_segment_text_and_metadata(personas, post, indexed):
-    garden, taxes = indexed
+    garden, _ = indexed
     response = post(personas.teammate, URL, {"profile": "notes", "query": "prune tomato plants", "top_k": 2})
     assert response.status_code == 200, response.json()
     hits = response.json()["hits"]
