@@ -1,6 +1,17 @@
-"""Console pages of the kernel app."""
+"""Console pages of the kernel app, included at /console/proposals/ (``kernel:proposals`` is the nav entry)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from kernel import views
 
 app_name = "kernel"
-urlpatterns: list = []
+
+urlpatterns = [
+    path("", views.proposals, name="proposals"),
+    path("new/", views.proposal_new, name="proposal-new"),
+    path("changes.json", views.changes, name="changes"),
+    path("config/", views.config_index, name="config"),
+    path("config/<str:scope>/", views.config_scope, name="config-scope"),
+    path("<uuid:proposal_id>/", views.proposal_detail, name="proposal"),
+    path("<uuid:proposal_id>/<str:action>", views.proposal_action, name="proposal-action"),
+]

@@ -1,0 +1,370 @@
+"""Console pages of the kernel app: proposals (list, new, detail, actions) and configuration per scope.
+
+Thin views over ``kernel.services`` (which check RBAC again). Actions POST with the CSRF
+token and the ETag the page was rendered with, so a stale page gets a clear message
+instead of acting on a proposal that changed. Live updates: ``kernel.consumers`` over a
+WebSocket, with ``changes.json`` as the polling fallback (static/kernel/kernel.js).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Max
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from aion.auth.principal import Principal, principal_for_user
+from aion.models import AuditRecord
+from aion.problems import Problem
+from aion.rbac import Role, principal_allows
+from kernel import services
+from kernel.choices import OPEN_STATES, ProposalState
+from kernel.models import ConfigRevision, Proposal
+from kernel.policy import LOADER, current_policy
+
+READ_ROLES = tuple(sorted(services.READ_ROLES))
+
+
+def kernel_page(*roles: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Login, then any one of ROLES (auditor reads everything), checked like the API does."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            principal = principal_for_user(request.user)
+            if not any(principal_allows(principal, str(role), request.method or "GET") for role in roles):
+                raise PermissionDenied("This page needs one of the roles: " + ", ".join(str(r) for r in roles))
+            request.principal = principal  # type: ignore[attr-defined]
+            return view(request, *args, **kwargs)
+
+        wrapped.required_role = str(roles[0])  # type: ignore[attr-defined]
+        wrapped.required_any_of = tuple(str(r) for r in roles)  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorator
+
+
+def _principal(request: HttpRequest) -> Principal:
+    return request.principal  # type: ignore[attr-defined,no-any-return]
+
+
+def _proposal_or_404(request: HttpRequest, proposal_id: Any) -> Proposal:
+    try:
+        return services.get_proposal_for_tenant(_principal(request).tenant_id, proposal_id)
+    except Problem:
+        raise Http404("No such proposal.") from None
+
+
+def _list_fingerprint(tenant_id: str) -> str:
+    summary = Proposal.objects.filter(tenant_id=tenant_id).aggregate(n=Count("id"), last=Max("updated_at"))
+    return hashlib.sha256(f"{summary['n']}:{summary['last']}".encode()).hexdigest()[:16]
+
+
+def _live_context(request: HttpRequest, *, proposal: Proposal | None = None) -> dict[str, Any]:
+    tenant_id = _principal(request).tenant_id
+    poll = reverse("kernel:changes")
+    if proposal is not None:
+        poll += f"?proposal={proposal.pk}"
+    return {
+        "live_ws": "/ws/kernel/proposals",
+        "live_poll": poll,
+        "live_fingerprint": str(proposal.version) if proposal is not None else _list_fingerprint(tenant_id),
+    }
+
+
+@require_GET
+@kernel_page(*READ_ROLES)
+def proposals(request: HttpRequest) -> HttpResponse:
+    """The proposals list: state tabs with counts, relative times, TTL countdowns."""
+    principal = _principal(request)
+    services.expire_proposals(tenant_id=principal.tenant_id)
+    base = Proposal.objects.filter(tenant_id=principal.tenant_id)
+    counts = {row["state"]: row["n"] for row in base.order_by().values("state").annotate(n=Count("id"))}
+    state = request.GET.get("state", "")
+    if state and state not in ProposalState.values:
+        state = ""
+    queryset = base.filter(state=state) if state else base
+    queryset = queryset.prefetch_related("approvals").order_by("-created_at")
+    page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    tabs = [{"state": "", "label": "All", "count": sum(counts.values())}] + [
+        {"state": value, "label": label, "count": counts.get(value, 0)} for value, label in ProposalState.choices
+    ]
+    return render(
+        request,
+        "kernel/proposals.html",
+        {
+            "tabs": tabs,
+            "state": state,
+            "page": page,
+            "can_propose": principal.has_role(Role.KERNEL_PROPOSER),
+            **_live_context(request),
+        },
+    )
+
+
+def _parse_value(text: str) -> Any:
+    """``1024`` -> 1024, ``true`` -> True, ``null``/empty -> None (remove), anything else a string."""
+    text = text.strip()
+    if text == "":
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, str | int | float | bool) or value is None else text
+
+
+def _parse_change_lines(text: str, document: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    changes, errors = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.strip().startswith("#"):
+            continue
+        if "=" not in line:
+            errors.append(f"Line {number}: write key = value.")
+            continue
+        key, _, value = line.partition("=")
+        changes.append({"key": key.strip(), "from": document.get(key.strip()), "to": _parse_value(value)})
+    return changes, errors
+
+
+@require_http_methods(["GET", "POST"])
+@kernel_page(Role.KERNEL_PROPOSER)
+def proposal_new(request: HttpRequest) -> HttpResponse:
+    """Propose a change: ``from`` is the value of the revision the form showed (drift is caught on submit)."""
+    principal = _principal(request)
+    policy = current_policy()
+    scopes = sorted(policy.scopes) if policy else []
+    scope = request.POST.get("scope") or request.GET.get("scope") or (scopes[0] if scopes else "")
+    form: dict[str, Any] = {"scope": scope, "changes": "", "justification": "", "risk_score": "0.2", "ttl_seconds": "", "target": ""}
+    base_number = 0
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        form.update({name: request.POST.get(name, "") for name in form})
+        base_number = int(request.POST.get("base_revision") or 0) if (request.POST.get("base_revision") or "0").isdigit() else 0
+        seen = ConfigRevision.objects.filter(tenant_id=principal.tenant_id, scope=scope, number=base_number).first()
+        changes, line_errors = _parse_change_lines(form["changes"], dict(seen.document) if seen else {})
+        if line_errors:
+            errors["changes"] = line_errors
+        try:
+            risk = float(form["risk_score"])
+        except ValueError:
+            risk = -1.0
+        ttl: int | None = int(form["ttl_seconds"]) if form["ttl_seconds"].strip().isdigit() else None
+        if not errors:
+            try:
+                proposal = services.submit_proposal(
+                    principal,
+                    scope=scope,
+                    changes=changes,
+                    justification=form["justification"],
+                    risk_score=risk,
+                    ttl_seconds=ttl,
+                    target=form["target"].strip(),
+                )
+            except Problem as problem:
+                errors = dict(problem.errors or {})
+                if problem.status_code == 409:
+                    keys = ", ".join(d["key"] for d in problem.extra.get("drifted_keys", []))
+                    errors.setdefault("changes", []).append(
+                        f"The configuration changed since this form was opened ({keys}); review the current values and resubmit."
+                    )
+                elif not errors:
+                    errors["general"] = [str(problem.detail)]
+            else:
+                messages.success(request, "Proposal submitted; it now waits for approval.")
+                return redirect("kernel:proposal", proposal_id=proposal.pk)
+    current = services.current_revision(principal.tenant_id, scope)
+    if request.method == "GET" or not base_number:
+        base_number = current.number if current else 0
+    rules = policy.scopes[scope].keys if policy and scope in policy.scopes else {}
+    return render(
+        request,
+        "kernel/proposal_new.html",
+        {
+            "form": form,
+            "scopes": scopes,
+            "errors": errors,
+            "document": current.document if current else {},
+            "base_revision": current.number if current else 0,
+            "rules": [{"key": key, **rule.describe()} for key, rule in sorted(rules.items())],
+            "policy": policy,
+        },
+    )
+
+
+def _action_buttons(principal: Principal, proposal: Proposal) -> list[dict[str, Any]]:
+    """The buttons this user sees, each disabled (with why) on their own proposal."""
+    own = proposal.proposer == principal.subject
+    own_tip = "You proposed this; separation of duties needs someone else."
+    buttons: list[dict[str, Any]] = []
+    if principal.has_role(Role.KERNEL_ADMIN):
+        if proposal.state == ProposalState.PENDING:
+            buttons.append({"action": "approve", "label": "Approve", "field": "comment", "required": False})
+        if proposal.state in OPEN_STATES:
+            buttons.append({"action": "reject", "label": "Reject", "field": "reason", "required": True, "danger": True})
+        if proposal.state == ProposalState.APPROVED:
+            buttons.append({"action": "apply", "label": "Apply", "field": "", "required": False})
+        if proposal.state == ProposalState.APPLIED:
+            buttons.append({"action": "rollback", "label": "Rollback", "field": "reason", "required": True, "danger": True})
+    if principal.has_role(Role.KERNEL_BREAKGLASS) and proposal.state in OPEN_STATES:
+        buttons.append({"action": "breakglass", "label": "Break-glass apply", "field": "justification", "required": True, "danger": True})
+    for button in buttons:
+        button["disabled"] = own
+        button["tooltip"] = own_tip if own else ""
+    return buttons
+
+
+@require_GET
+@kernel_page(*READ_ROLES)
+def proposal_detail(request: HttpRequest, proposal_id: Any) -> HttpResponse:
+    """Side-by-side diff, risk, TTL countdown, approvals, history and the action buttons."""
+    principal = _principal(request)
+    proposal = services.expire_if_due(_proposal_or_404(request, proposal_id))
+    history = AuditRecord.objects.filter(
+        tenant_id=proposal.tenant_id, resource_type=services.RESOURCE_TYPE, resource_id=str(proposal.pk)
+    ).order_by("created_at", "id")
+    return render(
+        request,
+        "kernel/proposal_detail.html",
+        {
+            "proposal": proposal,
+            "diff": services.proposal_diff(proposal),
+            "approvals": list(proposal.approvals.all()),
+            "history": history,
+            "buttons": _action_buttons(principal, proposal),
+            "etag": services.proposal_etag(proposal),
+            "open": proposal.state in OPEN_STATES,
+            **_live_context(request, proposal=proposal),
+        },
+    )
+
+
+ACTIONS = {"approve", "reject", "apply", "rollback", "breakglass"}
+
+
+@require_POST
+@kernel_page(Role.KERNEL_ADMIN, Role.KERNEL_BREAKGLASS)
+def proposal_action(request: HttpRequest, proposal_id: Any, action: str) -> HttpResponse:
+    """Approve / reject / apply / rollback / break-glass from the confirmation dialog."""
+    if action not in ACTIONS:
+        raise Http404("No such action.")
+    principal = _principal(request)
+    proposal = _proposal_or_404(request, proposal_id)
+    etag = request.POST.get("etag") or None
+    text = request.POST.get("text", "")
+    try:
+        if action == "approve":
+            proposal = services.approve_proposal(proposal, principal, comment=text, if_match=etag)
+        elif action == "reject":
+            proposal = services.reject_proposal(proposal, principal, reason=text, if_match=etag)
+        elif action == "apply":
+            proposal = services.apply_proposal(proposal, principal, if_match=etag)
+        elif action == "rollback":
+            proposal = services.rollback_proposal(proposal, principal, reason=text, if_match=etag)
+        else:
+            proposal = services.breakglass_approve(proposal, principal, justification=text, if_match=etag)
+    except Problem as problem:
+        if problem.status_code == 412:
+            current = Proposal.objects.get(pk=proposal.pk)
+            messages.error(
+                request,
+                f"This proposal changed while you were looking at it (it is now {current.get_state_display()}, "
+                f"version {current.version}). Nothing was done: review the latest state below and try again.",
+            )
+        else:
+            detail = str(problem.detail)
+            if problem.errors:
+                detail += " " + " ".join(f"{field}: {'; '.join(msgs)}" for field, msgs in problem.errors.items())
+            messages.error(request, detail)
+        return redirect("kernel:proposal", proposal_id=proposal.pk)
+    messages.success(request, f"Done: the proposal is now {proposal.get_state_display().lower()}.")
+    return redirect("kernel:proposal", proposal_id=proposal.pk)
+
+
+@require_GET
+@kernel_page(*READ_ROLES)
+def changes(request: HttpRequest) -> JsonResponse:
+    """Polling fallback for live updates: a fingerprint of the tenant's proposals (or of one proposal)."""
+    principal = _principal(request)
+    proposal_id = request.GET.get("proposal")
+    if proposal_id:
+        proposal = _proposal_or_404(request, proposal_id)
+        proposal = services.expire_if_due(proposal)
+        return JsonResponse({"fingerprint": str(proposal.version), "state": proposal.state})
+    services.expire_proposals(tenant_id=principal.tenant_id)
+    return JsonResponse({"fingerprint": _list_fingerprint(principal.tenant_id)})
+
+
+@require_GET
+@kernel_page(*READ_ROLES)
+def config_index(request: HttpRequest) -> HttpResponse:
+    """Every scope: the policy's and any with revisions, with its current revision."""
+    principal = _principal(request)
+    policy = current_policy()
+    names = set(policy.scopes) if policy else set()
+    names |= set(ConfigRevision.objects.filter(tenant_id=principal.tenant_id).values_list("scope", flat=True).distinct())
+    scopes = []
+    for name in sorted(names):
+        revision = services.current_revision(principal.tenant_id, name)
+        description = policy.scopes[name].description if policy and name in policy.scopes else ""
+        scopes.append({"name": name, "revision": revision, "description": description})
+    return render(request, "kernel/config_index.html", {"scopes": scopes, "policy_health": LOADER.health()})
+
+
+def _document_diff(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key), new.get(key)
+        status = "added" if key not in old else "removed" if key not in new else "same" if services.same_value(before, after) else "changed"
+        rows.append({"key": key, "old": before, "new": after, "status": status})
+    return rows
+
+
+@require_GET
+@kernel_page(*READ_ROLES)
+def config_scope(request: HttpRequest, scope: str) -> HttpResponse:
+    """One scope: the current document, its revisions, and the diff between any two (``?a=&b=``)."""
+    principal = _principal(request)
+    queryset = ConfigRevision.objects.filter(tenant_id=principal.tenant_id, scope=scope).select_related("parent")
+    revisions = list(queryset.order_by("-number"))
+    policy = current_policy()
+    if not revisions and not (policy and scope in policy.scopes):
+        raise Http404("No such scope.")
+    by_number = {r.number: r for r in revisions}
+    current = revisions[0] if revisions else None
+
+    def pick(name: str, default: int) -> int:
+        value = request.GET.get(name, "")
+        return int(value) if value.isdigit() and (int(value) in by_number or int(value) == 0) else default
+
+    b = pick("b", current.number if current else 0)
+    a = pick("a", max(b - 1, 0))
+    old = by_number[a].document if a in by_number else {}
+    new = by_number[b].document if b in by_number else {}
+    return render(
+        request,
+        "kernel/config_scope.html",
+        {
+            "scope": scope,
+            "current": current,
+            "document": sorted((current.document if current else {}).items()),
+            "revisions": revisions,
+            "a": a,
+            "b": b,
+            "numbers": [0, *sorted(by_number)],
+            "diff": _document_diff(old, new),
+        },
+    )
