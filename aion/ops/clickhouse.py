@@ -42,7 +42,7 @@ def split_statements(text: str) -> list[str]:
 
 def render_retention(days: int | None = None) -> str:
     """The retention script with AION_CLICKHOUSE_TTL_DAYS (or DAYS) substituted."""
-    days = int(days or settings.AION_CLICKHOUSE_TTL_DAYS)
+    days = int(settings.AION_CLICKHOUSE_TTL_DAYS if days is None else days)
     if days < 1:
         raise ValueError("the ClickHouse TTL must be at least one day")
     text = RETENTION_FILE.read_text()
