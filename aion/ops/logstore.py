@@ -76,13 +76,15 @@ def write(log_type: str, entry: dict[str, Any]) -> None:
         if uses_mongo():
             mongo_database()[COLLECTIONS[LogType(log_type)]].insert_one(entry)
             return
+        if LogType(log_type) == LogType.AUDIT:
+            return  # the SQL audit log is aion.AuditRecord, written by aion.audit.record()
         from aion.ops.models import RequestLog, TaskLog
 
-        model = {LogType.REQUEST: RequestLog, LogType.TASK: TaskLog}[LogType(log_type)]
+        model: type[RequestLog] | type[TaskLog] = RequestLog if LogType(log_type) == LogType.REQUEST else TaskLog
         fields = {f.name for f in model._meta.fields}
         # A savepoint, so a failed insert cannot poison a surrounding transaction.
         with transaction.atomic():
-            model.objects.create(**{k: v for k, v in entry.items() if k in fields})
+            model._default_manager.create(**{k: v for k, v in entry.items() if k in fields})
     except Exception:
         logger.warning("could not write a %s log entry", log_type, exc_info=True)
 

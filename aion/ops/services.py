@@ -108,7 +108,7 @@ def _promote(storage: Storage, temp_key: str, final_key: str) -> None:
 def _upload(storage: Storage, stream: IO[bytes], final_key: str) -> tuple[str, int, str]:
     """Stream STREAM to a temporary key; returns (temporary key, size, sha256). The caller promotes it."""
     reader = HashingReader(stream)
-    temp_key = storage.save(f"tmp/{final_key.replace('/', '-')}.partial", reader)
+    temp_key = storage.save(f"tmp/{final_key.replace('/', '-')}.partial", reader)  # type: ignore[arg-type]
     return temp_key, reader.size, reader.sha256.hexdigest()
 
 
