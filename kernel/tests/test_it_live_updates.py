@@ -1,0 +1,71 @@
+"""Live updates: the Console WebSocket /ws/kernel/proposals (group per tenant) through the real ASGI app."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from aion.rbac import Role
+from aion.testing.factories import OTHER_TENANT, make_user
+from kernel.tests.conftest import act, persona, submit
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def session_cookie(username: str, roles: list[str], tenant: str = "acme") -> bytes:
+    user = make_user(username, roles, tenant=tenant)
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+
+
+def communicator(cookie: bytes | None) -> WebsocketCommunicator:
+    from aion.asgi import application
+
+    headers = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
+    if cookie:
+        headers.append((b"cookie", cookie))
+    return WebsocketCommunicator(application, "/ws/kernel/proposals", headers=headers)
+
+
+def test_open_pages_hear_about_their_tenants_changes_only():
+    proposer, admin = persona([Role.KERNEL_PROPOSER]), persona([Role.KERNEL_ADMIN], name="admin")
+    outsider = persona([Role.KERNEL_PROPOSER], tenant=OTHER_TENANT, name="outsider")
+    ours = session_cookie("watcher", [Role.AUDITOR])
+    theirs = session_cookie("other-watcher", [Role.KERNEL_ADMIN], tenant=OTHER_TENANT)
+
+    async def scenario():
+        mine, other = communicator(ours), communicator(theirs)
+        assert (await mine.connect())[0] and (await other.connect())[0]
+        proposal = await sync_to_async(submit)(proposer)
+        first = await mine.receive_json_from(timeout=5)
+        await sync_to_async(act)(admin, proposal["id"], "approve")
+        following = [await mine.receive_json_from(timeout=5) for _ in range(2)]
+        await sync_to_async(submit)(outsider)
+        foreign = await other.receive_json_from(timeout=5)
+        silent = await mine.receive_nothing(timeout=0.3)
+        await mine.disconnect()
+        await other.disconnect()
+        return proposal, first, following, foreign, silent
+
+    proposal, first, following, foreign, silent = async_to_sync(scenario)()
+    assert first == {"id": proposal["id"], "state": "pending", "version": 1, "action": "submit"}
+    assert [m["state"] for m in following] == ["approved", "applied"]
+    assert foreign["state"] == "pending" and foreign["id"] != proposal["id"]
+    assert silent  # nothing of the other tenant reached our page
+
+
+def test_the_socket_refuses_anonymous_and_roleless_users():
+    roleless = session_cookie("nobody", [Role.MEMORY_READER])
+
+    async def attempt(cookie):
+        ws = communicator(cookie)
+        connected, code = await ws.connect()
+        await ws.disconnect()
+        return connected, code
+
+    assert async_to_sync(attempt)(None) == (False, 4401)
+    assert async_to_sync(attempt)(roleless) == (False, 4403)
