@@ -18,6 +18,7 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -595,6 +596,22 @@ def delivery_headers(delivery: WebhookDelivery, body: bytes, now: datetime) -> d
     }
 
 
+_http_local = threading.local()
+
+
+def _sender_client() -> httpx.Client:
+    """One client per thread: building an httpx client (its TLS context) costs more than a local POST.
+
+    Keep-alive is off: each delivery connects to the address netguard just checked and pinned, and a
+    pooled TLS connection must never be reused for another host name that resolves to the same IP.
+    """
+    client = getattr(_http_local, "client", None)
+    if client is None:
+        client = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0))
+        _http_local.client = client
+    return client
+
+
 @dataclass
 class AttemptOutcome:
     status_code: int | None
@@ -614,7 +631,7 @@ def _send(delivery: WebhookDelivery, now: datetime, client: httpx.Client | None)
     try:
         response = guarded_request(
             "POST", delivery.endpoint.url, allow_private=_allow_private(),
-            timeout=float(settings.AION_WEBHOOK_TIMEOUT_SECONDS), client=client,
+            timeout=float(settings.AION_WEBHOOK_TIMEOUT_SECONDS), client=client or _sender_client(),
             content=body, headers=headers,
         )  # fmt: skip
     except UnsafeDestination as exc:
