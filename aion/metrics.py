@@ -16,7 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.multiprocess import MultiProcessCollector
 
 # Scrape-time collectors (read the database on every scrape; never stale across processes).
-scrape_registry = CollectorRegistry(auto_describe=True)
+# auto_describe off: registering must not run collectors (they query the DB) during app start-up.
+scrape_registry = CollectorRegistry(auto_describe=False)
 
 HTTP_REQUESTS = Counter("aion_http_requests_total", "HTTP requests served", ["route", "method", "status"])
 HTTP_LATENCY = Histogram(
