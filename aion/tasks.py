@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from aion.jobs import scheduled_job
+
 
 @shared_task(name="aion.relay_outbox")
+@scheduled_job("aion.relay_outbox")  # the job runner: one run at a time, each run in ops.JobRun
 def relay_outbox() -> int:
     """Send unpublished outbox rows to Kafka (no-op without KAFKA_BOOTSTRAP_SERVERS)."""
     from aion.relay import relay_once
