@@ -825,15 +825,15 @@ def failures_per_hour(tenant_id: str, *, now: datetime | None = None, hours: int
     """Failed attempts per hour over the last HOURS (oldest first), for the Console chart."""
     now = _now(now)
     start = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
-    buckets = [{"hour": start + timedelta(hours=i), "count": 0} for i in range(hours)]
+    counts = [0] * hours
     times = DeliveryAttempt.objects.filter(
         delivery__tenant_id=tenant_id, succeeded=False, started_at__gte=start, started_at__lte=now
     ).values_list("started_at", flat=True)
     for started in times:
         index = int((started - start).total_seconds() // 3600)
         if 0 <= index < hours:
-            buckets[index]["count"] += 1
-    return buckets
+            counts[index] += 1
+    return [{"hour": start + timedelta(hours=i), "count": counts[i]} for i in range(hours)]
 
 
 def body_sha256(body: bytes) -> str:

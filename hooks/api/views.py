@@ -31,7 +31,12 @@ from hooks.api.serializers import (
 from hooks.filtersets import WebhookDeliveryFilterSet
 from hooks.models import HookSource, WebhookDelivery, WebhookEndpoint
 
-HOOK_SIGNATURE = "hook-signature"  # the role marker of routes authenticated by an HMAC signature, not a credential
+HOOK_SIGNATURE = "hook-signature"
+
+
+def principal(request: Request) -> Any:
+    """The authenticated ``aion.auth.principal.Principal`` (DRF types request.user as a Django user)."""
+    return request.user  # the role marker of routes authenticated by an HMAC signature, not a credential
 
 
 class SignatureCheckedByView(BasePermission):
@@ -75,7 +80,7 @@ class WebhookEndpointViewSet(ModelViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         endpoint, secret = services.create_endpoint(
-            tenant_id=request.user.tenant_id, url=data["url"], event_types=data["event_types"],
+            tenant_id=principal(request).tenant_id, url=data["url"], event_types=data["event_types"],
             description=data.get("description", ""), enabled=data.get("enabled", True), actor=request.user,
         )  # fmt: skip
         body = {**self.get_serializer(endpoint).data, "secret": secret}
@@ -142,9 +147,9 @@ class WebhookDeliveryViewSet(GenericViewSet):
         serializer.is_valid(raise_exception=True)
         endpoint = None
         if serializer.validated_data.get("endpoint"):
-            endpoint = get_object_or_404(WebhookEndpoint, pk=serializer.validated_data["endpoint"], tenant_id=request.user.tenant_id)
+            endpoint = get_object_or_404(WebhookEndpoint, pk=serializer.validated_data["endpoint"], tenant_id=principal(request).tenant_id)
         ids = services.recover_failed(
-            tenant_id=request.user.tenant_id, since=serializer.validated_data["since"], endpoint=endpoint, actor=request.user
+            tenant_id=principal(request).tenant_id, since=serializer.validated_data["since"], endpoint=endpoint, actor=request.user
         )
         return Response({"recovered": len(ids), "delivery_ids": ids}, status=http.HTTP_202_ACCEPTED)
 
@@ -168,7 +173,7 @@ class HookSourceViewSet(GenericViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         source, secret = services.create_hook_source(
-            tenant_id=request.user.tenant_id, name=data["name"], scopes=list(data["scopes"]),
+            tenant_id=principal(request).tenant_id, name=data["name"], scopes=list(data["scopes"]),
             service_identity=data.get("service_identity", ""), actor=request.user,
         )  # fmt: skip
         return Response({**self.get_serializer(source).data, "secret": secret}, status=http.HTTP_201_CREATED)
