@@ -59,14 +59,65 @@ class BreakglassApproveSerializer(serializers.Serializer):
     justification = serializers.CharField(max_length=services.MAX_TEXT)
 
 
-class ProposalSerializer(serializers.BaseSerializer):
-    """A proposal as served: ``services.proposal_state`` (plus diff and history on the detail)."""
+class ApprovalOutSerializer(serializers.Serializer):
+    approver = serializers.CharField()
+    approver_kind = serializers.CharField()
+    approved_at = serializers.DateTimeField()
+    comment = serializers.CharField()
+    content_hash = serializers.CharField()
+    breakglass = serializers.BooleanField()
+
+
+class ProposalSerializer(serializers.Serializer):
+    """A proposal as served: ``services.proposal_state`` (fields declared for the OpenAPI schema)."""
+
+    id = serializers.UUIDField(read_only=True)
+    tenant_id = serializers.CharField(read_only=True)
+    scope = serializers.CharField(read_only=True)
+    target = serializers.CharField(read_only=True)
+    state = serializers.CharField(read_only=True)
+    changes = serializers.JSONField(read_only=True)
+    justification = serializers.CharField(read_only=True)
+    risk_score = serializers.FloatField(read_only=True)
+    ttl_seconds = serializers.IntegerField(read_only=True)
+    expires_at = serializers.DateTimeField(read_only=True)
+    base_revision = serializers.IntegerField(read_only=True, allow_null=True)
+    content_hash = serializers.CharField(read_only=True)
+    proposer = serializers.CharField(read_only=True)
+    required_approvals = serializers.IntegerField(read_only=True)
+    approvals = ApprovalOutSerializer(many=True, read_only=True)
+    auto_apply = serializers.BooleanField(read_only=True)
+    breakglass = serializers.BooleanField(read_only=True)
+    drifted_keys = serializers.JSONField(read_only=True)
+    applied_revision = serializers.IntegerField(read_only=True, allow_null=True)
+    rollback_revision = serializers.IntegerField(read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+    version = serializers.IntegerField(read_only=True)
+    etag = serializers.CharField(read_only=True)
 
     def to_representation(self, instance: Proposal) -> dict[str, Any]:
         return services.proposal_state(instance)
 
 
+class RevisionSerializer(serializers.Serializer):
+    """A configuration revision: ``{scope, revision, document, sha256, created_at, proposal_id}``."""
+
+    scope = serializers.CharField(read_only=True)
+    revision = serializers.IntegerField(read_only=True)
+    document = serializers.DictField(read_only=True)
+    sha256 = serializers.CharField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    proposal_id = serializers.UUIDField(read_only=True, allow_null=True)
+    parent = serializers.IntegerField(read_only=True, allow_null=True)
+    kind = serializers.CharField(read_only=True, allow_null=True)
+    author = serializers.CharField(read_only=True, allow_null=True)
+
+
 class ProposalDetailSerializer(ProposalSerializer):
+    diff = serializers.JSONField(read_only=True)
+    history = serializers.JSONField(read_only=True)
+
     def to_representation(self, instance: Proposal) -> dict[str, Any]:
         data = services.proposal_state(instance)
         data["diff"] = services.proposal_diff(instance)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
@@ -92,10 +94,12 @@ class ProposalViewSet(GenericViewSet):
         data = [services.proposal_state(p) for p in (page if page is not None else queryset)]
         return self.get_paginated_response(data) if page is not None else Response(data)
 
+    @extend_schema(responses=serializers.ProposalDetailSerializer)
     def retrieve(self, request: Request, pk: str) -> Response:
         proposal = services.expire_if_due(self.get_object())
         return proposal_response(proposal, detail=True)
 
+    @extend_schema(request=serializers.ProposalCreateSerializer, responses=serializers.ProposalSerializer)
     def create(self, request: Request) -> Response:
         body = self._body(serializers.ProposalCreateSerializer, request)
         proposal = services.submit_proposal(_principal(request), **body)
@@ -103,6 +107,7 @@ class ProposalViewSet(GenericViewSet):
         response["Location"] = f"/v1/kernel/proposals/{proposal.pk}"
         return response
 
+    @extend_schema(request=serializers.BreakglassCreateSerializer, responses=serializers.ProposalSerializer)
     def breakglass_submit(self, request: Request) -> Response:
         body = self._body(serializers.BreakglassCreateSerializer, request)
         proposal = services.submit_proposal(_principal(request), breakglass=True, **body)
@@ -110,6 +115,7 @@ class ProposalViewSet(GenericViewSet):
         response["Location"] = f"/v1/kernel/proposals/{proposal.pk}"
         return response
 
+    @extend_schema(request=serializers.ApproveSerializer, responses=serializers.ProposalSerializer)
     def approve(self, request: Request, pk: str) -> Response:
         proposal = self.get_object()
         body = self._body(serializers.ApproveSerializer, request)
@@ -117,18 +123,21 @@ class ProposalViewSet(GenericViewSet):
             services.approve_proposal(proposal, _principal(request), comment=body["comment"], if_match=self._if_match(request))
         )
 
+    @extend_schema(request=serializers.ReasonSerializer, responses=serializers.ProposalSerializer)
     def reject(self, request: Request, pk: str) -> Response:
         proposal = self.get_object()
         body = self._body(serializers.ReasonSerializer, request)
         actor = _principal(request)
         return proposal_response(services.reject_proposal(proposal, actor, reason=body["reason"], if_match=self._if_match(request)))
 
+    @extend_schema(request=serializers.ApplySerializer, responses=serializers.ProposalSerializer)
     def apply(self, request: Request, pk: str) -> Response:
         proposal = self.get_object()
         if request.data and not isinstance(request.data, dict):
             raise Problem(400, "The body must be a JSON object (or empty).", slug="validation-error")
         return proposal_response(services.apply_proposal(proposal, _principal(request), if_match=self._if_match(request)))
 
+    @extend_schema(request=serializers.ReasonSerializer, responses=serializers.ProposalSerializer)
     def rollback(self, request: Request, pk: str) -> Response:
         proposal = self.get_object()
         body = self._body(serializers.ReasonSerializer, request)
@@ -136,6 +145,7 @@ class ProposalViewSet(GenericViewSet):
             services.rollback_proposal(proposal, _principal(request), reason=body["reason"], if_match=self._if_match(request))
         )
 
+    @extend_schema(request=serializers.BreakglassApproveSerializer, responses=serializers.ProposalSerializer)
     def breakglass(self, request: Request, pk: str) -> Response:
         proposal = self.get_object()
         body = self._body(serializers.BreakglassApproveSerializer, request)
@@ -159,6 +169,7 @@ class ConfigView(APIView):
     permission_classes = [KernelPermission]
     read_any_of = CONFIG_READ_ROLES
     required_role = Role.KERNEL_PROPOSER
+    serializer_class = serializers.RevisionSerializer
 
     def get(self, request: Request, scope: str) -> Response:
         tenant_id = _principal(request).tenant_id
@@ -179,6 +190,7 @@ class RevisionListView(APIView):
     permission_classes = [KernelPermission]
     read_any_of = CONFIG_READ_ROLES
     required_role = Role.KERNEL_PROPOSER
+    serializer_class = serializers.RevisionSerializer
 
     def get(self, request: Request, scope: str) -> Response:
         from aion.api.pagination import Pagination
@@ -198,6 +210,7 @@ class RevisionDetailView(APIView):
     permission_classes = [KernelPermission]
     read_any_of = CONFIG_READ_ROLES
     required_role = Role.KERNEL_PROPOSER
+    serializer_class = serializers.RevisionSerializer
 
     def get(self, request: Request, scope: str, number: int) -> Response:
         tenant_id = _principal(request).tenant_id
@@ -215,6 +228,7 @@ class PolicyView(APIView):
     read_any_of = services.READ_ROLES
     required_role = Role.KERNEL_PROPOSER
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         policy = current_policy()
         return Response({"status": LOADER.health(), "policy": policy.raw if policy else None})
