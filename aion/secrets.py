@@ -45,3 +45,52 @@ def write_kv(path: str, data: dict[str, Any]) -> None:
     if not vault_enabled():
         raise SecretUnavailable("VAULT_ADDR is not set")
     vault_client().secrets.kv.v2.create_or_update_secret(path=path, secret=data, mount_point=settings.VAULT_MOUNT)
+
+
+# --- The one lookup every secret goes through -------------------------------------------------
+
+
+def secret_value(env_name: str, *, vault_path: str | None = None, vault_field: str | None = None) -> str | None:
+    """Vault KV v2 (VAULT_PATH, field VAULT_FIELD) when VAULT_ADDR is set, else ENV_NAME or ENV_NAME_FILE.
+
+    Used for API keys (``AION_GATEWAY_API_KEYS``), hook secrets and JWT private
+    keys alike, so rotation works the same way for each.
+    """
+    from aion import env
+
+    if vault_enabled() and vault_path:
+        data = read_kv(vault_path) or {}
+        value = data.get(vault_field or env_name)
+        if value is not None:
+            return str(value)
+    return env.raw(env_name)
+
+
+def _key_file(name: str) -> Any:
+    from pathlib import Path
+
+    safe = "".join(ch for ch in name if ch.isalnum() or ch in "-_.")
+    return Path(settings.AION_JWT_PRIVATE_KEY_DIR) / f"{safe}.pem"
+
+
+def put_private_key(name: str, pem: str) -> None:
+    """Stores a private key: in Vault (AION_JWT_VAULT_PATH, field NAME) or as a 0600 file."""
+    import os
+
+    if vault_enabled():
+        current = read_kv(settings.AION_JWT_VAULT_PATH) or {}
+        write_kv(settings.AION_JWT_VAULT_PATH, {**current, name: pem})
+        return
+    path = _key_file(name)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(pem)
+
+
+def get_private_key(name: str) -> str | None:
+    if vault_enabled():
+        value = (read_kv(settings.AION_JWT_VAULT_PATH) or {}).get(name)
+        return str(value) if value is not None else None
+    path = _key_file(name)
+    return path.read_text() if path.exists() else None

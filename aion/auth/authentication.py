@@ -2,6 +2,8 @@
 
 Each resolves a ``Principal``. ``x-tenant-id`` may only select a tenant the
 credential allows; it never overrides the credential (403 problem otherwise).
+Failed credentials are counted per client IP (route class ``auth_failures``)
+so guessing keys is throttled too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,18 @@ def apply_tenant_header(request: Any, principal: Principal) -> Principal:
     raise Problem(403, "x-tenant-id names a tenant this credential may not act for.", slug="tenant-mismatch")
 
 
+def count_failure(request: Any) -> None:
+    """One failed credential from this IP; 429 once the IP exceeds the auth_failures rate (fail closed)."""
+    from aion import ratelimit
+
+    try:
+        decision = ratelimit.check("auth_failures", None, ratelimit.client_ip(request))
+    except ratelimit.LimiterUnavailable as exc:
+        raise ratelimit.unavailable_problem("auth_failures") from exc
+    if not decision.allowed:
+        raise Problem(429, "Too many failed credentials from this address.", slug="rate-limited", headers=decision.headers())
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     header = "HTTP_X_API_KEY"
 
@@ -35,6 +49,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             return None
         principal = self.principal_for_key(raw)
         if principal is None:
+            count_failure(request)
             raise AuthenticationFailed("The API key is unknown, expired or revoked.")
         return apply_tenant_header(request, principal), principal.credential_id
 
@@ -81,7 +96,11 @@ class JWTAuthentication(BaseAuthentication):
             return None
         from aion.auth import jwt as aion_jwt
 
-        principal = aion_jwt.principal_for_token(header[7:].strip())
+        try:
+            principal = aion_jwt.principal_for_token(header[7:].strip())
+        except AuthenticationFailed:
+            count_failure(request)
+            raise
         return apply_tenant_header(request, principal), principal.credential_id
 
     def authenticate_header(self, request: Any) -> str:

@@ -36,6 +36,14 @@ def generate_key() -> tuple[str, str]:
     return f"{prefix}_{secrets.token_urlsafe(32)}", prefix
 
 
+def visible_prefix(raw: str) -> str:
+    """The non-secret name of a key: ``aion_1a2b3c4d`` for generated keys, else ``env_`` + a hash fragment."""
+    head, _, rest = raw.rpartition("_")
+    if raw.startswith("aion_") and head.count("_") == 1 and len(head) == 13 and len(rest) >= 32:
+        return head
+    return "env_" + hash_key(raw)[:8]
+
+
 def parse_env_keys(spec: str, default_tenant: str) -> dict[str, EnvKey]:
     """``key:role1|role2[:tenant]``, comma-separated; a bad entry names its position."""
     keys: dict[str, EnvKey] = {}
@@ -51,7 +59,10 @@ def parse_env_keys(spec: str, default_tenant: str) -> dict[str, EnvKey]:
             raise ImproperlyConfigured(f"AION_GATEWAY_API_KEYS entry #{position}: keys must be at least 16 characters")
         digest = hash_key(parts[0])
         keys[digest] = EnvKey(
-            key_hash=digest, prefix=parts[0][:8], roles=roles, tenant_id=parts[2] if len(parts) == 3 and parts[2] else default_tenant
+            key_hash=digest,
+            prefix=visible_prefix(parts[0]),
+            roles=roles,
+            tenant_id=parts[2] if len(parts) == 3 and parts[2] else default_tenant,
         )
     return keys
 
@@ -68,10 +79,16 @@ def env_keys() -> dict[str, EnvKey]:
 
 
 def reload_env_keys(spec: str | None = None) -> None:
-    import os
+    """Re-reads AION_GATEWAY_API_KEYS: Vault (AION_GATEWAY_VAULT_PATH, field api_keys) when VAULT_ADDR is set,
+    else the variable or the file AION_GATEWAY_API_KEYS_FILE names (a mounted Secret changes without a restart)."""
+    from aion.secrets import secret_value
 
     global _env_keys
-    value = spec if spec is not None else os.environ.get("AION_GATEWAY_API_KEYS", settings.AION_GATEWAY_API_KEYS)
+    value = (
+        spec
+        if spec is not None
+        else secret_value("AION_GATEWAY_API_KEYS", vault_path=settings.AION_GATEWAY_VAULT_PATH, vault_field="api_keys")
+    )
     _env_keys = parse_env_keys(value or "", settings.AION_DEFAULT_TENANT)
 
 

@@ -13,15 +13,12 @@ from aion.rbac import AUTHENTICATED
 
 
 def jwks_view(request: HttpRequest) -> JsonResponse:
-    """The active public keys (never private material)."""
-    from aion.auth.jwt import load_jwks
+    """The active public keys (never private material, never retired keys)."""
+    from aion.auth.jwt import active_public_keys
 
-    public = [
-        {k: v for k, v in jwk.items() if k in ("kty", "kid", "use", "alg", "n", "e", "crv", "x", "y")}
-        for jwk in load_jwks().get("keys", [])
-        if jwk.get("status", "active") == "active"
-    ]
-    return JsonResponse({"keys": public})
+    response = JsonResponse({"keys": active_public_keys()})
+    response["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 jwks_view.required_role = "public"  # type: ignore[attr-defined]

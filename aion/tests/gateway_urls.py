@@ -12,11 +12,13 @@ from typing import Any
 
 from django.db import transaction
 from django.urls import include, path
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from aion import audit
-from aion.api.views import APIView
+from aion.api.views import APIView, ModelViewSet
+from aion.models import ApiKey
 from aion.rbac import Role
 
 
@@ -49,7 +51,23 @@ class IngestProbeView(APIView):
         return Response({"ok": True})
 
 
+class KeyNameSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "tenant_id"]
+        read_only_fields = ["id", "tenant_id"]
+
+
+class TenantKeyViewSet(ModelViewSet):
+    """A writable tenant-owned resource (API key names) for the cross-tenant write tests."""
+
+    required_role = Role.KERNEL_ADMIN
+    queryset = ApiKey.objects.all()
+    serializer_class = KeyNameSerializer
+
+
 urlpatterns = [
+    path("v1/test/keys/<int:pk>", TenantKeyViewSet.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"})),
     path("v1/test/probe", ProbeView.as_view(), name="probe"),
     path("v1/test/ingest-probe", IngestProbeView.as_view(), name="ingest-probe"),
     path("", include("aion.urls")),
