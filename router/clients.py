@@ -9,6 +9,7 @@ by a target that honours it.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,21 @@ class CallResult:
     error_code: str = ""
     error_message: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+_client: httpx.Client | None = None
+_client_pid = 0
+_client_lock = threading.Lock()
+
+
+def shared_client() -> httpx.Client:
+    """One pooled client per process (keep-alive to module hosts; building one costs ~50 ms of TLS setup)."""
+    global _client, _client_pid
+    with _client_lock:
+        if _client is None or _client_pid != os.getpid():  # a forked worker must not share its parent's sockets
+            _client = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
+            _client_pid = os.getpid()
+        return _client
 
 
 def provider_api_key(target: Target) -> str:
@@ -80,7 +96,13 @@ def call_target(target: Target, *, task_id: str, tenant_id: str, intent: str, pa
     started = time.perf_counter()
     try:
         response = guarded_request(
-            "POST", url, allow_private=settings.AION_ROUTER_ALLOW_PRIVATE_NETWORKS, timeout=timeout_s, json=body, headers=headers
+            "POST",
+            url,
+            allow_private=settings.AION_ROUTER_ALLOW_PRIVATE_NETWORKS,
+            timeout=timeout_s,
+            client=shared_client(),
+            json=body,
+            headers=headers,
         )
     except UnsafeDestination as exc:
         return CallResult(Outcome.ERROR, _ms(started), error_code="unsafe_destination", error_message=str(exc))

@@ -16,6 +16,7 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from router.choices import Privacy, Route, Strategy
@@ -46,7 +47,7 @@ class TaskSpec:
     metadata: dict = field(default_factory=dict)
     key: str = ""  # the task id (or a dry run's seed): what the weighted strategy hashes
 
-    @property
+    @cached_property
     def input_tokens(self) -> int:
         explicit = self.params.get("input_tokens") if isinstance(self.params, dict) else None
         if isinstance(explicit, int) and explicit >= 0:

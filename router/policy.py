@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -74,14 +75,22 @@ class Match:
     max_tokens: int | None = None
     metadata: tuple[tuple[str, str], ...] = ()
 
+    # Globs compiled once per policy load: rule scanning is the hot loop of every decision.
+    intent_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    tenant_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "intent_re", _globs_re(self.intents))
+        object.__setattr__(self, "tenant_re", _globs_re(self.tenants))
+
     def matches(self, *, intent: str, tenant_id: str, privacy: str, priority: str, input_tokens: int, metadata: dict) -> bool:
-        if self.intents and not any(fnmatch.fnmatchcase(intent, g) for g in self.intents):
-            return False
-        if self.tenants and not any(fnmatch.fnmatchcase(tenant_id, g) for g in self.tenants):
+        if self.priority and priority not in self.priority:
             return False
         if self.privacy and privacy not in self.privacy:
             return False
-        if self.priority and priority not in self.priority:
+        if self.intent_re is not None and not self.intent_re.match(intent):
+            return False
+        if self.tenant_re is not None and not self.tenant_re.match(tenant_id):
             return False
         if self.min_tokens is not None and input_tokens < self.min_tokens:
             return False
@@ -92,6 +101,12 @@ class Match:
             if value is None or not fnmatch.fnmatchcase(str(value), glob):
                 return False
         return True
+
+
+def _globs_re(globs: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not globs:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
 
 
 @dataclass(frozen=True)

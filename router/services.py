@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from aion import audit
@@ -374,6 +374,7 @@ def execute_task(task_id: str, *, now: Any = None) -> str:
     with transaction.atomic():
         claimed = Task.objects.filter(claimable, pk=task.pk).update(
             status=TaskStatus.RUNNING,
+            runs=F("runs") + 1,
             lease_expires_at=lease_until,
             started_at=now,
             updated_at=now,
@@ -388,7 +389,6 @@ def execute_task(task_id: str, *, now: Any = None) -> str:
         if not claimed:
             task.refresh_from_db()
             return "busy" if task.status == TaskStatus.RUNNING else str(task.status)
-        Task.objects.filter(pk=task.pk).update(runs=task.runs + 1)
         task.refresh_from_db()
         metrics.DECISIONS.labels(decision.route, decision.strategy).inc()
         publish(

@@ -9,6 +9,7 @@ quickly and an old outage does not linger.
 from __future__ import annotations
 
 import math
+import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -92,12 +93,32 @@ def registry_targets(tenant_id: str) -> list[Target]:
     ]
 
 
+_view_cache: dict[tuple[str, ...], tuple[float, RuntimeView]] = {}
+
+
 def runtime_view(policy: Policy, tenant_id: str, *, now: datetime | None = None) -> RuntimeView:
+    """Everything the strategies read, cached per process for AION_ROUTER_STATS_CACHE_SECONDS.
+
+    A short cache keeps the per-decision cost to the revision check; the figures are rolling
+    windows anyway, so a second of staleness does not change what they say.
+    """
+    ttl = settings.AION_ROUTER_STATS_CACHE_SECONDS
+    key = (str(policy.revision), policy.sha256, tenant_id)
+    clock = time.monotonic()
+    if ttl > 0 and now is None:
+        hit = _view_cache.get(key)
+        if hit is not None and hit[0] > clock:
+            return hit[1]
     registry = registry_targets(tenant_id) if policy.registry_modules else []
     names = sorted(set(policy.targets) | {t.name for t in registry})
-    return RuntimeView(
+    view = RuntimeView(
         stats=target_stats(names, now=now),
         in_flight=in_flight(names),
         spent_today_usd=spent_today(tenant_id, now=now),
         registry=registry,
     )
+    if ttl > 0 and now is None:
+        if len(_view_cache) > 1000:
+            _view_cache.clear()
+        _view_cache[key] = (clock + ttl, view)
+    return view

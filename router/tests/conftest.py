@@ -21,6 +21,12 @@ class PolicyFile:
         self.path.write_text(text)
 
 
+@pytest.fixture(autouse=True)
+def fresh_runtime_figures(settings: Any) -> None:
+    """Tests add samples and route right away: no per-process caching of the runtime view."""
+    settings.AION_ROUTER_STATS_CACHE_SECONDS = 0
+
+
 @pytest.fixture()
 def policy_file(tmp_path: Path, settings: Any) -> Iterator[PolicyFile]:
     path = tmp_path / "router.yml"
