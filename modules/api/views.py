@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser
@@ -15,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from aion.api.etag import check_if_match, etag_for
-from aion.api.views import GenericViewSet
+from aion.api.views import APIView, GenericViewSet
 from aion.problems import Problem
 from aion.ratelimit import client_ip
 from aion.rbac import Role
@@ -154,13 +156,13 @@ class ModuleViewSet(GenericViewSet):
         )
 
 
-class TrustedKeysViewSet(GenericViewSet):
+class TrustedKeysView(APIView):
     """``/v1/modules/trusted-keys``: the key-rotation report (keys, windows, and which modules each verifies)."""
 
     required_role = Role.MODULES_ADMIN
-    queryset = Module.objects.none()
 
-    def list(self, request: Request) -> Response:
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
         from modules.reports import key_rotation_report
 
         principal: Any = request.user

@@ -34,6 +34,7 @@ def router_policy(tmp_path, settings):
     path = tmp_path / "router.yml"
     path.write_text(POLICY)
     settings.AION_ROUTER_POLICY_PATH = str(path)
+    settings.AION_ROUTER_STATS_CACHE_SECONDS = 0  # the router caches its runtime view for 1 s by default
     forget_cached_policy()
     yield
     forget_cached_policy()
