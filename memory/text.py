@@ -45,7 +45,7 @@ def effective_content_type(content_type: str, filename: str) -> str:
 
 
 def _read_all(source: IO[bytes]) -> bytes:
-    blocks = []
+    blocks: list[bytes] = []
     while True:
         block = source.read(BLOCK)
         if not block:

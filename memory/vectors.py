@@ -134,7 +134,7 @@ def count_upload_vectors(collection: str, upload_id: Any) -> int:
 def search(collection: str, vector: list[float], top_k: int, metadata_filter: dict[str, Any]) -> list[Any]:
     from qdrant_client import models
 
-    conditions = [
+    conditions: list[Any] = [
         models.FieldCondition(key=f"metadata.{key}", match=models.MatchValue(value=value)) for key, value in metadata_filter.items()
     ]
     with qdrant() as client:

@@ -27,16 +27,20 @@ def validate_metadata(value: Any) -> dict[str, Any]:
     return value
 
 
+def check_metadata(value: Any) -> None:
+    validate_metadata(value)
+
+
 class IngestSerializer(serializers.Serializer):
     upload_id = serializers.UUIDField(required=False, allow_null=True)
     chunk_index = serializers.IntegerField(min_value=0)
     total_chunks = serializers.IntegerField(min_value=1, max_value=MAX_TOTAL_CHUNKS, required=False)
-    data = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    data = serializers.CharField(allow_blank=True, trim_whitespace=False)  # type: ignore[assignment]  # a field, not .data
     chunk_sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False, allow_blank=True)
     profile = serializers.SlugField(max_length=64, required=False, allow_blank=True)
     filename = serializers.CharField(max_length=255, required=False, allow_blank=True)
     content_type = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    metadata = serializers.JSONField(required=False, validators=[validate_metadata])
+    metadata = serializers.JSONField(required=False, validators=[check_metadata])
 
 
 class ProfileSerializer(serializers.Serializer):

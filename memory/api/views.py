@@ -29,6 +29,10 @@ from memory.models import MemoryProfile, Upload
 INGEST_MAX_BODY_BYTES = settings.AION_MEMORY_MAX_CHUNK_BYTES * 4 // 3 + 64 * 1024
 
 
+def tenant_of(request: Request) -> str:
+    return str(request.user.tenant_id)  # type: ignore[union-attr]  # a Principal after authentication
+
+
 def _json_object(request: Request) -> dict[str, Any]:
     if not isinstance(request.data, dict):
         raise Problem(400, "The body must be a JSON object.", slug="malformed-request")
@@ -57,7 +61,7 @@ class IngestView(APIView):
             content_type=fields.get("content_type") or "",
             metadata=fields.get("metadata"),
         )
-        result = services.receive_chunk(request.user.tenant_id, chunk, actor=request.user)
+        result = services.receive_chunk(tenant_of(request), chunk, actor=request.user)
         body = upload_progress(result.upload)
         body["chunk"] = {"index": chunk.chunk_index, "status": "duplicate" if result.duplicate else "stored"}
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
@@ -69,7 +73,7 @@ class ProfileView(APIView):
     required_roles = {"GET": Role.MEMORY_READER, "POST": Role.MEMORY_WRITER, "*": Role.MEMORY_WRITER}
 
     def get(self, request: Request) -> Response:
-        profiles = MemoryProfile.objects.filter(tenant_id=request.user.tenant_id)
+        profiles = MemoryProfile.objects.filter(tenant_id=tenant_of(request))
         return Response({"profiles": ProfileOutSerializer(profiles, many=True).data, "embedding_models": embeddings.registered_models()})
 
     def post(self, request: Request) -> Response:
@@ -77,7 +81,7 @@ class ProfileView(APIView):
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
         name = fields.pop("name")
-        profile, created = services.save_profile(request.user.tenant_id, name, fields, actor=request.user)
+        profile, created = services.save_profile(tenant_of(request), name, fields, actor=request.user)
         return Response(ProfileOutSerializer(profile).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -90,7 +94,7 @@ class StatusView(APIView):
         query = StatusQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         filters = query.validated_data
-        tenant = request.user.tenant_id
+        tenant = tenant_of(request)
         uploads = Upload.objects.filter(tenant_id=tenant).select_related("profile").order_by("-created_at", "id")
         if "upload_id" in filters:
             uploads = uploads.filter(pk=filters["upload_id"])
@@ -120,7 +124,7 @@ class ReprocessView(APIView):
     required_role = Role.MEMORY_WRITER
 
     def post(self, request: Request, upload_id: Any) -> Response:
-        upload = Upload.objects.filter(tenant_id=request.user.tenant_id, pk=upload_id).first()
+        upload = Upload.objects.filter(tenant_id=tenant_of(request), pk=upload_id).first()
         if upload is None:
             raise Problem(404, "No such upload.", slug="upload-not-found")
         upload = services.reprocess_upload(upload, actor=request.user)
@@ -136,5 +140,5 @@ class SearchView(APIView):
         serializer = SearchSerializer(data=_json_object(request))
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data
-        hits = services.search(request.user.tenant_id, fields["profile"], fields["query"], fields["top_k"], fields["filter"])
+        hits = services.search(tenant_of(request), fields["profile"], fields["query"], fields["top_k"], fields["filter"])
         return Response({"profile": fields["profile"], "query": fields["query"], "hits": hits})

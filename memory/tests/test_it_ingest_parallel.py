@@ -12,6 +12,7 @@ from django.db import connection
 from aion.rbac import Role
 from aion.testing.factories import api_client, make_api_key
 from memory.models import Upload, UploadChunk
+from memory.services import save_profile
 from memory.tests.conftest import b64, split
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -19,11 +20,13 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 def test_chunks_from_parallel_clients_assemble_into_the_original(require_postgres, eager_celery):
     raw, _ = make_api_key([Role.MEMORY_WRITER, Role.MEMORY_READER])
+    # Parsing only: this test is about concurrent chunk storage and assembly, not embedding speed.
+    save_profile("acme", "parse", {"pipeline": ["extract", "chunk"]}, actor=None)
     original = b"".join(f"line {i}: parallel chunk uploads stay consistent.\n".encode() for i in range(20000))
     chunks = split(original, 64 * 1024)
     first = api_client(raw).post(
         "/v1/memory/ingest",
-        {"chunk_index": 0, "total_chunks": len(chunks), "data": b64(chunks[0]), "content_type": "text/plain"},
+        {"chunk_index": 0, "total_chunks": len(chunks), "data": b64(chunks[0]), "content_type": "text/plain", "profile": "parse"},
         format="json",
     )
     assert first.status_code == 201
