@@ -17,6 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from aion.testing.factories import TENANT
+from aion.testing.services import service_missing
 from modules.selectors import active_module_targets
 from modules.tests.conftest import build_manifest
 
@@ -76,6 +77,10 @@ class RegistryStandIn:
 
 @pytest.fixture()
 def registry(make_http_server, settings):
+    try:
+        import oras.client  # noqa: F401
+    except ImportError:
+        service_missing("oras", "the CI extra 'oras' (requirements-ci.txt) is not installed")
     stand_in = RegistryStandIn(make_http_server())
     settings.AION_ORAS_REGISTRY = stand_in.host
     settings.AION_ORAS_INSECURE = True
