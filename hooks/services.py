@@ -318,7 +318,7 @@ def receive_approval_hook(*, headers: dict[str, str], body: bytes, source_ip: st
         if claim.in_progress:
             raise Problem(409, "This delivery is still being processed; retry shortly.", slug="delivery-in-progress",
                           headers={"Retry-After": "1"})  # fmt: skip
-        return HookResponse(int(claim.status or 200), claim.body or {}, replay=True)
+        return HookResponse(int(claim.status or 200), _canonical(claim.body or {}), replay=True)
     try:
         status, response = _act_on_approval(source, tenant_id, delivery_id, data, now=now)
     except BaseException:
@@ -328,7 +328,12 @@ def receive_approval_hook(*, headers: dict[str, str], body: bytes, source_ip: st
         idempotency.complete(tenant_id, delivery_id, status, response, source_name=source.name)
     except idempotency.IdempotencyUnavailable:
         logger.warning("could not store the response of hook delivery %s", delivery_id)
-    return HookResponse(status, response)
+    return HookResponse(status, _canonical(response))
+
+
+def _canonical(body: dict[str, Any]) -> dict[str, Any]:
+    """Keys sorted, so a replay from any store (PostgreSQL jsonb reorders keys) is byte-identical."""
+    return dict(json.loads(json.dumps(body, sort_keys=True, default=str)))
 
 
 def hook_principal(source: ResolvedSource) -> Any:

@@ -42,6 +42,7 @@ def test_a_correctly_signed_approval_applies_the_proposal(proposal):
     body = approval_body(proposal.pk, "approve", approver="alice")
     response = post_hook(body, **signed_headers(body, secrets=[ACME_SECRET], delivery="dlv-1"))
     assert response.status_code == 200, response.content
+    assert list(response.json()) == sorted(response.json())  # canonical key order, so replays are byte-identical
     assert response.json() == {
         "delivery_id": "dlv-1",
         "proposal_id": str(proposal.pk),
