@@ -10,7 +10,7 @@ from aion.ops.choices import JobRunStatus, JobTrigger
 from aion.ops.models import JobRun
 from aion.testing.factories import OTHER_TENANT, TENANT, make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture()
@@ -32,12 +32,13 @@ def test_console_jobs_resolves_and_lists_every_job_with_its_last_run(admin_clien
     assert "Traceback: boom" in detail and "INFO x: hi" in detail
 
 
-def test_run_now_queues_the_job_and_the_worker_run_is_recorded_as_console(admin_client):
+def test_run_now_queues_the_job_and_the_worker_run_is_recorded_as_console(admin_client, django_capture_on_commit_callbacks):
     from aion.celery import app
 
     app.conf.task_always_eager = True  # the broker hands the task straight to this process
     try:
-        response = admin_client.post(reverse("console:jobs-run-now", args=["ops.purge_logs"]))
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_client.post(reverse("console:jobs-run-now", args=["ops.purge_logs"]))
     finally:
         app.conf.task_always_eager = False
     assert response.status_code == 302

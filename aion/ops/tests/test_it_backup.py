@@ -23,7 +23,7 @@ from aion.ops.models import Backup, JobRun
 from aion.ops.services import create_backup, database_kind, prune_backups
 from aion.testing.factories import TENANT, make_api_key
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 def _sha(key: str) -> str:
@@ -62,6 +62,7 @@ def test_backup_command_writes_a_complete_object_and_a_record(capsys):
     assert backup.key in capsys.readouterr().out
 
 
+@pytest.mark.django_db(transaction=True)  # the backup reads committed rows only
 def test_restore_refuses_without_yes_and_restores_into_a_named_sqlite_database(tmp_path):
     if database_kind() != "sqlite":
         pytest.skip("the SQLite restore path; PostgreSQL has its own round-trip test")  # not a missing service

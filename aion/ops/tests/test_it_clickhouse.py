@@ -105,7 +105,7 @@ def test_the_retention_script_drops_rows_older_than_the_ttl(chdb_session):
 
 
 @pytest.mark.extras
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_the_exporter_writes_router_decisions_task_latency_and_audit_once(chdb_session):
     from aion import audit
     from aion.auth.principal import system_principal

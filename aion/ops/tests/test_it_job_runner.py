@@ -13,7 +13,7 @@ from aion.ops.choices import JobRunStatus, JobTrigger
 from aion.ops.models import JobRun
 from aion.ops.runner import job_lock
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture()

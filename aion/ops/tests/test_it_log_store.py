@@ -19,7 +19,7 @@ from aion.ops.logstore import mongo_database, purge_sql_logs, ttl_days, write
 from aion.ops.models import JobRun, RequestLog, TaskLog
 from aion.testing.factories import TENANT
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 def test_every_served_request_is_logged_with_its_request_id(client):
@@ -93,6 +93,7 @@ def test_purge_logs_job_deletes_only_sql_rows_past_their_retention(settings):
     assert purge_sql_logs(now=now)["request"] == 1
 
 
+@pytest.mark.django_db(transaction=True)  # audit records are copied to MongoDB on commit
 def test_with_mongo_url_request_task_and_audit_logs_go_to_mongodb(client, mongo_log_store):
     """MongoDB stand-in: nx-27017."""
     client.get("/readyz", HTTP_X_REQUEST_ID="req-mongo-1")
