@@ -109,7 +109,7 @@ class RevisionSerializer(serializers.Serializer):
     sha256 = serializers.CharField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True, allow_null=True)
     proposal_id = serializers.UUIDField(read_only=True, allow_null=True)
-    parent = serializers.IntegerField(read_only=True, allow_null=True)
+    parent = serializers.IntegerField(read_only=True, allow_null=True)  # type: ignore[assignment]
     kind = serializers.CharField(read_only=True, allow_null=True)
     author = serializers.CharField(read_only=True, allow_null=True)
 
