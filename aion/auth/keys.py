@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -36,12 +37,13 @@ def generate_key() -> tuple[str, str]:
     return f"{prefix}_{secrets.token_urlsafe(32)}", prefix
 
 
+_GENERATED = re.compile(r"^(aion_[0-9a-f]{8})_.{32,}$")
+
+
 def visible_prefix(raw: str) -> str:
     """The non-secret name of a key: ``aion_1a2b3c4d`` for generated keys, else ``env_`` + a hash fragment."""
-    head, _, rest = raw.rpartition("_")
-    if raw.startswith("aion_") and head.count("_") == 1 and len(head) == 13 and len(rest) >= 32:
-        return head
-    return "env_" + hash_key(raw)[:8]
+    match = _GENERATED.match(raw)
+    return match.group(1) if match else "env_" + hash_key(raw)[:8]
 
 
 def parse_env_keys(spec: str, default_tenant: str) -> dict[str, EnvKey]:

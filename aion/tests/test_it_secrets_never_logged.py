@@ -22,7 +22,7 @@ def test_secrets_do_not_appear_in_logs_audit_or_events(tmp_path, capsys, caplog,
     with override_settings(AION_JWKS_PATH=str(tmp_path / "jwks.json"), AION_JWT_PRIVATE_KEY_DIR=str(tmp_path / "keys")):
         call_command("apikey_create", "--name", "grep-me", "--tenant", TENANT, "--roles", "auditor")
         raw_key = capsys.readouterr().out.strip().splitlines()[-1]
-        call_command("apikey_rotate", raw_key.rsplit("_", 1)[0])
+        call_command("apikey_rotate", raw_key[:13])  # aion_<8 hex> is the visible prefix
         rotated_key = capsys.readouterr().out.strip().splitlines()[-1]
         call_command("jwt_generate_key")
         kid = capsys.readouterr().out.strip().splitlines()[-1]
@@ -56,7 +56,7 @@ def test_secrets_do_not_appear_in_logs_audit_or_events(tmp_path, capsys, caplog,
         "outbox": json.dumps(list(OutboxEvent.objects.values()), default=str),
         "incidents": json.dumps(list(SecurityIncident.objects.values()), default=str),
     }
-    secret_part_of_key = raw_key.rsplit("_", 1)[1]
+    secret_part_of_key = raw_key[14:]
     needles = {
         "api key": raw_key,
         "api key secret part": secret_part_of_key,
