@@ -74,3 +74,14 @@ def test_negative_authorisation(proposer, admin, outsider, manual):
     pending = submit(proposer, changes=[change("vm.swappiness", None, 1)])
     conflict = act(admin, pending["id"], "apply")
     assert conflict.status_code == 409 and conflict.json()["state"] == "pending"
+
+
+def test_auto_apply_on_a_drifted_scope_leaves_the_approved_proposal_failed(proposer, admin):
+    first = submit(proposer, changes=[change(to=1024)])
+    second = submit(proposer, changes=[change(to=2048)])
+    act(admin, first["id"], "approve")
+    response = act(admin, second["id"], "approve")
+    assert response.status_code == 200  # the approval counted; the apply that followed failed on drift
+    body = response.json()
+    assert body["state"] == "failed" and body["drifted_keys"][0]["current"] == 1024 and len(body["approvals"]) == 1
+    assert [e.event_type for e in kernel_events(second["id"])][-2:] == ["kernel.proposal.approved", "kernel.proposal.failed"]

@@ -149,3 +149,17 @@ def test_console_negative_authorisation():
     assert ConfigRevision.objects.count() == 0
     proposer_only = login("gina", [Role.KERNEL_PROPOSER])
     assert proposer_only.post(f"/console/proposals/{proposal['id']}/approve", {"text": ""}).status_code == 403
+
+
+def test_the_new_proposal_form_shows_policy_errors_and_drift():
+    hank = login("hank", [Role.KERNEL_PROPOSER])
+    form = {"scope": "sysctl", "base_revision": "0", "justification": "x", "risk_score": "0.1", "ttl_seconds": ""}
+    bad = hank.post("/console/proposals/new/", {**form, "changes": "net.core.somaxconn = 5"}).content.decode()
+    assert "changes.0.to: must be between 128 and 65535" in bad
+    assert "kernel.panic" in hank.post("/console/proposals/new/", {**form, "changes": "kernel.panic = 1"}).content.decode()
+    admin = persona([Role.KERNEL_ADMIN], name="admin")
+    applied = submit(persona([Role.KERNEL_PROPOSER], name="p"))
+    act(admin, applied["id"], "approve")  # somaxconn moved after hank opened the form at revision 0
+    drift = hank.post("/console/proposals/new/", {**form, "changes": "net.core.somaxconn = 2048"}).content.decode()
+    assert "The configuration changed since this form was opened (net.core.somaxconn)" in drift
+    assert Proposal.objects.count() == 1
