@@ -40,12 +40,24 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema())
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader without anchors/aliases: an alias bomb would expand exponentially in validation and hashing."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "YAML aliases are not allowed in manifests", event.start_mark)
+        return super().compose_node(parent, index)
+
+
 def parse_yaml(text: str | bytes) -> Any:
     """YAML (a JSON document is YAML too) to Python; ManifestInvalid on a syntax error."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ManifestInvalid({"manifest": [f"not valid YAML: {str(exc)[:200]}"]}) from exc
+    except RecursionError as exc:
+        raise ManifestInvalid({"manifest": ["the YAML document is nested too deeply"]}) from exc
 
 
 def _path(parts: Any) -> str:
@@ -78,7 +90,8 @@ def validate(manifest: Any) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     for error in _validator().iter_errors(manifest):
         for path, message in _describe(error):
-            errors.setdefault(path, []).append(message)
+            # Messages quote the offending value; keep them short whatever was sent.
+            errors.setdefault(path[:200], []).append(message if len(message) <= 300 else message[:297] + "...")
     if errors:
         return errors
     # Cross-field rules the schema cannot say clearly.

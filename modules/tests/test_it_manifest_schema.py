@@ -143,3 +143,20 @@ def test_the_api_answers_422_with_dotted_manifest_paths_and_stores_nothing(admin
     assert "manifest.version" in problem["errors"]
     assert Module.objects.count() == 0
     assert SecurityIncident.objects.count() == 0  # a schema error is not a security incident
+
+
+def test_yaml_aliases_are_refused_and_huge_values_are_quoted_briefly():
+    bomb = "a: &a [x, x]\nb: &b [*a, *a]\nname: *b\n"
+    with pytest.raises(manifests.ManifestInvalid, match="aliases"):
+        manifests.parse_yaml(bomb)
+    manifest = valid()
+    manifest["runtime"] = ["x" * 5000]
+    [message] = manifests.validate(manifest)["runtime"]
+    assert len(message) <= 300
+
+
+@pytest.mark.django_db
+def test_an_alias_bomb_posted_as_yaml_is_a_400(admin_client):
+    body = "a: &a [x, x, x, x, x, x, x, x]\n" + "".join(f"l{i}: &l{i} [*{'a' if i == 0 else f'l{i - 1}'}] \n" for i in range(30))
+    response = admin_client.post("/v1/modules", data=body, content_type="application/yaml")
+    assert response.status_code == 400
