@@ -326,6 +326,11 @@ AION_WEBHOOK_TIMEOUT_SECONDS = env.decimal_number("AION_WEBHOOK_TIMEOUT_SECONDS"
 AION_WEBHOOK_MAX_ATTEMPTS = env.integer("AION_WEBHOOK_MAX_ATTEMPTS", 5, minimum=1)
 AION_WEBHOOK_BACKOFF_SECONDS = [int(x) for x in env.csv("AION_WEBHOOK_BACKOFF_SECONDS", "10,60,300,1800")]
 AION_WEBHOOK_SECRET_GRACE_HOURS = env.integer("AION_WEBHOOK_SECRET_GRACE_HOURS", 24, minimum=0)
+AION_WEBHOOK_BACKOFF_JITTER = env.decimal_number("AION_WEBHOOK_BACKOFF_JITTER", 0.1, minimum=0.0)  # up to +10 % of each wait
+AION_HOOK_SECRET_GRACE_HOURS = env.integer("AION_HOOK_SECRET_GRACE_HOURS", AION_WEBHOOK_SECRET_GRACE_HOURS, minimum=0)
+AION_HOOKS_IDEMPOTENCY_PREFIX = env.string("AION_HOOKS_IDEMPOTENCY_PREFIX", "aion:hooks:inbound:")
+# The previous AION_ENCRYPTION_KEY while hook secrets are re-encrypted (docs/runbook.md, Key Rotation).
+AION_ENCRYPTION_KEY_PREVIOUS = env.string("AION_ENCRYPTION_KEY_PREVIOUS")
 
 # --- Kernel -------------------------------------------------------------------------------------
 AION_KERNEL_POLICY_PATH = env.string("AION_KERNEL_POLICY_PATH", str(BASE_DIR / "policies" / "kernel" / "policy.yaml"))

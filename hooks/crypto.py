@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import secrets as pysecrets
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -29,7 +28,7 @@ def _fernet_for(material: str, *, derived_label: str = "aion-hooks-secrets") -> 
 def _cipher() -> MultiFernet:
     primary = settings.AION_ENCRYPTION_KEY or settings.SECRET_KEY
     keys = [_fernet_for(primary)]
-    previous = os.environ.get("AION_ENCRYPTION_KEY_PREVIOUS", "")
+    previous = getattr(settings, "AION_ENCRYPTION_KEY_PREVIOUS", "")
     if previous:
         keys.append(_fernet_for(previous))
     return MultiFernet(keys)

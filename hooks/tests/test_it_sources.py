@@ -52,11 +52,11 @@ def test_database_secrets_are_encrypted_at_rest(settings):
 
 
 @pytest.mark.django_db
-def test_the_previous_encryption_key_still_decrypts(settings, monkeypatch):
+def test_the_previous_encryption_key_still_decrypts(settings):
     settings.AION_ENCRYPTION_KEY = "old key"
     token = encrypt("hksec_x")
     settings.AION_ENCRYPTION_KEY = "new key"
-    monkeypatch.setenv("AION_ENCRYPTION_KEY_PREVIOUS", "old key")
+    settings.AION_ENCRYPTION_KEY_PREVIOUS = "old key"
     assert decrypt(token) == "hksec_x"
 
 
