@@ -60,3 +60,30 @@ def test_beat_start_up_installs_missing_entries_without_overwriting_edits():
     assert PeriodicTask.objects.filter(name="module-health").exists()
     assert PeriodicTask.objects.get(name="log-retention").interval.every == 6
     assert set(scheduler.schedule) >= set(settings.CELERY_BEAT_SCHEDULE)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_beat_process_on_a_fresh_database_installs_the_full_schedule(tmp_path):
+    """What `scripts/dev.py run` starts: `celery -A aion beat` with the database scheduler."""
+    import subprocess
+    import sys
+    import time
+
+    from aion.testing.processes import ROOT, stop, subprocess_env
+
+    assert not PeriodicTask.objects.exists()
+    command = [sys.executable, "-m", "celery", "-A", "aion", "beat", "-l", "WARNING", "--pidfile", str(tmp_path / "beat.pid")]
+    beat = subprocess.Popen(command, cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        wanted = set(settings.CELERY_BEAT_SCHEDULE)
+        while time.monotonic() < deadline and not wanted <= set(PeriodicTask.objects.values_list("name", flat=True)):
+            if beat.poll() is not None:
+                break
+            time.sleep(0.3)
+    finally:
+        output = stop(beat)
+    installed = {t.name: t.task for t in PeriodicTask.objects.all()}
+    assert {name: installed.get(name) for name in settings.CELERY_BEAT_SCHEDULE} == {
+        name: entry["task"] for name, entry in settings.CELERY_BEAT_SCHEDULE.items()
+    }, output
