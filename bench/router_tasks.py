@@ -100,7 +100,7 @@ def main() -> None:
     date = time.strftime("%Y-%m-%d")
     baseline = f"direct HTTP: {direct:,.0f} calls/s"
     row = f"| router tasks end to end, in-process ({args.tasks} tasks) | {in_process:,.0f} tasks/s | {baseline} |"
-    print(f"{row} {in_process / direct:.2f}× | {date} |")
+    print(f"{row} {in_process / direct:.2f} | {date} |")
 
     if args.worker:
         from aion.testing.processes import ROOT as project_root
@@ -129,7 +129,7 @@ def main() -> None:
             worker.terminate()
             worker.wait(10)
         row = f"| router tasks end to end, Celery worker (solo, {done} tasks) | {with_worker:,.0f} tasks/s | {baseline} |"
-        print(f"{row} {with_worker / direct:.2f}× | {date} |")
+        print(f"{row} {with_worker / direct:.2f} | {date} |")
     server.shutdown()
 
 
