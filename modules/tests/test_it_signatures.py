@@ -132,6 +132,8 @@ def test_vault_entries_parse_with_their_windows(key):
 
 FAILURES = {
     "missing": lambda keys: build_manifest(None),
+    "empty": lambda keys: {**build_manifest(None), "signature": {}},
+    "null": lambda keys: {**build_manifest(None), "signature": None},
     "tampered digest": lambda keys: build_manifest(keys.trusted["k2026"], signed_digest=digest_of("x")),
     "foreign key": lambda keys: build_manifest(keys.new("foreign", trusted=False)),
     "retired key": lambda keys: build_manifest(keys.trusted["old"]),
