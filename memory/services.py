@@ -14,7 +14,6 @@ hooks app can turn them into webhook deliveries.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import logging
@@ -186,7 +185,8 @@ def decode_chunk(data: str) -> bytes:
     if len(data) > (limit + 2) // 3 * 4 + 4:
         raise Problem(413, f"The chunk is over AION_MEMORY_MAX_CHUNK_BYTES ({limit} bytes decoded).", slug="chunk-too-large")
     try:
-        decoded = base64.b64decode(data, validate=True)
+        # strict_mode: the standard alphabet and padding only (faster than b64decode(validate=True)).
+        decoded = binascii.a2b_base64(data.encode("ascii"), strict_mode=True)
     except (binascii.Error, ValueError):
         raise Problem(400, "data is not valid standard base64.", slug="invalid-base64", errors={"data": ["Invalid base64."]}) from None
     if len(decoded) > limit:
