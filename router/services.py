@@ -96,7 +96,7 @@ def _activate(
         publish(
             ROUTER_POLICIES,
             tenant_id or "platform",
-            {**after, "previous_revision": current.number if current else None, "diff": diff[:20000]},
+            {**after, "checksum": sha, "previous_revision": current.number if current else None, "diff": diff[:20000]},
             event_type="router.policy.changed",
             tenant_id=tenant_id,
             actor=actor,
@@ -218,7 +218,12 @@ def task_state(task: Task) -> dict[str, Any]:
 
 def _lifecycle(task: Task, actor: Any = None) -> None:
     publish(
-        TASKS_LIFECYCLE, str(task.id), task_state(task), event_type=f"task.{task.status.lower()}", tenant_id=task.tenant_id, actor=actor
+        TASKS_LIFECYCLE,
+        str(task.id),
+        {"task_id": str(task.id), "state": task.status, **task_state(task)},
+        event_type=f"task.{task.status.lower()}",
+        tenant_id=task.tenant_id,
+        actor=actor,
     )
 
 
@@ -327,6 +332,7 @@ def _record_sample(task: Task, target_name: str, route: str, result: CallResult)
             "route": route,
             "outcome": result.outcome,
             "latency_ms": result.latency_ms,
+            "latency_seconds": round(result.latency_ms / 1000.0, 6),
             "tokens": result.tokens,
             "cost_usd": float(sample.cost_usd),
             "error_code": result.error_code,

@@ -141,6 +141,11 @@ default:
 
 
 def events(topic: str) -> list[dict[str, Any]]:
+    """The envelopes published on TOPIC, each checked against its docs/events/<topic>.json schema."""
     from aion.models import OutboxEvent
+    from aion.topics import validate_event
 
-    return [json.loads(json.dumps(e.envelope)) for e in OutboxEvent.objects.filter(topic=topic).order_by("id")]
+    envelopes = [json.loads(json.dumps(e.envelope)) for e in OutboxEvent.objects.filter(topic=topic).order_by("id")]
+    for envelope in envelopes:
+        validate_event(topic, envelope)
+    return envelopes

@@ -162,11 +162,17 @@ def test_samples_decisions_lifecycle_events_and_metrics(policy_file, module_host
     task = run(submit())
     samples = events(METRICS_RUNTIME)
     assert [(s["data"]["target"], s["data"]["outcome"]) for s in samples] == [("local-a", "error"), ("cloud", "ok")]
-    assert samples[0]["type"] == "router.sample"
+    assert samples[0]["type"] == "router.sample" and samples[1]["data"]["latency_seconds"] > 0
     decision = events(ROUTER_DECISIONS)[0]
     assert decision["data"]["task_id"] == str(task.id) and decision["data"]["target"] == "local-a"
     assert decision["data"]["fallbacks"] == ["cloud"]
-    assert [e["type"] for e in events(TASKS_LIFECYCLE)] == ["task.pending", "task.running", "task.ok"]
+    lifecycle = events(TASKS_LIFECYCLE)
+    assert [(e["type"], e["data"]["state"]) for e in lifecycle] == [
+        ("task.pending", "PENDING"),
+        ("task.running", "RUNNING"),
+        ("task.ok", "OK"),
+    ]
+    assert {e["data"]["task_id"] for e in lifecycle} == {str(task.id)}
     Task.objects.create(tenant_id="acme", intent="waiting")
     text = api_client().get("/metrics").content.decode()
     assert 'router_task_latency_seconds_count{route="api",target="cloud"}' in text
