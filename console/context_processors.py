@@ -21,9 +21,13 @@ NAV = [
 def console(request: HttpRequest) -> dict[str, Any]:
     items = []
     for label, name in NAV:
-        try:
-            url = reverse(name)
-        except NoReverseMatch:
-            url = ""
+        url = ""
+        # App pages are included inside the console namespace ("console:kernel:proposals").
+        for candidate in (name, f"console:{name}"):
+            try:
+                url = reverse(candidate)
+                break
+            except NoReverseMatch:
+                continue
         items.append({"label": label, "url": url, "active": bool(url) and request.path.startswith(url)})
     return {"console_nav": items}

@@ -29,6 +29,8 @@ def test_login_dashboard_and_logout(client):
     for label in ("Proposals", "Webhooks", "Memory", "Router", "Modules", "Audit"):
         assert label in html
     assert 'data-dep="database"' in html
+    for href in ("/console/proposals/", "/console/webhooks/", "/console/memory/", "/console/router/", "/console/modules/"):
+        assert f'href="{href}' in html, f"nav link {href} missing"
     status = client.get("/console/status.json").json()
     assert status["dependencies"]["database"]["status"] == "ok"
     client.post("/console/logout/")
