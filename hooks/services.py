@@ -741,20 +741,21 @@ def _finish(
             WebhookEndpoint.objects.filter(pk=endpoint.pk).update(enabled=False, disabled_reason=reason)
             audit.record("hooks.endpoint.disabled", "webhook_endpoint", endpoint.pk, actor=None,
                          tenant_id=endpoint.tenant_id, after={"enabled": False, "disabled_reason": reason})  # fmt: skip
-            _publish_outcome(delivery, "webhook.endpoint.disabled", reason)
+            _publish_outcome(delivery, "webhook.endpoint.disabled", reason, status=status, attempt=attempts)
         if status == DeliveryStatus.FAILED:
             if exhausted or disable_endpoint:
                 WEBHOOK_FAILURES.labels(str(endpoint.pk), delivery.tenant_id).inc()
-            _publish_outcome(delivery, "webhook.delivery.failed", error)
+            _publish_outcome(delivery, "webhook.delivery.failed", error, status=status, attempt=attempts)
     delivery.refresh_from_db()
     return delivery
 
 
-def _publish_outcome(delivery: WebhookDelivery, event_type: str, error: str) -> None:
+def _publish_outcome(delivery: WebhookDelivery, event_type: str, error: str, *, status: str, attempt: int | None) -> None:
     publish(
         WEBHOOK_DELIVERIES, str(delivery.endpoint_id),
         {"delivery_id": str(delivery.delivery_id), "endpoint_id": delivery.endpoint_id, "event_id": str(delivery.event_id),
-         "event_type": delivery.event_type, "error": error[:500]},
+         "event_type": delivery.event_type, "status": status, "attempt": attempt if attempt is not None else delivery.attempts,
+         "error": error[:500]},
         event_type=event_type, tenant_id=delivery.tenant_id,
     )  # fmt: skip
 

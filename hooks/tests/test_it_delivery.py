@@ -269,3 +269,29 @@ def test_the_sweep_enqueues_due_deliveries(http_server):
     finally:
         app.conf.task_always_eager = False
     assert one_delivery().status == DeliveryStatus.SUCCEEDED
+
+
+def test_outcome_events_match_the_topic_schema(http_server):
+    import jsonschema
+    from django.conf import settings
+
+    http_server.respond(410)
+    make_endpoint(http_server.url("/gone"))
+    publish_event()
+    deliver(one_delivery().pk)
+    schema = json.loads((settings.BASE_DIR / "docs" / "events" / "aion.webhooks.deliveries.json").read_text())
+    events = OutboxEvent.objects.filter(topic="aion.webhooks.deliveries").order_by("id")
+    assert [e.event_type for e in events] == ["webhook.endpoint.disabled", "webhook.delivery.failed"]
+    for event in events:
+        jsonschema.validate(event.envelope, schema)
+        assert event.envelope["data"]["status"] == "failed" and event.envelope["data"]["attempt"] == 1
+
+
+def test_readiness_reports_the_webhook_backlog(http_server, client):
+    make_endpoint(http_server.url("/x"))
+    publish_event()
+    WebhookDelivery.objects.update(next_attempt_at=timezone.now() - timedelta(minutes=11))
+    entry = client.get("/readyz").json()["dependencies"]["webhooks"]
+    assert entry["status"] == "degraded" and entry["due_deliveries"] == 1
+    deliver(one_delivery().pk)
+    assert client.get("/readyz").json()["dependencies"]["webhooks"]["status"] == "ok"
