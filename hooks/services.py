@@ -392,7 +392,7 @@ def _act_on_approval(
                 metadata={"delivery_id": delivery_id, "approver": data["approver"], "source": source.name,
                           "source_origin": source.origin},
             )  # fmt: skip
-    except (ObjectDoesNotExist, Http404, ValueError, TypeError):
+    except (ObjectDoesNotExist, Http404):
         HOOK_APPROVALS.labels(decision.value, "not_found").inc()
         return 404, {**base, "status": 404, "detail": "No such proposal for this tenant."}
     except Problem as problem:
