@@ -121,7 +121,8 @@ def call_target(target: Target, *, task_id: str, tenant_id: str, intent: str, pa
         return CallResult(Outcome.ERROR, latency, error_code="bad_response", error_message="the target did not answer JSON")
     if not isinstance(payload, dict):
         return CallResult(Outcome.ERROR, latency, error_code="bad_response", error_message="the target answered a non-object")
-    usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
+    raw_usage = payload.get("usage")
+    usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
     if target.kind == "module":
         tokens = _int(usage.get("tokens"))
         cost = _float(usage.get("cost_usd"))

@@ -98,7 +98,7 @@ class Decision:
         }
 
 
-ROUTES_FOR = {Route.LOCAL: {"local"}, Route.API: {"api"}, Route.HYBRID: {"local", "api"}}
+ROUTES_FOR: dict[str, set[str]] = {Route.LOCAL: {"local"}, Route.API: {"api"}, Route.HYBRID: {"local", "api"}}
 
 
 def _resolve(name: str, policy: Policy, view: RuntimeView, intent: str) -> list[Target]:
@@ -114,8 +114,8 @@ def _resolve(name: str, policy: Policy, view: RuntimeView, intent: str) -> list[
             elif target.name == f"module:{wanted}":
                 found.append(target)
         return found
-    target = policy.targets.get(name)
-    return [target] if target else []
+    declared = policy.targets.get(name)
+    return [declared] if declared else []
 
 
 def estimated_cost(target: Target, spec: TaskSpec) -> float:
@@ -251,13 +251,14 @@ def decide(policy: Policy, spec: TaskSpec, view: RuntimeView) -> Decision:
     # Defence in depth: the privacy invariant, checked on the final call order.
     if spec.privacy == Privacy.LOCAL_ONLY:
         order = [t for t in order if t.route == "local"]
-    strategy_note = {
+    notes_by_strategy: dict[str, str] = {
         Strategy.PRIORITY: "first healthy in listed order",
         Strategy.WEIGHTED: f"seeded weighted pick (seed {policy.seed})",
         Strategy.LATENCY: "lowest rolling p95",
         Strategy.COST: "cheapest meeting sla.p95_ms" if spec.p95_ms is not None else "cheapest",
         Strategy.LEAST_BUSY: "fewest in-flight tasks",
-    }.get(choice.strategy, choice.strategy)
+    }
+    strategy_note = notes_by_strategy.get(choice.strategy, choice.strategy)
     reason = "; ".join([f"{chosen_by} matched", strategy_note, *notes])
     return Decision(
         route=chosen.route,

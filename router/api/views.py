@@ -41,6 +41,11 @@ from router.stats import runtime_view
 _HISTORY_LIMIT = 50
 
 
+def _tenant(request: Request) -> str:
+    """The caller's tenant (request.user is an aion Principal behind RolePermission)."""
+    return str(getattr(request.user, "tenant_id", ""))
+
+
 def _invalid(exc: PolicyInvalid) -> Problem:
     return Problem(400, "the router policy is invalid; the active policy is unchanged", slug="policy-invalid", errors=exc.errors)
 
@@ -77,7 +82,7 @@ class PolicyReloadView(APIView):
 
     def post(self, request: Request) -> Response:
         try:
-            revision, created = services.reload_policy(actor=request.user, tenant_id=request.user.tenant_id)
+            revision, created = services.reload_policy(actor=request.user, tenant_id=_tenant(request))
         except PolicyInvalid as exc:
             raise _invalid(exc) from exc
         body = {"changed": created, "revision": PolicyRevisionSerializer(revision).data}
@@ -95,7 +100,7 @@ class PolicyRollbackView(APIView):
         serializer.is_valid(raise_exception=True)
         try:
             revision, created = services.rollback_policy(
-                serializer.validated_data["revision"], actor=request.user, tenant_id=request.user.tenant_id
+                serializer.validated_data["revision"], actor=request.user, tenant_id=_tenant(request)
             )
         except PolicyInvalid as exc:
             raise _invalid(exc) from exc
@@ -111,7 +116,7 @@ class RouteDryRunView(APIView):
     def post(self, request: Request) -> Response:
         serializer = RouteInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        decision = services.route_task(dict(serializer.validated_data), tenant_id=request.user.tenant_id)
+        decision = services.route_task(dict(serializer.validated_data), tenant_id=_tenant(request))
         return Response(DecisionSerializer(decision.as_dict()).data)
 
 
@@ -125,7 +130,7 @@ class TargetsView(APIView):
             policy = active_policy()
         except PolicyInvalid as exc:
             raise _invalid(exc) from exc
-        view = runtime_view(policy, request.user.tenant_id)
+        view = runtime_view(policy, _tenant(request))
         rows = []
         for target in [*policy.targets.values(), *view.registry]:
             stats = view.stats.get(target.name)
@@ -143,7 +148,7 @@ class TargetsView(APIView):
                     "in_flight": view.in_flight.get(target.name, 0),
                 }
             )
-        cap = policy.daily_budget(request.user.tenant_id)
+        cap = policy.daily_budget(_tenant(request))
         return Response(
             {"policy_revision": policy.revision, "targets": rows, "budget": {"daily_usd": cap, "spent_today_usd": view.spent_today_usd}}
         )
@@ -181,7 +186,7 @@ class TaskViewSet(GenericViewSet):
         if len(key) > 200:
             raise Problem(400, "Idempotency-Key is too long (200 characters at most)", slug="bad-idempotency-key")
         task, created = services.submit_task(
-            dict(serializer.validated_data), actor=request.user, tenant_id=request.user.tenant_id, idempotency_key=key
+            dict(serializer.validated_data), actor=request.user, tenant_id=_tenant(request), idempotency_key=key
         )
         headers = {"Location": f"/v1/tasks/{task.id}"}
         if not created:
@@ -244,7 +249,7 @@ class TaskEventsView(APIView):
     renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
 
     def get(self, request: Request, pk: Any) -> StreamingHttpResponse:
-        task = Task.objects.filter(pk=pk, tenant_id=request.user.tenant_id).only("id").first()
+        task = Task.objects.filter(pk=pk, tenant_id=_tenant(request)).only("id").first()
         if task is None:
             raise Problem(404, "no such task")
         response = StreamingHttpResponse(
