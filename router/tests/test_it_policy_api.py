@@ -160,3 +160,17 @@ def test_concurrent_identical_reloads_create_exactly_one_revision(policy_file):
     assert failures == []
     assert sorted(results) == [False] * 5 + [True]
     assert PolicyRevision.objects.count() == 1
+
+
+def test_a_policy_change_becomes_a_webhook_delivery_for_subscribed_endpoints(admin, policy_file, settings, http_server):
+    """Cross-app contract: the hooks app turns router.policy.changed outbox events into deliveries."""
+    from aion.auth.principal import system_principal
+    from hooks.models import WebhookDelivery
+    from hooks.services import create_endpoint
+
+    settings.AION_WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    create_endpoint(tenant_id="acme", url=http_server.url("/hook"), event_types=["router.policy.*"], actor=system_principal("acme"))
+    policy_file.write(POLICY_A)
+    assert admin.post("/v1/router/policy/reload").status_code == 201
+    delivery = WebhookDelivery.objects.get(event_type="router.policy.changed")
+    assert delivery.tenant_id == "acme" and delivery.payload["data"]["revision"] == 1
