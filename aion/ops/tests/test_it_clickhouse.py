@@ -77,6 +77,7 @@ def test_render_clickhouse_retention_substitutes_the_ttl(settings, capsys):
         call_command("render_clickhouse_retention", "--days", "0")
 
 
+@pytest.mark.extras
 def test_every_table_is_a_mergetree_with_a_ttl_on_its_time_column(chdb_session):
     for table, column in TABLE_TIME_COLUMNS.items():
         ddl = str(chdb_session.query(f"SHOW CREATE TABLE aion.{table}", "TSVRaw"))
