@@ -201,3 +201,21 @@ def test_private_network_targets_are_refused_when_the_router_may_not_reach_them(
     task = run(submit())
     assert task.status == "ERROR" and {a["error_code"] for a in task.attempts} == {"unsafe_destination"}
     assert module_host.requests == []
+
+
+def test_a_provider_key_can_come_from_vault_kv_v2(policy_file, module_host, provider, make_http_server, settings):
+    """No Vault binary runs here: a local HTTP server answers the KV v2 read as Vault would (a fake Vault)."""
+    vault = make_http_server()
+    vault.default = (200, {"data": {"data": {"openai_api_key": "sk-from-vault"}, "metadata": {"version": 3}}}, {})
+    settings.VAULT_ADDR, settings.VAULT_TOKEN = vault.url("").rstrip("/"), "vault-test-token"
+    extra = (
+        f'  - {{name: vaulted, kind: provider, base_url: "{provider.url}", model: m, price_per_1k_tokens: 0,'
+        ' api_key_vault: "omertaos/router#openai_api_key"}'
+    )
+    text = basic_policy(module_host.url, provider.url, extra=extra).replace("candidates: [local-a, cloud]", "candidates: [vaulted]")
+    policy_file.write(text)
+    task = run(submit())
+    assert task.status == "OK" and task.target == "vaulted"
+    assert vault.requests[0].path == "/v1/secret/data/omertaos/router"
+    assert vault.requests[0].headers["x-vault-token"] == "vault-test-token"
+    assert provider.requests[0].headers["authorization"] == "Bearer sk-from-vault"
