@@ -67,6 +67,8 @@ def producer_config() -> dict[str, Any]:
         # Every record either lands or fails within this time, so none is left queued after a failed run.
         "delivery_timeout_ms": max(1000, timeout_ms),
         "reconnect_backoff_max_ms": 2000,
+        # Building a producer bootstraps eagerly; a dead cluster must fail fast, not after 30 s.
+        "bootstrap_timeout_ms": max(500, timeout_ms),
     }
 
 

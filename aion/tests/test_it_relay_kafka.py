@@ -10,12 +10,13 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
 from aion.models import OutboxEvent, OutboxRelayState
 from aion.outbox import backlog, publish
-from aion.relay import discard_producer, relay_once
+from aion.relay import backoff_seconds, discard_producer, relay_once
 from aion.testing.factories import TENANT
 from aion.topics import KERNEL_PROPOSALS, validate_event
 
@@ -59,7 +60,7 @@ def kafka_settings(kafka_broker):
     discard_producer()
 
 
-def test_outage_and_recovery_without_loss_or_duplicates(kafka_settings):
+def test_outage_and_recovery_without_loss_or_duplicates(kafka_settings, capsys):
     broker = kafka_settings
     first = _publish(6)
     assert relay_once() == 6
@@ -79,10 +80,15 @@ def test_outage_and_recovery_without_loss_or_duplicates(kafka_settings):
     assert relay_once() == 0  # still backing off: no attempt, no extra wait
     assert OutboxRelayState.objects.get().consecutive_failures == 1
 
-    # Recovery (Tansu's memory storage starts empty): only the backlog is sent, once, in order per key.
+    call_command("outbox_status")
+    assert "Backlog: 5 unpublished" in capsys.readouterr().out
+
+    # Recovery (Tansu's memory storage starts empty), the runbook way: recreate topics, relay without waiting.
     broker.start()
-    broker.create_topics([KERNEL_PROPOSALS])
-    assert relay_once(now=timezone.now() + timedelta(minutes=10)) == 5
+    call_command("kafka_ensure_topics")
+    assert f"{KERNEL_PROPOSALS}: created" in capsys.readouterr().out
+    call_command("outbox_relay", "--reset-backoff", "--until-empty")
+    assert "Relayed 5 events; 0 still unpublished." in capsys.readouterr().out
     assert backlog() == (0, None)
     assert OutboxRelayState.objects.get().consecutive_failures == 0
     assert relay_once() == 0  # nothing left: never published twice
@@ -96,3 +102,20 @@ def test_relay_is_a_no_op_without_kafka():
     with override_settings(KAFKA_BOOTSTRAP_SERVERS=[]):
         assert relay_once() == 0
     assert backlog()[0] == 2
+
+
+def test_backoff_grows_while_kafka_stays_down(kafka_broker):
+    kafka_broker.stop()
+    _publish(1)
+    start = timezone.now()
+    with override_settings(KAFKA_BOOTSTRAP_SERVERS=[kafka_broker.bootstrap], AION_KAFKA_TIMEOUT_SECONDS=0.5):
+        waits = []
+        for attempt in range(3):
+            now = start + timedelta(hours=attempt)  # well past any back-off
+            assert relay_once(now=now) == 0
+            waits.append((OutboxRelayState.objects.get().next_attempt_at - now).total_seconds())
+        discard_producer()
+    assert OutboxRelayState.objects.get().consecutive_failures == 3
+    assert waits[0] >= backoff_seconds(1) and waits[1] >= backoff_seconds(2) and waits[2] >= backoff_seconds(3)
+    assert backoff_seconds(1) < backoff_seconds(2) < backoff_seconds(3) <= backoff_seconds(50) == 300
+    assert backlog()[0] == 1
