@@ -105,10 +105,17 @@ def _chunk_refs(upload: Upload) -> list[ChunkRef]:
 def _enqueue(task_name: str, upload_id: Any) -> None:
     """Run a pipeline task after the transaction commits; a broker outage leaves the upload retryable."""
 
+    from celery import current_task
+
+    # A step queued by a running task stays on that task's queue (deployments may route memory work).
+    request = getattr(current_task, "request", None)
+    delivery = (getattr(request, "delivery_info", None) or {}) if request is not None and not request.is_eager else {}
+    queue = delivery.get("routing_key")
+
     def send() -> None:
         from memory import tasks
 
-        getattr(tasks, task_name).delay(str(upload_id))
+        getattr(tasks, task_name).apply_async((str(upload_id),), **({"queue": queue} if queue else {}))
 
     transaction.on_commit(send, robust=True)
 
