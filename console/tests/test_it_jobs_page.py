@@ -73,3 +73,24 @@ def test_other_roles_and_tenants_without_the_role_are_refused(client):
 def test_unknown_job_and_run_are_404(admin_client):
     assert admin_client.post("/console/jobs/no.such.job/run/").status_code == 404
     assert admin_client.get("/console/jobs/runs/999999/").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_now_is_picked_up_by_a_real_worker(client):
+    """The broker and a worker subprocess, as in production: the run is recorded with trigger=console."""
+    import time
+
+    from aion.testing.processes import start_celery_worker, stop
+
+    client.force_login(make_user("owner", ["kernel.admin"], TENANT))
+    worker = start_celery_worker("--hostname", "jobs-page@%h")
+    try:
+        assert client.post("/console/jobs/ops.purge_logs/run/").status_code == 302
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not JobRun.objects.filter(job_name="ops.purge_logs").exclude(status="running").exists():
+            time.sleep(0.3)
+    finally:
+        output = stop(worker)
+    run = JobRun.objects.get(job_name="ops.purge_logs")
+    assert (run.status, run.trigger) == (JobRunStatus.SUCCEEDED, JobTrigger.CONSOLE), output
+    assert run.hostname
