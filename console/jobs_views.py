@@ -45,12 +45,17 @@ def jobs(request: HttpRequest) -> HttpResponse:
         last[name] = JobRun.objects.filter(job_name=name).order_by("-started_at", "-id").first()
     rows = [{"name": name, "schedule": schedules.get(name, "manual only"), "last": last[name]} for name in names]
     principal = request.principal  # type: ignore[attr-defined]
+    runs = JobRun.objects.all()
+    selected = request.GET.get("job", "")
+    if selected:
+        runs = runs.filter(job_name=selected)
     return render(
         request,
         "console/jobs.html",
         {
             "jobs": rows,
-            "runs": JobRun.objects.all()[:RECENT_RUNS],
+            "runs": runs[:RECENT_RUNS],
+            "selected": selected,
             "can_run": principal.has_role(Role.KERNEL_ADMIN),
         },
     )

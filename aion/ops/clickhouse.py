@@ -154,7 +154,7 @@ def export_once(client: Any = None, *, batch: int | None = None) -> dict[str, in
     written: dict[str, int] = {}
     for table, table_rows in rows.items():
         if table_rows:
-            client.insert(f"{settings.AION_CLICKHOUSE_DATABASE}.{table}", table_rows, column_names=COLUMNS[table])
+            client.insert(table, table_rows, column_names=COLUMNS[table], database=settings.AION_CLICKHOUSE_DATABASE)
             written[table] = len(table_rows)
             CLICKHOUSE_EXPORTED.labels(table).inc(len(table_rows))
     with transaction.atomic():

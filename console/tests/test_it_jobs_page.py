@@ -27,6 +27,10 @@ def test_console_jobs_resolves_and_lists_every_job_with_its_last_run(admin_clien
     for name in ("ops.nightly_backup", "ops.purge_logs", "ops.export_clickhouse"):
         assert f'data-job="{name}"' in page
     assert "Run now" in page
+    JobRun.objects.create(job_name="aion.relay_outbox", status=JobRunStatus.SUCCEEDED)
+    filtered = admin_client.get(url, {"job": "ops.purge_logs"}).content.decode()
+    runs_table = filtered.split('id="runs"', 1)[1]
+    assert "ops.purge_logs" in runs_table and "aion.relay_outbox" not in runs_table
     run = JobRun.objects.get(job_name="ops.purge_logs")
     detail = admin_client.get(reverse("console:jobs-run", args=[run.pk])).content.decode()
     assert "Traceback: boom" in detail and "INFO x: hi" in detail

@@ -50,14 +50,14 @@ def _literal(value) -> str:
 
 
 class ChdbClient:
-    """clickhouse-connect's ``insert(table, rows, column_names=...)``, executed on chdb."""
+    """clickhouse-connect's ``insert(table, rows, column_names=..., database=...)``, executed on chdb."""
 
     def __init__(self, sess):
         self.sess = sess
 
-    def insert(self, table, rows, column_names):
+    def insert(self, table, rows, column_names, database):
         values = ", ".join("(" + ", ".join(_literal(v) for v in row) + ")" for row in rows)
-        self.sess.query(f"INSERT INTO {table} ({', '.join(column_names)}) VALUES {values}")
+        self.sess.query(f"INSERT INTO {database}.{table} ({', '.join(column_names)}) VALUES {values}")
 
 
 def _count(sess, table: str) -> int:
