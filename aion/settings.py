@@ -361,6 +361,8 @@ AION_ROUTER_STATS_CACHE_SECONDS = env.decimal_number("AION_ROUTER_STATS_CACHE_SE
 AION_ROUTER_SSE_MAX_SECONDS = env.decimal_number("AION_ROUTER_SSE_MAX_SECONDS", 300.0, minimum=0.1)
 AION_ROUTER_SSE_POLL_SECONDS = env.decimal_number("AION_ROUTER_SSE_POLL_SECONDS", 0.5, minimum=0.01)
 AION_ROUTER_STALE_PENDING_SECONDS = env.integer("AION_ROUTER_STALE_PENDING_SECONDS", 120, minimum=1)
+# A claimed task's lease = the sum of its call timeouts + this margin; past it, another worker may take it over.
+AION_ROUTER_LEASE_MARGIN_SECONDS = env.decimal_number("AION_ROUTER_LEASE_MARGIN_SECONDS", 30.0, minimum=0)
 # Empty = Celery's default queue; name one to give task execution its own workers (worker -Q <name>).
 AION_ROUTER_TASK_QUEUE = env.string("AION_ROUTER_TASK_QUEUE", "")
 CELERY_BEAT_SCHEDULE["router-requeue-stale-tasks"] = {"task": "router.requeue_stale_tasks", "schedule": 60.0}

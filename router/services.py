@@ -344,7 +344,7 @@ def _record_sample(task: Task, target_name: str, route: str, result: CallResult)
 
 def _lease_seconds(decision: Decision) -> float:
     per_call = [(t.timeout_ms or decision.timeout_ms) / 1000.0 for t in decision.targets]
-    return sum(per_call) + 30.0
+    return sum(per_call) + settings.AION_ROUTER_LEASE_MARGIN_SECONDS
 
 
 def execute_task(task_id: str, *, now: Any = None) -> str:

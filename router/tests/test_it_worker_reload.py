@@ -9,6 +9,7 @@ import time
 import uuid
 
 import pytest
+from django.utils import timezone
 
 from aion.auth.principal import system_principal
 from aion.testing.processes import start_celery_worker, stop
@@ -57,3 +58,56 @@ def test_a_running_worker_uses_the_new_policy_after_reload(policy_file, module_h
     finally:
         output = stop(worker)
     assert "Traceback" not in output, output
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_task_survives_a_worker_killed_mid_call_and_the_target_runs_it_once(policy_file, module_host, provider, settings):
+    """Worker 1 is SIGKILLed during the target call; the lease expires, the sweeper re-queues, worker 2 finishes.
+
+    The module host honours Idempotency-Key the way the contract asks hosts to: a repeated key
+    gets the stored result instead of a second execution.
+    """
+    import signal
+    import threading
+
+    settings.AION_ROUTER_TASK_QUEUE = f"router-test-{uuid.uuid4().hex[:12]}"
+    executions: dict[str, dict] = {}
+    lock = threading.Lock()
+
+    def idempotent_host(request):
+        key = request.headers["idempotency-key"]
+        with lock:
+            if key in executions:
+                return 200, executions[key], {}
+            executions[key] = {"output": "done once", "usage": {"tokens": 3, "cost_usd": 0}}
+        time.sleep(2.0)  # the work; worker 1 dies meanwhile
+        return 200, executions[key], {}
+
+    module_host.server.handler = idempotent_host
+    policy_file.write(basic_policy(module_host.url, provider.url, route="local", timeout_ms=3000))
+    services.reload_policy(actor=ACTOR, tenant_id="acme")
+    queue = settings.AION_ROUTER_TASK_QUEUE
+    first = start_celery_worker("--hostname", "router-w1@%h", "-Q", queue, AION_ROUTER_LEASE_MARGIN_SECONDS="0")
+    second = None
+    try:
+        task, _ = services.submit_task({"intent": "chat.answer"}, actor=ACTOR, tenant_id="acme")
+        deadline = time.monotonic() + 60
+        while not module_host.requests and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert module_host.requests, "worker 1 never called the module host"
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        assert Task.objects.get(pk=task.id).status == "RUNNING"
+        second = start_celery_worker("--hostname", "router-w2@%h", "-Q", queue, AION_ROUTER_LEASE_MARGIN_SECONDS="0")
+        while Task.objects.get(pk=task.id).lease_expires_at > timezone.now():
+            time.sleep(0.2)
+        assert services.requeue_stale_tasks() == 1
+        task = wait_final(task.id)
+    finally:
+        output = stop(second) if second else ""
+        stop(first)
+    assert (task.status, task.output, task.runs) == ("OK", "done once", 2), output
+    keys = [r.headers["idempotency-key"] for r in module_host.requests]
+    assert keys == [str(task.id), str(task.id)]
+    assert len(executions) == 1
