@@ -14,6 +14,6 @@ class AionConfig(AppConfig):
 
         # SIGHUP re-reads AION_GATEWAY_API_KEYS (rotation without a restart).
         try:
-            signal.signal(signal.SIGHUP, lambda *_: keys.reload_env_keys())
+            signal.signal(signal.SIGHUP, lambda *_: keys.reload_env_keys_safely())
         except ValueError:  # not the main thread (e.g. some test runners)
             pass

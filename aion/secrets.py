@@ -66,6 +66,18 @@ def secret_value(env_name: str, *, vault_path: str | None = None, vault_field: s
     return env.raw(env_name)
 
 
+def _read_kv_or_empty(path: str) -> dict[str, Any]:
+    """Like read_kv, but a path that does not exist yet is empty (a sealed or unreachable Vault still raises)."""
+    import hvac.exceptions
+
+    try:
+        return read_kv(path) or {}
+    except SecretUnavailable as exc:
+        if isinstance(exc.__cause__, hvac.exceptions.InvalidPath):
+            return {}
+        raise
+
+
 def _key_file(name: str) -> Any:
     from pathlib import Path
 
@@ -78,8 +90,7 @@ def put_private_key(name: str, pem: str) -> None:
     import os
 
     if vault_enabled():
-        current = read_kv(settings.AION_JWT_VAULT_PATH) or {}
-        write_kv(settings.AION_JWT_VAULT_PATH, {**current, name: pem})
+        write_kv(settings.AION_JWT_VAULT_PATH, {**_read_kv_or_empty(settings.AION_JWT_VAULT_PATH), name: pem})
         return
     path = _key_file(name)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -90,7 +101,7 @@ def put_private_key(name: str, pem: str) -> None:
 
 def get_private_key(name: str) -> str | None:
     if vault_enabled():
-        value = (read_kv(settings.AION_JWT_VAULT_PATH) or {}).get(name)
+        value = _read_kv_or_empty(settings.AION_JWT_VAULT_PATH).get(name)
         return str(value) if value is not None else None
     path = _key_file(name)
     return path.read_text() if path.exists() else None

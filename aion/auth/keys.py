@@ -94,6 +94,20 @@ def reload_env_keys(spec: str | None = None) -> None:
     _env_keys = parse_env_keys(value or "", settings.AION_DEFAULT_TENANT)
 
 
+def reload_env_keys_safely() -> bool:
+    """The SIGHUP handler: a bad new value or an unreachable Vault keeps the current keys (and is logged)."""
+    import logging
+
+    from aion.secrets import SecretUnavailable
+
+    try:
+        reload_env_keys()
+    except (ImproperlyConfigured, SecretUnavailable) as exc:
+        logging.getLogger("aion.auth").error("API key reload failed; keeping the current keys", extra={"error": str(exc)})
+        return False
+    return True
+
+
 def find_env_key(raw: str) -> EnvKey | None:
     digest = hash_key(raw)
     for candidate_hash, key in env_keys().items():

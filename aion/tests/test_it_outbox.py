@@ -77,3 +77,31 @@ def test_one_relay_at_a_time_through_the_lease():
     _release_lease("relay-b")
     assert _acquire_lease(now, "relay-a")
     assert OutboxRelayState.objects.get().holder == "relay-a"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_relays_get_exactly_one_lease():
+    import threading
+
+    from django.db import connection
+
+    now = timezone.now()
+    _acquire_lease(now, "warm-up")  # creates the state row
+    _release_lease("warm-up")
+    barrier = threading.Barrier(6)
+    winners = []
+
+    def contend(name):
+        try:
+            barrier.wait(5)
+            if _acquire_lease(now, name):
+                winners.append(name)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=contend, args=(f"relay-{n}",)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(winners) == 1
