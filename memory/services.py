@@ -88,6 +88,7 @@ def _upload_summary(upload: Upload) -> dict[str, Any]:
         "bytes_received": upload.bytes_received,
         "checksum": upload.checksum,
         "size_bytes": upload.size_bytes,
+        "bytes": upload.size_bytes if upload.size_bytes is not None else upload.bytes_received,
         "object_key": upload.object_key,
         "vector_count": upload.vector_count,
         "step": upload.step,

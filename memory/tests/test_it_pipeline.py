@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
+import jsonschema
 import pytest
 from django.test import override_settings
 
@@ -108,6 +110,9 @@ def test_completion_publishes_memory_upload_completed(personas, upload_file, eag
     upload = _complete(body["upload_id"])
     event = OutboxEvent.objects.get(topic=MEMORY_UPLOADS, event_type="memory.upload.completed")
     data = event.envelope["data"]
+    schema = json.loads((Path(__file__).resolve().parents[2] / "docs" / "events" / f"{MEMORY_UPLOADS}.json").read_text())
+    jsonschema.validate(event.envelope, schema)
+    assert data["bytes"] == len(ARTICLE)
     assert data["upload_id"] == str(upload.id) and data["checksum"] == upload.checksum and data["size_bytes"] == len(ARTICLE)
     assert AuditRecord.objects.filter(action="memory.upload.completed", resource_id=str(upload.id)).exists()
 
@@ -167,3 +172,20 @@ def test_chunker_respects_size_overlap_and_sentence_boundaries():
     assert paragraphs == ["First para.\n\nSecond para."]
     long_word = text.chunk_text("x" * 300, 128, 0)
     assert [len(s) for s in long_word] == [128, 128, 44]
+
+
+def test_completion_and_failure_become_webhook_deliveries(personas, ingest, profile):
+    """The hooks app turns memory.upload.* events into deliveries for subscribed endpoints (in the same transaction)."""
+    from hooks.models import WebhookDelivery, WebhookEndpoint
+    from memory import services
+
+    WebhookEndpoint.objects.create(
+        tenant_id="acme", url="https://hooks.example/memory", event_types=["memory.upload.*"], secret_encrypted="-"
+    )
+    done = ingest(personas.writer, data=ARTICLE.encode(), chunk_index=0, total_chunks=1, profile=profile, content_type="text/plain").json()
+    bad = ingest(personas.writer, data=b"\x00", chunk_index=0, total_chunks=1, profile=profile, content_type="image/png").json()
+    for upload_id in (done["upload_id"], bad["upload_id"]):
+        assert services.assemble_upload(upload_id)
+        services.process_upload(upload_id)
+    deliveries = {d.payload["data"]["upload_id"]: d.event_type for d in WebhookDelivery.objects.filter(tenant_id="acme")}
+    assert deliveries == {done["upload_id"]: "memory.upload.completed", bad["upload_id"]: "memory.upload.failed"}
