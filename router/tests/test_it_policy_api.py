@@ -129,9 +129,10 @@ def test_policy_routes_need_router_admin(policy_file):
         assert anonymous.post(path, {}, format="json").status_code == 401
         assert wrong_role.post(path, {}, format="json").status_code == 403
         assert auditor.post(path, {}, format="json").status_code == 403  # auditors read, never write
-    assert anonymous.get("/v1/router/policy").status_code == 401
-    assert wrong_role.get("/v1/router/policy").status_code == 403
-    assert auditor.get("/v1/router/policy").status_code == 200
+    for path in ("/v1/router/policy", "/v1/router/targets"):
+        assert anonymous.get(path).status_code == 401
+        assert wrong_role.get(path).status_code == 403
+        assert auditor.get(path).status_code == 200
 
 
 @pytest.mark.django_db(transaction=True)
@@ -174,3 +175,13 @@ def test_a_policy_change_becomes_a_webhook_delivery_for_subscribed_endpoints(adm
     assert admin.post("/v1/router/policy/reload").status_code == 201
     delivery = WebhookDelivery.objects.get(event_type="router.policy.changed")
     assert delivery.tenant_id == "acme" and delivery.payload["data"]["revision"] == 1
+
+
+def test_readyz_reports_the_active_revision_and_a_broken_file(admin, policy_file, client):
+    policy_file.write(POLICY_A)
+    admin.post("/v1/router/policy/reload")
+    entry = client.get("/readyz").json()["dependencies"]["router_policy"]
+    assert (entry["status"], entry["active_revision"], entry["file_valid"]) == ("ok", 1, True)
+    policy_file.write("version: 1\nunknown: true\n")
+    entry = client.get("/readyz").json()["dependencies"]["router_policy"]
+    assert (entry["status"], entry["active_revision"], entry["file_valid"]) == ("degraded", 1, False)
