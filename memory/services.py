@@ -305,7 +305,9 @@ def receive_chunk(tenant_id: str, request: ChunkRequest, *, actor: Any, now: dat
     except Exception as exc:
         logger.exception("memory chunk write failed", extra={"upload_id": str(upload.id), "chunk_index": request.chunk_index})
         UploadChunk.objects.filter(pk=existing.pk, stored=False).delete()
-        raise Problem(503, f"The chunk could not be stored ({type(exc).__name__}); resend it.", slug="storage-unavailable") from exc
+        raise Problem(
+            503, f"The chunk could not be stored ({type(exc).__name__}); resend it.", slug="storage-unavailable", upload_id=str(upload.id)
+        ) from exc
     INGEST_BYTES.inc(len(data))
     with transaction.atomic():
         upload = _lock_upload(tenant_id, upload.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 
 import pytest
@@ -210,3 +211,20 @@ def test_first_chunk_without_a_profile_uses_the_default_profile(personas, ingest
 def test_garbage_fields_are_field_errors(personas, post):
     body = _error(post(personas.writer, URL, {"chunk_index": "x", "data": 12, "upload_id": {"x": 1}, "metadata": []}), 400)
     assert {"chunk_index", "upload_id", "metadata"} <= set(body["errors"])
+
+
+def test_a_failed_storage_write_is_503_releases_the_claim_and_the_resend_succeeds(personas, ingest, started):
+    import shutil
+
+    from django.core.files.storage import storages
+
+    folder = storages["memory"].path(f"chunks/{started}")
+    shutil.rmtree(folder)
+    with open(folder, "w") as blocker:  # a file where the chunk folder should be: the write fails
+        blocker.write("x")
+    body = _error(ingest(personas.writer, data=b"abc", chunk_index=1, upload_id=started), 503)
+    assert body["upload_id"] == started
+    assert not UploadChunk.objects.filter(upload_id=started, index=1).exists()
+    os.unlink(folder)
+    assert ingest(personas.writer, data=b"abc", chunk_index=1, upload_id=started).status_code == 200
+    assert Upload.objects.get(pk=started).received_chunks == 2
