@@ -84,7 +84,10 @@ class Decision:
     policy_revision: int
     fallbacks: tuple[str, ...]
     targets: tuple[Target, ...]  # chosen first, then fallbacks, in call order
-    timeout_ms: int
+    timeouts_ms: tuple[int, ...]  # per target in ``targets``: the choice's, else the target's, else the policy's
+
+    def timeout_s(self, index: int) -> float:
+        return self.timeouts_ms[index] / 1000.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -269,5 +272,5 @@ def decide(policy: Policy, spec: TaskSpec, view: RuntimeView) -> Decision:
         policy_revision=policy.revision,
         fallbacks=tuple(t.name for t in order[1:]),
         targets=tuple(order),
-        timeout_ms=choice.timeout_ms or policy.timeout_ms,
+        timeouts_ms=tuple(choice.timeout_ms or t.timeout_ms or policy.timeout_ms for t in order),
     )

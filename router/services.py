@@ -343,7 +343,7 @@ def _record_sample(task: Task, target_name: str, route: str, result: CallResult)
 
 
 def _lease_seconds(decision: Decision) -> float:
-    per_call = [(t.timeout_ms or decision.timeout_ms) / 1000.0 for t in decision.targets]
+    per_call = [decision.timeout_s(i) for i in range(len(decision.targets))]
     return sum(per_call) + settings.AION_ROUTER_LEASE_MARGIN_SECONDS
 
 
@@ -425,12 +425,12 @@ def _run_attempts(task: Task, decision: Decision) -> str:
     final: CallResult | None = None
     final_target = decision.targets[0]
     started = timezone.now()
-    for target in decision.targets:
+    for index, target in enumerate(decision.targets):
         if Task.objects.filter(pk=task.pk, status=TaskStatus.CANCELED).exists():
             return TaskStatus.CANCELED
         if spec_privacy(task) == "local-only" and target.route != "local":
             continue  # unreachable by construction (engine.decide); kept as a last line of defence
-        timeout_s = (target.timeout_ms or decision.timeout_ms) / 1000.0
+        timeout_s = decision.timeout_s(index)
         result = call_target(
             target, task_id=str(task.id), tenant_id=task.tenant_id, intent=task.intent, params=task.params, timeout_s=timeout_s
         )

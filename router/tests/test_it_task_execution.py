@@ -219,3 +219,13 @@ def test_a_provider_key_can_come_from_vault_kv_v2(policy_file, module_host, prov
     assert vault.requests[0].path == "/v1/secret/data/omertaos/router"
     assert vault.requests[0].headers["x-vault-token"] == "vault-test-token"
     assert provider.requests[0].headers["authorization"] == "Bearer sk-from-vault"
+
+
+def test_a_choice_timeout_overrides_the_target_and_policy_timeouts(policy_file, module_host, provider):
+    text = basic_policy(module_host.url, provider.url, route="local", timeout_ms=5000)
+    text = text.replace(f"endpoint: {module_host.url}", f"endpoint: {module_host.url}\n    timeout_ms: 4000")
+    text = text.replace("  fallbacks: []", "  fallbacks: []\n  timeout_ms: 200")
+    policy_file.write(text)
+    module_host.mode, module_host.slow_seconds = "slow", 0.6
+    task = run(submit())
+    assert task.status == "TIMEOUT" and task.latency_ms < 3000
