@@ -1,9 +1,10 @@
 """Qdrant: one collection per tenant, profile and model; deterministic point ids; search.
 
 Embedded local mode (``settings.QDRANT_PATH``) is the default and ``QDRANT_URL`` selects a server.
-Local mode holds an exclusive lock on its folder per client, so this process keeps ONE client and
-serialises its use; in local mode the client is also closed after each use so that the web process
-and worker processes (which share the folder in development) take turns instead of failing.
+Local mode holds an exclusive lock on its folder per client, so this process opens ONE client at a
+time (under a lock) and closes it after each operation, so that the web process and the worker
+processes (which share the folder in development) take turns instead of failing. With a server,
+one shared client serves every thread.
 """
 
 from __future__ import annotations
@@ -55,17 +56,23 @@ def _open() -> Any:
 
 @contextmanager
 def qdrant() -> Iterator[Any]:
-    """The process's one client, used by one thread at a time."""
+    """The client to use now: the process's shared server client, or the local folder for one operation."""
     global _client
+    if settings.QDRANT_URL:
+        # A server client is thread-safe: shared, never closed, used without holding the lock.
+        with _lock:
+            if _client is None:
+                _client = _open()
+            client = _client
+        yield client
+        return
+    # Local mode: one client at a time in this process, released after use for the other processes.
     with _lock:
-        if _client is None:
-            _client = _open()
+        local = _open()
         try:
-            yield _client
+            yield local
         finally:
-            if not settings.QDRANT_URL:
-                _client.close()
-                _client = None
+            local.close()
 
 
 def reset_client() -> None:
