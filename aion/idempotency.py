@@ -135,10 +135,13 @@ def _resolve_principal(request: HttpRequest, view_class: Any) -> Any:
 
     authenticators = [auth() for auth in getattr(view_class, "authentication_classes", [])]
     drf_request = Request(request, authenticators=authenticators)
+    request.aion_preauthenticating = True  # type: ignore[attr-defined]
     try:
         principal = drf_request.user
     except Exception:  # noqa: BLE001 - the view itself reports auth failures (401/403)
         return None
+    finally:
+        request.aion_preauthenticating = False  # type: ignore[attr-defined]
     if principal is None or not getattr(principal, "is_authenticated", False):
         return None
     return principal

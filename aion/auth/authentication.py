@@ -32,6 +32,8 @@ def count_failure(request: Any) -> None:
     """One failed credential from this IP; 429 once the IP exceeds the auth_failures rate (fail closed)."""
     from aion import ratelimit
 
+    if getattr(getattr(request, "_request", request), "aion_preauthenticating", False):
+        return  # the idempotency middleware's look-ahead; the view's own authentication counts it once
     try:
         decision = ratelimit.check("auth_failures", None, ratelimit.client_ip(request))
     except ratelimit.LimiterUnavailable as exc:

@@ -125,3 +125,12 @@ def test_repeated_bad_keys_from_one_ip_are_throttled(gateway_isolation):
     with override_settings(AION_RATE_LIMITS={"default": "100/60", "write": "100/60", "auth_failures": "3/60"}):
         statuses = [whoami("aion_deadbeef_" + "y" * 43).status_code for _ in range(4)]
     assert statuses == [401, 401, 401, 429]
+
+
+def test_a_bad_key_with_an_idempotency_key_counts_once(gateway_isolation):
+    from django.test import override_settings
+
+    with override_settings(AION_RATE_LIMITS={"default": "100/60", "write": "100/60", "auth_failures": "2/60"}):
+        client = api_client("aion_deadbeef_" + "z" * 43)
+        statuses = [client.post("/v1/audit", {}, format="json", HTTP_IDEMPOTENCY_KEY=f"k{n}").status_code for n in range(3)]
+    assert statuses == [401, 401, 429]
