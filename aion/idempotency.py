@@ -9,8 +9,8 @@ the same key while the first request still runs is a 409. If the store is
 down, requests that carry the header fail closed with 503. Without Redis an
 in-process store is used (single process only).
 
-5xx and 429 answers are not stored: the lock is released so the client may
-retry with the same key.
+5xx, 429, 401/403, 408/409/412/423/425 answers are not stored: the lock is
+released so the client may retry with the same key.
 """
 
 from __future__ import annotations
@@ -39,6 +39,15 @@ _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 # Headers worth replaying (hop-by-hop, cookies and per-request ones are not).
 _REPLAYED_HEADERS = {"content-type", "location", "etag", "last-modified", "content-language", "cache-control"}
 _IN_FLIGHT = "in-flight"
+
+
+# Answers that depend on the moment, not on the request (auth, locks, preconditions, limits, server errors)
+# are not stored: the key is released and a retry runs again.
+_NOT_STORED = {401, 403, 408, 409, 412, 423, 425, 429}
+
+
+def storable(status: int) -> bool:
+    return status < 500 and status not in _NOT_STORED
 
 
 class StoreUnavailable(RuntimeError):
@@ -203,7 +212,7 @@ class IdempotencyMiddleware:
             return response
         key, request_fingerprint = claim
         try:
-            if response.status_code >= 500 or response.status_code == 429 or getattr(response, "streaming", False):
+            if not storable(response.status_code) or getattr(response, "streaming", False):
                 store().delete(key)  # not a final answer: let the client retry with the same key
             else:
                 store().put(key, _serialize(response, request_fingerprint), settings.AION_IDEMPOTENCY_TTL_SECONDS)

@@ -147,3 +147,18 @@ def test_malformed_key_and_unauthenticated_requests(probe_urls):
     wrong_role, _ = make_api_key([Role.MEMORY_READER])
     assert _post(api_client(wrong_role), {"n": 1}).status_code == 403
     assert _post(api_client(raw), {"n": 1}).status_code == 201
+
+
+@pytest.mark.django_db
+def test_transient_refusals_are_not_stored(probe_urls, gateway_isolation):
+    from django.test import override_settings
+
+    raw, _ = make_api_key([Role.KERNEL_PROPOSER])
+    client = api_client(raw)
+    with override_settings(AION_RATE_LIMITS={"default": "100/60", "write": "1/60"}):
+        assert _post(client, {"n": 1}, key="a").status_code == 201
+        limited = _post(client, {"n": 2}, key="b")
+        assert limited.status_code == 429
+    # Once the limit allows it, the same key runs for real instead of replaying the 429.
+    retried = _post(client, {"n": 2}, key="b")
+    assert retried.status_code == 201 and "Idempotent-Replay" not in retried
