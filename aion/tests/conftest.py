@@ -15,9 +15,27 @@ from django.test import override_settings
 @pytest.fixture()
 def gateway_isolation() -> Iterator[str]:
     """Unique rate-limit and idempotency key prefixes, so buckets never leak between tests or runs."""
-    prefix = f"aion-test-{uuid.uuid4().hex[:12]}"
+    from django.conf import settings
+
+    prefix = f"gw-test-{uuid.uuid4().hex[:12]}"
     with override_settings(AION_RATE_LIMIT_KEY_PREFIX=f"{prefix}:rl", AION_IDEMPOTENCY_KEY_PREFIX=f"{prefix}:idem"):
         yield prefix
+    # When the run uses Redis (REDIS_URL), remove this test's keys (and only them; never a flush).
+    for url in {settings.REDIS_URL, settings.AION_IDEMPOTENCY_REDIS_URL} - {None, ""}:
+        _delete_prefix(str(url), prefix)
+
+
+def _delete_prefix(url: str, prefix: str) -> None:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1)
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+    except redis.RedisError:
+        pass
 
 
 def redis_db_url(url: str, db: int) -> str:
