@@ -25,13 +25,14 @@ from aion.topics import AUDIT_ACTIVITY, METRICS_RUNTIME, ROUTER_DECISIONS
 
 SQL_DIR = Path(settings.BASE_DIR) / "bigdata" / "sql"
 RETENTION_FILE = SQL_DIR / "clickhouse_retention.sql"
+S3_BACKUP_FILE = SQL_DIR / "backup" / "clickhouse_to_s3.sql"
 _SET_TTL = re.compile(r"^SET param_ttl_days = \d+;$", re.MULTILINE)
 CURSOR_NAME = "clickhouse"
 
 
 def ddl_files() -> list[Path]:
-    """The table DDL, in the order to apply it (the retention script is separate)."""
-    return sorted(p for p in SQL_DIR.glob("*.sql") if p.name != RETENTION_FILE.name)
+    """The table DDL (``0*.sql``), in the order to apply it; retention and backup scripts are separate."""
+    return sorted(SQL_DIR.glob("0*.sql"))
 
 
 def split_statements(text: str) -> list[str]:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import CommandError, call_command
 
-from aion.ops.clickhouse import RETENTION_FILE, ddl_files, export_once, render_retention, split_statements
+from aion.ops.clickhouse import RETENTION_FILE, S3_BACKUP_FILE, ddl_files, export_once, render_retention, split_statements
 from aion.outbox import publish
 from aion.testing.factories import TENANT
 from aion.testing.services import service_missing
@@ -138,3 +138,34 @@ def test_the_exporter_is_a_no_op_without_clickhouse_url(settings):
     settings.CLICKHOUSE_URL = None
     publish(ROUTER_DECISIONS, "t-2", {"task_id": "t-2"}, event_type="router.decision", tenant_id=TENANT)
     assert export_once() == {}
+
+
+@pytest.mark.extras
+def test_the_s3_backup_script_replicates_every_table_to_the_bucket(chdb_session, s3_server):
+    """S3 stand-in: moto's server (aion/testing/s3.py), written to by ClickHouse's own S3 engine."""
+    from aion.testing.s3 import ACCESS_KEY, SECRET_KEY
+
+    s3_server.create_bucket("aion-backups")
+    client = s3_server.client()
+    now = datetime.now(UTC).replace(microsecond=0)
+    for table, column in TABLE_TIME_COLUMNS.items():
+        for age_days in (0, 1, 2):
+            chdb_session.query(
+                f"INSERT INTO aion.{table} ({column}, event_id, tenant_id) "
+                f"VALUES ({_literal(now - timedelta(days=age_days))}, generateUUIDv4(), 'acme')"
+            )
+    prefix = f"clickhouse-{uuid.uuid4().hex[:8]}/"
+    chdb_session.query(
+        f"CREATE NAMED COLLECTION aion_backups_s3 AS url = '{s3_server.endpoint_url}/aion-backups/{prefix}', "
+        f"access_key_id = '{ACCESS_KEY}', secret_access_key = '{SECRET_KEY}'"
+    )
+    statements = split_statements(S3_BACKUP_FILE.read_text())
+    chdb_session.query(";\n".join(statements))  # as clickhouse-client -n runs it (one session, SET first)
+    chdb_session.query(";\n".join(statements))  # nightly again: the day objects are rewritten, not refused
+    for table in TABLE_TIME_COLUMNS:
+        keys = [o["Key"] for o in client.list_objects_v2(Bucket="aion-backups", Prefix=f"{prefix}{table}/").get("Contents", [])]
+        assert len(keys) == 3 and all(k.endswith(".parquet") for k in keys), keys
+        copied = str(
+            chdb_session.query(f"SELECT count() FROM s3(aion_backups_s3, filename = '{table}/*.parquet', format = 'Parquet')", "CSV")
+        ).strip()
+        assert int(copied) == _count(chdb_session, table) == 3
