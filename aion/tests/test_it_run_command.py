@@ -18,7 +18,7 @@ from aion.testing.services import free_port
 
 def _get(url: str) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=3) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
