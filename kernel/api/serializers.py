@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework import serializers
@@ -10,7 +11,27 @@ from kernel import services
 from kernel.models import Proposal
 
 
-class ChangeSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer):
+    """Rejects unknown fields: a typo (``"too"`` for ``"to"``, ``"risk"`` for ``"risk_score"``) must
+    fail with a field error instead of being dropped and silently changing what is proposed."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        unknown: dict[str, list[str]] = {}
+        if isinstance(data, Mapping):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = {str(name): ["Unknown field."] for name in data if name not in writable}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**unknown, **exc.detail}) from exc
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
+
+
+class ChangeSerializer(StrictSerializer):
     """One change: ``{key, from, to}``; ``from``/``to`` null mean the key is absent."""
 
     key = serializers.CharField(max_length=200)
@@ -30,7 +51,7 @@ class ChangeSerializer(serializers.Serializer):
         return attrs
 
 
-class ProposalCreateSerializer(serializers.Serializer):
+class ProposalCreateSerializer(StrictSerializer):
     scope = serializers.CharField(max_length=64)
     target = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     changes = ChangeSerializer(many=True, allow_empty=False, max_length=services.MAX_CHANGES)  # type: ignore[call-arg]
@@ -43,19 +64,19 @@ class BreakglassCreateSerializer(ProposalCreateSerializer):
     """Immediate break-glass: the same fields; the justification is mandatory and checked by the policy."""
 
 
-class ApproveSerializer(serializers.Serializer):
+class ApproveSerializer(StrictSerializer):
     comment = serializers.CharField(max_length=services.MAX_TEXT, required=False, allow_blank=True, default="")
 
 
-class ReasonSerializer(serializers.Serializer):
+class ReasonSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=services.MAX_TEXT)
 
 
-class ApplySerializer(serializers.Serializer):
+class ApplySerializer(StrictSerializer):
     """Apply takes no fields."""
 
 
-class BreakglassApproveSerializer(serializers.Serializer):
+class BreakglassApproveSerializer(StrictSerializer):
     justification = serializers.CharField(max_length=services.MAX_TEXT)
 
 

@@ -135,6 +135,7 @@ class ProposalViewSet(GenericViewSet):
         proposal = self.get_object()
         if request.data and not isinstance(request.data, dict):
             raise Problem(400, "The body must be a JSON object (or empty).", slug="validation-error")
+        self._body(serializers.ApplySerializer, request)  # apply takes no fields: any field is an error
         return proposal_response(services.apply_proposal(proposal, _principal(request), if_match=self._if_match(request)))
 
     @extend_schema(request=serializers.ReasonSerializer, responses=serializers.ProposalSerializer)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 from rest_framework.test import APIClient
@@ -16,10 +14,9 @@ from rest_framework.test import APIClient
 from aion.models import OutboxEvent
 from aion.rbac import Role
 from aion.testing.factories import OTHER_TENANT, TENANT, api_client, make_api_key
-from aion.topics import KERNEL_PROPOSALS
+from aion.topics import KERNEL_PROPOSALS, validate_event
 
 SHIPPED_POLICY = Path(__file__).resolve().parents[2] / "policies" / "kernel" / "policy.yaml"
-EVENT_SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "schemas" / "kernel.proposals.json").read_text())
 
 
 @dataclass
@@ -112,10 +109,7 @@ def kernel_events(proposal_id: str | None = None) -> list[OutboxEvent]:
 
 
 def assert_valid_event(event: OutboxEvent) -> dict[str, Any]:
-    """The envelope and its data match the topic's JSON Schema (kernel/schemas/kernel.proposals.json)."""
-    jsonschema.validate(event.envelope, EVENT_SCHEMA, format_checker=jsonschema.FormatChecker())
-    docs_schema = Path(__file__).resolve().parents[2] / "docs" / "events" / "kernel.proposals.json"
-    if docs_schema.exists():  # the Gateway's per-topic schema, when present, must accept it too
-        jsonschema.validate(event.envelope, json.loads(docs_schema.read_text()), format_checker=jsonschema.FormatChecker())
+    """The envelope and its data match the topic's single JSON Schema (docs/events/kernel.proposals.json)."""
+    validate_event(KERNEL_PROPOSALS, event.envelope)
     assert event.key == event.envelope["data"]["proposal"]["id"]
     return event.envelope

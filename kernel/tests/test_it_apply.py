@@ -85,3 +85,11 @@ def test_auto_apply_on_a_drifted_scope_leaves_the_approved_proposal_failed(propo
     body = response.json()
     assert body["state"] == "failed" and body["drifted_keys"][0]["current"] == 1024 and len(body["approvals"]) == 1
     assert [e.event_type for e in kernel_events(second["id"])][-2:] == ["kernel.proposal.approved", "kernel.proposal.failed"]
+
+
+def test_apply_takes_no_fields_and_an_unknown_one_is_a_400(proposer, admin, manual):
+    proposal = submit(proposer)
+    assert act(admin, proposal["id"], "approve").json()["state"] == "approved"
+    response = act(admin, proposal["id"], "apply", {"skip_drift_check": True})
+    assert response.status_code == 400 and response.json()["errors"] == {"skip_drift_check": ["Unknown field."]}
+    assert not ConfigRevision.objects.exists()

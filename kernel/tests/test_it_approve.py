@@ -130,3 +130,10 @@ def test_without_auto_apply_the_final_approval_stops_at_approved_and_apply_is_ex
     assert applied.status_code == 200 and applied.json()["state"] == "applied"
     assert [e.event_type for e in kernel_events(proposal["id"])][-1] == "kernel.proposal.applied"
     assert act(admin2, proposal["id"], "apply").status_code == 409
+
+
+def test_an_unknown_field_is_a_400_and_nothing_is_approved(proposer, admin):
+    proposal = submit(proposer)
+    response = act(admin, proposal["id"], "approve", {"coment": "typo"})
+    assert response.status_code == 400 and response.json()["errors"] == {"coment": ["Unknown field."]}
+    assert Proposal.objects.get(pk=proposal["id"]).state == "pending"

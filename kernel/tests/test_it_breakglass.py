@@ -89,3 +89,12 @@ def test_negative_authorisation(proposer, admin, outsider):
     )
     assert act(admin, proposal["id"], "breakglass", {"justification": JUSTIFICATION}).status_code == 403
     assert act(outsider, proposal["id"], "breakglass", {"justification": JUSTIFICATION}).status_code == 404
+
+
+def test_unknown_fields_are_rejected_on_both_breakglass_paths(proposer, breakglass):
+    proposal = submit(proposer)
+    response = act(breakglass, proposal["id"], "breakglass", {"justification": JUSTIFICATION, "skip": 1})
+    assert response.status_code == 400 and response.json()["errors"] == {"skip": ["Unknown field."]}
+    body = {**proposal_body(justification=JUSTIFICATION), "changes": [{**change(), "extra": 1}]}
+    response = breakglass.client.post("/v1/kernel/proposals/breakglass", body, format="json")
+    assert response.status_code == 400 and "changes.0.extra" in response.json()["errors"]

@@ -40,3 +40,10 @@ def test_negative_authorisation(proposer, outsider):
     assert api_client().post(f"/v1/kernel/proposals/{proposal['id']}/reject", {"reason": "x"}, format="json").status_code == 401
     assert act(proposer, proposal["id"], "reject", {"reason": "x"}).status_code == 403
     assert act(outsider, proposal["id"], "reject", {"reason": "x"}).status_code == 404
+
+
+def test_an_unknown_field_is_a_400_and_nothing_is_rejected(proposer, admin):
+    proposal = submit(proposer)
+    response = act(admin, proposal["id"], "reject", {"reason": "wrong pool", "force": True})
+    assert response.status_code == 400 and response.json()["errors"] == {"force": ["Unknown field."]}
+    assert admin.client.get(f"/v1/kernel/proposals/{proposal['id']}").json()["state"] == "pending"

@@ -75,3 +75,11 @@ def test_only_applied_proposals_roll_back_and_negative_authorisation(proposer, a
     assert api_client().post(f"/v1/kernel/proposals/{pending['id']}/rollback", {"reason": "x"}, format="json").status_code == 401
     assert act(proposer, pending["id"], "rollback", {"reason": "x"}).status_code == 403
     assert act(outsider, pending["id"], "rollback", {"reason": "x"}).status_code == 404
+
+
+def test_an_unknown_field_is_a_400_and_nothing_is_rolled_back(proposer, admin):
+    proposal = submit(proposer)
+    assert act(admin, proposal["id"], "approve").json()["state"] == "applied"
+    response = act(admin, proposal["id"], "rollback", {"reason": "bad", "to_revision": 0})
+    assert response.status_code == 400 and response.json()["errors"] == {"to_revision": ["Unknown field."]}
+    assert ConfigRevision.objects.count() == 1

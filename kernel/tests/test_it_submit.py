@@ -111,3 +111,32 @@ def test_a_missing_or_broken_policy_refuses_with_503(proposer, policy_file):
     policy_file("scopes: [not, a, mapping]\n")
     response = proposer.client.post("/v1/kernel/proposals", proposal_body(), format="json")
     assert response.status_code == 503 and response.json()["type"].endswith("policy-unavailable")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (proposal_body(changes=[{**change(), "extra": 1}]), "changes.0.extra"),
+        (
+            proposal_body(changes=[change("vm.swappiness", None, 10), {"key": "net.core.somaxconn", "from": None, "too": 2048}]),
+            "changes.1.too",
+        ),
+        ({**proposal_body(), "risk": 0.9}, "risk"),
+        ({**proposal_body(), "required_approvals": 0}, "required_approvals"),
+        ({**proposal_body(), "state": "applied"}, "state"),
+    ],
+)
+def test_unknown_fields_are_rejected_not_dropped(proposer, body, field):
+    """A typo or an unexpected field must not silently change what is proposed."""
+    response = proposer.client.post("/v1/kernel/proposals", body, format="json")
+    assert response.status_code == 400, response.json()
+    problem = response.json()
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert problem["errors"][field] == ["Unknown field."], problem
+    assert not Proposal.objects.exists() and not kernel_events()
+
+
+def test_unknown_fields_are_reported_with_the_other_field_errors(proposer):
+    body = {**proposal_body(risk_score=2), "ttl": 60}
+    errors = proposer.client.post("/v1/kernel/proposals", body, format="json").json()["errors"]
+    assert set(errors) >= {"ttl", "risk_score"}, errors
