@@ -38,7 +38,7 @@ from memory import embeddings, text, vectors
 from memory.choices import ACTIVE_STATES, PROFILE_STEPS, PipelineStep, UploadState
 from memory.metrics import INGEST_BYTES, STEP_DURATION, VECTORS_STORED
 from memory.models import MemoryProfile, Upload, UploadChunk
-from memory.storage import AssemblyError, ChunkRef, get_backend
+from memory.storage import S3_MIN_PART_BYTES, AssemblyError, ChunkRef, get_backend
 
 logger = logging.getLogger("aion.memory")
 
@@ -101,6 +101,21 @@ def _chunk_refs(upload: Upload) -> list[ChunkRef]:
         ChunkRef(c.index, c.size, c.storage_key, c.part_etag)
         for c in upload.chunks.filter(stored=True).order_by("index").only("index", "size", "storage_key", "part_etag")
     ]
+
+
+def _may_be_direct_part(upload: Upload, index: int, size: int) -> bool:
+    """Whether chunk INDEX may go to S3 as part ``index + 1`` right away.
+
+    Only when no assembly can ever need to join it with a short run before it: it is a valid
+    part on its own (at least 5 MiB, or the last chunk) and its predecessor is already a direct
+    part (so, by induction, direct parts are a prefix of the upload). Anything else is buffered
+    and placed at assembly (server-side copy or join); see ``memory.storage``.
+    """
+    if size < S3_MIN_PART_BYTES and index != upload.total_chunks - 1:
+        return False
+    if index == 0:
+        return True
+    return UploadChunk.objects.filter(upload_id=upload.id, index=index - 1, stored=True).exclude(part_etag="").exists()
 
 
 def _enqueue(task_name: str, upload_id: Any) -> None:
@@ -301,7 +316,9 @@ def receive_chunk(tenant_id: str, request: ChunkRequest, *, actor: Any, now: dat
             existing = UploadChunk.objects.create(upload=upload, index=request.chunk_index, size=len(data), sha256=digest, received_at=now)
     # The bytes are written outside the transaction so a slow write holds no row lock.
     try:
-        storage_key, part_etag = backend.write_chunk(upload, request.chunk_index, data)
+        storage_key, part_etag = backend.write_chunk(
+            upload, request.chunk_index, data, may_be_part=_may_be_direct_part(upload, request.chunk_index, len(data))
+        )
     except Exception as exc:
         logger.exception("memory chunk write failed", extra={"upload_id": str(upload.id), "chunk_index": request.chunk_index})
         UploadChunk.objects.filter(pk=existing.pk, stored=False).delete()

@@ -5,10 +5,15 @@ Two backends behind one small interface, chosen from ``STORAGES["memory"]`` (dja
 * ``LocalBackend`` (FileSystemStorage, the embedded default): each chunk is a file under
   ``chunks/<upload id>/``; assembly streams them in order into the object while hashing.
 * ``S3Backend`` (S3Storage, with ``AION_S3_ENDPOINT_URL``): the object is an S3 multipart upload
-  created with the upload. A chunk of at least 5 MiB (S3's part minimum) is sent straight to S3
-  as part ``index + 1``; smaller chunks are buffered as ``chunks/<upload id>/<index>`` objects and
-  joined into parts of at least 5 MiB at assembly. ``CompleteMultipartUpload`` creates the object,
-  then one streaming read computes its sha256.
+  created with the upload. A chunk goes straight to S3 as part ``index + 1`` only when that can
+  never break S3's rule (every part but the last is at least 5 MiB): it is at least 5 MiB (or the
+  upload's last chunk) AND its predecessor is itself a direct part (or it is chunk 0). So direct
+  parts always form a prefix of the upload. Every other chunk is buffered as a
+  ``chunks/<upload id>/<index>`` object; at assembly the buffered tail is turned into parts in
+  order: a buffered chunk of at least 5 MiB with nothing pending becomes a part by a server-side
+  ``UploadPartCopy``, smaller ones are joined (streamed, spooled to disk) until they reach 5 MiB.
+  Any arrival order and any chunk sizes therefore assemble. ``CompleteMultipartUpload`` creates
+  the object, then one streaming read computes its sha256.
 
 Memory stays proportional to one chunk: every copy goes through fixed-size blocks.
 """
@@ -61,7 +66,7 @@ class MemoryBackend(Protocol):
     name: str
 
     def begin(self, upload: UploadTarget) -> str: ...
-    def write_chunk(self, upload: UploadTarget, index: int, data: bytes) -> tuple[str, str]: ...
+    def write_chunk(self, upload: UploadTarget, index: int, data: bytes, *, may_be_part: bool = False) -> tuple[str, str]: ...
     def assemble(self, upload: UploadTarget, chunks: list[ChunkRef]) -> Assembled: ...
     def discard_chunks(self, upload: UploadTarget, chunks: Iterable[ChunkRef]) -> None: ...
     def abort(self, upload: UploadTarget, chunks: Iterable[ChunkRef]) -> None: ...
@@ -109,7 +114,7 @@ class LocalBackend:
     def begin(self, upload: UploadTarget) -> str:
         return ""
 
-    def write_chunk(self, upload: UploadTarget, index: int, data: bytes) -> tuple[str, str]:
+    def write_chunk(self, upload: UploadTarget, index: int, data: bytes, *, may_be_part: bool = False) -> tuple[str, str]:
         key = chunk_key(upload, index)
         self._write_atomically(key, data)
         return key, ""
@@ -176,8 +181,9 @@ class S3Backend:
         response = self.client.create_multipart_upload(Bucket=self.bucket, Key=self._key(upload.object_key), **extra)
         return str(response["UploadId"])
 
-    def write_chunk(self, upload: UploadTarget, index: int, data: bytes) -> tuple[str, str]:
-        if len(data) >= S3_MIN_PART_BYTES:
+    def write_chunk(self, upload: UploadTarget, index: int, data: bytes, *, may_be_part: bool = False) -> tuple[str, str]:
+        """A direct part when MAY_BE_PART (the caller checked the prefix rule), else a buffered object."""
+        if may_be_part:
             response = self.client.upload_part(
                 Bucket=self.bucket,
                 Key=self._key(upload.object_key),
@@ -186,7 +192,6 @@ class S3Backend:
                 Body=data,
             )
             return "", str(response["ETag"])
-        # Too small to be a part on its own: buffered, joined with its neighbours at assembly.
         key = chunk_key(upload, index)
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
         return key, ""
@@ -198,49 +203,70 @@ class S3Backend:
         )
         return {"PartNumber": number, "ETag": response["ETag"]}
 
+    def _copy_part(self, upload: UploadTarget, number: int, source_key: str) -> dict[str, Any]:
+        """A buffered chunk that is a valid part on its own: copied inside S3, no bytes through the worker."""
+        response = self.client.upload_part_copy(
+            Bucket=self.bucket,
+            Key=self._key(upload.object_key),
+            UploadId=upload.multipart_upload_id,
+            PartNumber=number,
+            CopySource={"Bucket": self.bucket, "Key": self._key(source_key)},
+        )
+        return {"PartNumber": number, "ETag": response["CopyPartResult"]["ETag"]}
+
+    @staticmethod
+    def plan_parts(chunks: list[ChunkRef]) -> list[tuple[str, list[ChunkRef]]]:
+        """How the chunks become parts, in order: ("direct" | "copy" | "join", chunks).
+
+        Each entry becomes part ``chunks[0].index + 1`` (unique and ascending). Every entry but the
+        last is at least 5 MiB: direct parts are (write_chunk's prefix rule), copies are by choice,
+        and a join only ends early at the end of the upload.
+        """
+        plan: list[tuple[str, list[ChunkRef]]] = []
+        pending: list[ChunkRef] = []
+        pending_size = 0
+        for chunk in sorted(chunks, key=lambda c: c.index):
+            if chunk.part_etag:
+                if pending:
+                    raise AssemblyError(f"chunk {chunk.index} is a direct part after buffered chunks; direct parts must form a prefix")
+                plan.append(("direct", [chunk]))
+                continue
+            if not pending and chunk.size >= S3_MIN_PART_BYTES:
+                plan.append(("copy", [chunk]))
+                continue
+            pending.append(chunk)
+            pending_size += chunk.size
+            if pending_size >= S3_MIN_PART_BYTES:
+                plan.append(("join", pending))
+                pending, pending_size = [], 0
+        if pending:
+            plan.append(("join", pending))  # the last part may be any size
+        return plan
+
     def assemble(self, upload: UploadTarget, chunks: list[ChunkRef]) -> Assembled:
         parts: list[dict[str, Any]] = []
-        pending: Any = None  # spooled buffer of consecutive small chunks
-        pending_first = 0
-        pending_size = 0
-
-        def flush() -> None:
-            nonlocal pending, pending_size
-            if pending is not None:
-                parts.append(self._upload_part(upload, pending_first + 1, pending))
-                pending.close()
-                pending, pending_size = None, 0
-
         try:
-            for chunk in sorted(chunks, key=lambda c: c.index):
-                if chunk.part_etag:
-                    if pending is not None and pending_size < S3_MIN_PART_BYTES:
-                        raise AssemblyError(
-                            f"chunks before {chunk.index} total {pending_size} bytes, under S3's 5 MiB part minimum, "
-                            "and cannot be joined with the direct part that follows; send chunks of equal size"
-                        )
-                    flush()
-                    parts.append({"PartNumber": chunk.index + 1, "ETag": chunk.part_etag})
-                    continue
-                if pending is None:
-                    pending = tempfile.SpooledTemporaryFile(max_size=S3_MIN_PART_BYTES)
-                    pending_first, pending_size = chunk.index, 0
-                body = self.client.get_object(Bucket=self.bucket, Key=self._key(chunk.storage_key))["Body"]
-                pending_size += copy_hashing(body, pending, hashlib.sha256())
-                if pending_size >= S3_MIN_PART_BYTES:
-                    flush()
-            flush()
+            for kind, members in self.plan_parts(chunks):
+                number = members[0].index + 1
+                if kind == "direct":
+                    parts.append({"PartNumber": number, "ETag": members[0].part_etag})
+                elif kind == "copy":
+                    parts.append(self._copy_part(upload, number, members[0].storage_key))
+                else:
+                    # Spooled: memory holds at most one part's worth, larger joins go to a temp file.
+                    with tempfile.SpooledTemporaryFile(max_size=S3_MIN_PART_BYTES) as pending:
+                        for member in members:
+                            body = self.client.get_object(Bucket=self.bucket, Key=self._key(member.storage_key))["Body"]
+                            copy_hashing(body, pending, hashlib.sha256())
+                        parts.append(self._upload_part(upload, number, pending))
             self.client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=self._key(upload.object_key),
                 UploadId=upload.multipart_upload_id,
-                MultipartUpload={"Parts": sorted(parts, key=lambda p: p["PartNumber"])},
+                MultipartUpload={"Parts": parts},
             )
         except self.client.exceptions.ClientError as exc:
             raise AssemblyError(f"S3 refused the assembly: {exc}") from exc
-        finally:
-            if pending is not None:
-                pending.close()
         # The checksum needs every byte in order; one streaming read, in the worker, not the web process.
         digest = hashlib.sha256()
         body = self.client.get_object(Bucket=self.bucket, Key=self._key(upload.object_key))["Body"]

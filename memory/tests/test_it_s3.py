@@ -5,14 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 from pathlib import Path
 
 import pytest
 from django.test import override_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from memory import services
 from memory.models import Upload
-from memory.storage import S3_MIN_PART_BYTES, S3Backend, get_backend
+from memory.storage import S3_MIN_PART_BYTES, ChunkRef, S3Backend, get_backend
 
 pytestmark = pytest.mark.django_db
 MiB = 1024 * 1024
@@ -31,6 +35,12 @@ def s3_memory(s3_server, settings):
 
 def _multipart_uploads(client, bucket):
     return client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+
+
+def _assert_assembled(upload):
+    """Assembly succeeded (the binary test data then fails extraction, which is not under test here)."""
+    assert upload.assembled_at is not None and upload.step != "assemble", (upload.state, upload.step, upload.failure_reason)
+    assert upload.multipart_upload_id == ""
 
 
 def _keys(client, bucket, prefix=""):
@@ -78,8 +88,10 @@ def test_small_chunks_are_buffered_into_parts_of_at_least_5_mib(personas, post, 
 
 def test_aborting_removes_the_multipart_upload_and_buffered_chunks(personas, ingest, s3_memory):
     client, bucket = s3_memory
-    upload_id = ingest(personas.writer, data=b"tiny", chunk_index=0, total_chunks=3).json()["upload_id"]
-    ingest(personas.writer, data=os.urandom(S3_MIN_PART_BYTES), chunk_index=1, upload_id=upload_id)
+    upload_id = ingest(personas.writer, data=os.urandom(S3_MIN_PART_BYTES), chunk_index=0, total_chunks=3).json()["upload_id"]
+    ingest(personas.writer, data=b"tiny", chunk_index=1, upload_id=upload_id)
+    upload = Upload.objects.get(pk=upload_id)
+    assert len(client.list_parts(Bucket=bucket, Key=upload.object_key, UploadId=upload.multipart_upload_id)["Parts"]) == 1
     assert len(_multipart_uploads(client, bucket)) == 1 and len(_keys(client, bucket, "chunks/")) == 1
     from django.utils import timezone
 
@@ -103,9 +115,78 @@ def test_lifecycle_json_is_a_valid_s3_lifecycle_document(s3_server):
     assert aborts and aborts[0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 3
 
 
-def test_a_short_run_of_small_chunks_before_a_direct_part_fails_assembly_with_a_reason(personas, ingest, s3_memory, eager_celery):
-    upload_id = ingest(personas.writer, data=b"head", chunk_index=0, total_chunks=2, content_type="text/plain").json()["upload_id"]
-    ingest(personas.writer, data=b"x" * S3_MIN_PART_BYTES, chunk_index=1, upload_id=upload_id)
+def test_a_short_run_of_small_chunks_before_a_large_chunk_assembles(personas, ingest, s3_memory, eager_celery):
+    """Once a failure ("under S3's 5 MiB part minimum"); the large chunk is now buffered and joined."""
+    client, bucket = s3_memory
+    data = b"head" + os.urandom(S3_MIN_PART_BYTES)
+    upload_id = ingest(personas.writer, data=data[:4], chunk_index=0, total_chunks=2, content_type="application/zip").json()["upload_id"]
+    ingest(personas.writer, data=data[4:], chunk_index=1, upload_id=upload_id)
     upload = Upload.objects.get(pk=upload_id)
-    assert upload.state == "failed" and upload.step == "assemble"
-    assert "5 MiB" in upload.failure_reason
+    _assert_assembled(upload)
+    assert (upload.checksum, upload.size_bytes) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert client.get_object(Bucket=bucket, Key=upload.object_key)["Body"].read() == data
+    assert client.head_object(Bucket=bucket, Key=upload.object_key)["ETag"].strip('"').endswith("-1")  # joined into one part
+
+
+# Sizes chosen to hit every case: short runs before large chunks, large chunks after large ones,
+# chunks exactly at the 5 MiB minimum, tiny chunks between large ones, a tiny last chunk.
+MIXED_SIZES = [1 * MiB, 6 * MiB, 2 * MiB, S3_MIN_PART_BYTES, 300 * 1024, 7 * MiB, S3_MIN_PART_BYTES, 1, 3 * MiB, 8 * MiB, 100]
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        pytest.param(list(range(len(MIXED_SIZES))), id="in-order"),
+        pytest.param([10, 3, 9, 0, 6, 1, 8, 2, 5, 7, 4], id="shuffled"),
+        pytest.param(list(reversed(range(len(MIXED_SIZES)))), id="reversed"),
+    ],
+)
+def test_any_order_and_any_chunk_sizes_assemble_on_s3(personas, ingest, s3_memory, eager_celery, order):
+    client, bucket = s3_memory
+    rng = random.Random(len(order) + order[0])
+    chunks = [rng.randbytes(size) for size in MIXED_SIZES]
+    data = b"".join(chunks)
+    first, *rest = order
+    response = ingest(personas.writer, data=chunks[first], chunk_index=first, total_chunks=len(chunks), content_type="application/zip")
+    upload_id = response.json()["upload_id"]
+    for index in rest:
+        response = ingest(personas.writer, data=chunks[index], chunk_index=index, upload_id=upload_id)
+        assert response.status_code == 200, response.json()
+    upload = Upload.objects.get(pk=upload_id)
+    _assert_assembled(upload)
+    assert (upload.checksum, upload.size_bytes) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert client.get_object(Bucket=bucket, Key=upload.object_key)["Body"].read() == data
+    assert _multipart_uploads(client, bucket) == []
+    assert _keys(client, bucket, "chunks/") == []
+
+
+def test_in_order_large_chunks_go_straight_to_s3_and_out_of_order_ones_are_copied_server_side(personas, ingest, s3_memory):
+    client, bucket = s3_memory
+    chunks = [os.urandom(S3_MIN_PART_BYTES) for _ in range(4)] + [b"tail"]
+    upload_id = ingest(personas.writer, data=chunks[0], chunk_index=0, total_chunks=5).json()["upload_id"]
+    ingest(personas.writer, data=chunks[1], chunk_index=1, upload_id=upload_id)
+    ingest(personas.writer, data=chunks[3], chunk_index=3, upload_id=upload_id)  # its predecessor is not there yet
+    upload = Upload.objects.get(pk=upload_id)
+    parts = client.list_parts(Bucket=bucket, Key=upload.object_key, UploadId=upload.multipart_upload_id).get("Parts", [])
+    assert [p["PartNumber"] for p in parts] == [1, 2]
+    assert _keys(client, bucket, "chunks/") == [f"chunks/{upload_id}/000003"]
+    plan = S3Backend.plan_parts(services._chunk_refs(upload))
+    assert [(kind, [c.index for c in members]) for kind, members in plan] == [("direct", [0]), ("direct", [1]), ("copy", [3])]
+
+
+@given(
+    sizes=st.lists(st.sampled_from([0, 1, 1000, MiB, 4 * MiB, S3_MIN_PART_BYTES - 1, S3_MIN_PART_BYTES, 8 * MiB]), min_size=1, max_size=40),
+    direct_prefix=st.integers(min_value=0, max_value=40),
+)
+@hypothesis_settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_every_planned_part_but_the_last_meets_the_5_mib_minimum(sizes, direct_prefix):
+    """The assembly plan for any sizes, with direct parts where write_chunk's prefix rule allows them."""
+    refs, direct = [], True
+    for index, size in enumerate(sizes):
+        direct = direct and index < direct_prefix and (size >= S3_MIN_PART_BYTES or index == len(sizes) - 1)
+        refs.append(ChunkRef(index, size, "" if direct else f"chunks/x/{index}", "etag" if direct else ""))
+    plan = S3Backend.plan_parts(list(reversed(refs)))
+    assert [c.index for _, members in plan for c in members] == list(range(len(sizes)))  # every chunk once, in order
+    numbers = [members[0].index + 1 for _, members in plan]
+    assert numbers == sorted(set(numbers)) and numbers[-1] <= 10_000
+    assert all(sum(c.size for c in members) >= S3_MIN_PART_BYTES for _, members in plan[:-1])
