@@ -161,7 +161,9 @@ class TaskViewSet(GenericViewSet):
     serializer_class = TaskSerializer
     filter_backends = [DjangoFilterBackend]
     filterset_class = TaskFilterSet
-    # One role for everything here; "*" also covers unmapped methods so they get 401/403, then 405.
+    # router.admin submits and cancels (a task spends the tenant's budget; the contract has no narrower
+    # role); auditor also reads list/retrieve through aion.rbac's read-only rule. See docs/router.md "Roles".
+    # "*" also covers unmapped methods so they get 401/403, then 405.
     required_roles = {
         "list": Role.ROUTER_ADMIN,
         "retrieve": Role.ROUTER_ADMIN,

@@ -1,8 +1,7 @@
 """Each strategy through the dry-run endpoint (POST /v1/router/route), with runtime samples in the real DB.
 
-The module registry is the Modules app's; where a test needs registry modules (health "down"),
-``modules.selectors.active_module_targets`` is replaced by a fake returning ModuleTarget rows
-(the contract dataclass), since the registry is built by another issue.
+Registry modules (including a down module skipped by ``priority``) are covered with really registered
+modules in ``test_it_registry_modules.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from django.utils import timezone
 
 from aion.rbac import Role
 from aion.testing.factories import client_with_roles
-from modules.selectors import ModuleTarget
 from router.models import RuntimeSample, Task
 
 pytestmark = pytest.mark.django_db
@@ -63,19 +61,6 @@ def test_priority_takes_the_first_healthy_and_explains_itself(admin, policy_file
     assert {"route", "target", "strategy", "chosen_by", "reason", "policy_revision", "fallbacks"} <= body.keys()
     samples("slow", [10.0] * 10, outcome="error")  # 100% errors: unhealthy
     assert route(admin).json()["target"] == "fast"
-
-
-def test_priority_skips_down_registry_modules(admin, policy_file, monkeypatch):
-    modules = [
-        ModuleTarget("summarizer", "1.0.0", "http://10.0.0.5:8080", ("chat.*",), health="down"),
-        ModuleTarget("answerer", "2.0.0", "http://10.0.0.6:8080", ("chat.*",), health="up"),
-        ModuleTarget("embedder", "1.0.0", "http://10.0.0.7:8080", ("embed.*",), health="up"),
-    ]
-    monkeypatch.setattr("modules.selectors.active_module_targets", lambda tenant_id: modules)
-    policy_file.write(policy('{strategy: priority, candidates: ["module:*", fast]}'))
-    body = route(admin).json()
-    assert body["target"] == "module:answerer"
-    assert body["fallbacks"] == ["fast"]  # down module and non-matching intents never appear
 
 
 def test_rules_match_intent_globs_tenant_priority_tokens_and_metadata(admin, policy_file):

@@ -38,6 +38,9 @@ def test_a_finished_task_streams_its_status_then_ends():
     events = parse(b"".join(response))
     assert [e for e, _ in events] == ["status", "end"]
     assert events[0][1]["status"] == "OK" and events[0][1]["engine"]["target"] == "local-a"
+    auditor, _ = make_api_key([Role.AUDITOR])  # auditors may watch a task too (read only)
+    watched = api_client(auditor).get(f"/v1/tasks/{task.id}/events", HTTP_ACCEPT="text/event-stream")
+    assert watched.status_code == 200 and [e for e, _ in parse(b"".join(watched))] == ["status", "end"]
 
 
 @pytest.mark.django_db

@@ -117,8 +117,12 @@ def test_task_routes_negative_authorisation(owner, ready_policy):
     for method, path in (("get", f"/v1/tasks/{task_id}"), ("post", f"/v1/tasks/{task_id}/cancel"), ("get", f"/v1/tasks/{task_id}/events")):
         assert getattr(outsider, method)(path).status_code == 404, path
     assert outsider.get(f"/v1/tasks/{uuid.uuid4()}").status_code == 404
+    # the documented mapping (docs/router.md "Roles"): auditors read tasks, only router.admin submits or cancels
     assert teammate_auditor.get(f"/v1/tasks/{task_id}").status_code == 200
+    assert [t["id"] for t in teammate_auditor.get("/v1/tasks").json()["results"]] == [task_id]
     assert teammate_auditor.post(f"/v1/tasks/{task_id}/cancel").status_code == 403
+    assert teammate_auditor.post("/v1/tasks", TASK, format="json").status_code == 403
+    assert Task.objects.get(pk=task_id).status == "PENDING" and Task.objects.count() == 1
 
 
 def test_invalid_task_bodies_are_400_problems(owner, ready_policy):
