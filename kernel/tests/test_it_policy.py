@@ -71,3 +71,15 @@ def test_a_missing_file_with_no_good_policy_is_down(settings, tmp_path):
     settings.AION_KERNEL_POLICY_PATH = str(tmp_path / "absent.yaml")
     assert current_policy() is None
     assert policy_health()["status"] == "down"
+
+
+def test_the_policy_endpoint_negative_authorisation(proposer):
+    from aion.rbac import Role
+    from aion.testing.factories import api_client, make_api_key
+
+    assert api_client().get("/v1/kernel/policy").status_code == 401
+    raw, _ = make_api_key([Role.MEMORY_READER], "acme", name="memory-only")
+    denied = api_client(raw).get("/v1/kernel/policy")
+    assert denied.status_code == 403 and denied["Content-Type"].startswith("application/problem+json")
+    assert proposer.client.post("/v1/kernel/policy", {}, format="json").status_code in (403, 405)
+    assert proposer.client.get("/v1/kernel/policy").status_code == 200
