@@ -36,8 +36,12 @@ def policy_file(tmp_path: Path, settings: Any) -> Iterator[PolicyFile]:
     forget_cached_policy()
 
 
-class FakeTarget:
-    """Wraps a real LocalHTTPServer; ``mode`` is good, slow, fail or garbage (set per test)."""
+class ScriptedTarget:
+    """A real LocalHTTPServer on 127.0.0.1 playing an external module host or OpenAI-compatible provider.
+
+    The hosts are external engines (model servers) that cannot run here; this one answers their wire
+    contract. ``mode`` is good, slow, fail or garbage (set per test).
+    """
 
     def __init__(self, server: LocalHTTPServer, kind: str) -> None:
         self.server = server
@@ -89,18 +93,18 @@ class FakeTarget:
 
 
 @pytest.fixture()
-def module_host(make_http_server: Callable[[], LocalHTTPServer]) -> FakeTarget:
-    return FakeTarget(make_http_server(), "module")
+def module_host(make_http_server: Callable[[], LocalHTTPServer]) -> ScriptedTarget:
+    return ScriptedTarget(make_http_server(), "module")
 
 
 @pytest.fixture()
-def module_host_b(make_http_server: Callable[[], LocalHTTPServer]) -> FakeTarget:
-    return FakeTarget(make_http_server(), "module")
+def module_host_b(make_http_server: Callable[[], LocalHTTPServer]) -> ScriptedTarget:
+    return ScriptedTarget(make_http_server(), "module")
 
 
 @pytest.fixture()
-def provider(make_http_server: Callable[[], LocalHTTPServer]) -> FakeTarget:
-    return FakeTarget(make_http_server(), "provider")
+def provider(make_http_server: Callable[[], LocalHTTPServer]) -> ScriptedTarget:
+    return ScriptedTarget(make_http_server(), "provider")
 
 
 def basic_policy(

@@ -131,3 +131,26 @@ def test_the_dry_run_is_deterministic_for_the_same_policy_metrics_and_task(admin
     policy_file.write(policy("{strategy: weighted, candidates: [fast, slow, cheap-api]}"))
     first = route(admin, params={"prompt": "same"}).json()
     assert all(route(admin, params={"prompt": "same"}).json() == first for _ in range(5))
+
+
+PRIVATE_RULE = """
+  - name: private
+    match: {privacy: [local-only]}
+    choice: {route: local, strategy: priority, candidates: [slow]}
+"""
+CHAT_RULE = """
+  - name: all-chat
+    match: {intent: "chat.*"}
+    choice: {strategy: priority, candidates: [fast]}
+"""
+
+
+def test_rules_are_ordered_the_first_match_wins_and_privacy_can_be_matched(admin, policy_file):
+    policy_file.write(policy("{strategy: priority, candidates: [cheap-api]}", "rules:" + PRIVATE_RULE + CHAT_RULE))
+    assert route(admin, sla={"privacy": "local-only"}).json()["chosen_by"] == "rule:private"
+    assert route(admin, sla={"privacy": "allow-api"}).json()["chosen_by"] == "rule:all-chat"
+    # the same two rules the other way round: the broader rule now shadows the private one
+    policy_file.write(policy("{strategy: priority, candidates: [cheap-api]}", "rules:" + CHAT_RULE + PRIVATE_RULE))
+    assert admin.post("/v1/router/policy/reload").status_code == 201
+    decision = route(admin, sla={"privacy": "local-only"}).json()
+    assert (decision["chosen_by"], decision["target"], decision["policy_revision"]) == ("rule:all-chat", "fast", 2)
