@@ -316,6 +316,8 @@ AION_IDEMPOTENCY_LOCK_SECONDS = env.integer("AION_IDEMPOTENCY_LOCK_SECONDS", 120
 AION_OUTBOX_RELAY_LOCK_SECONDS = env.integer("AION_OUTBOX_RELAY_LOCK_SECONDS", 300, minimum=10)
 AION_KAFKA_TIMEOUT_SECONDS = env.decimal_number("AION_KAFKA_TIMEOUT_SECONDS", 10.0, minimum=0.5)
 AION_OUTBOX_MAX_BACKOFF_SECONDS = env.integer("AION_OUTBOX_MAX_BACKOFF_SECONDS", 300, minimum=1)
+# The largest event the producer sends (kafka-python max_request_size); keep it <= the topics' max.message.bytes.
+AION_KAFKA_MAX_REQUEST_BYTES = env.integer("AION_KAFKA_MAX_REQUEST_BYTES", 1048576, minimum=1024)
 
 # --- Hooks --------------------------------------------------------------------------------------
 AION_HOOK_SOURCES = env.string("AION_HOOK_SOURCES")

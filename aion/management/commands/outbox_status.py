@@ -1,4 +1,4 @@
-"""``manage.py outbox_status``: the unpublished backlog per topic, the oldest row's age and the relay's back-off."""
+"""``manage.py outbox_status``: the unpublished backlog per topic, the oldest row's age, failing rows and the relay's back-off."""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ class Command(BaseCommand):
         pending = OutboxEvent.objects.filter(published_at__isnull=True).values("topic").annotate(n=Count("id")).order_by("topic")
         for row in pending:
             self.stdout.write(f"  {row['topic']}: {row['n']}")
+        failing = OutboxEvent.objects.filter(published_at__isnull=True, attempts__gt=0).order_by("id")[:10]
+        if failing:
+            self.stdout.write("Rows that failed (later rows of the same topic and key wait behind them):")
+        for event in failing:
+            self.stdout.write(f"  {event.event_id} {event.topic} key={event.key} attempts={event.attempts}: {event.last_error[:200]}")
         state = OutboxRelayState.objects.filter(name="outbox").first()
         if state is not None:
             self.stdout.write(
