@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from typing import Any
 
 import pytest
@@ -24,6 +25,20 @@ def memory_isolation(tmp_path, settings):
     with override_settings(STORAGES=storages, QDRANT_PATH=tmp_path / "qdrant", QDRANT_URL=""):
         yield tmp_path
     vectors.reset_client()
+
+
+@pytest.fixture()
+def s3_memory(s3_server, settings):
+    """STORAGES["memory"] on a fresh bucket of the real S3-compatible test server; yields (boto3 client, bucket)."""
+    from memory.storage import S3Backend, get_backend
+
+    bucket = f"memory-{os.urandom(4).hex()}"
+    s3_server.create_bucket(bucket)
+    storages = dict(settings.STORAGES)
+    storages["memory"] = s3_server.storage_settings(bucket)
+    with override_settings(STORAGES=storages):
+        assert isinstance(get_backend(), S3Backend)
+        yield s3_server.client(), bucket
 
 
 @pytest.fixture()

@@ -84,3 +84,38 @@ def test_conflicting_parallel_resends_keep_the_first_stored_bytes(require_postgr
 
     with storages["memory"].open(chunk.storage_key, "rb") as handle:
         assert hashlib.sha256(handle.read()).hexdigest() == chunk.sha256
+
+
+def test_parallel_mixed_size_chunks_assemble_on_s3(require_postgres, eager_celery, s3_memory):
+    """Threads race on which large chunks may go straight to S3 as parts; the assembly is valid anyway (moto server)."""
+    s3, bucket = s3_memory
+    raw, _ = make_api_key([Role.MEMORY_WRITER])
+    mib = 1024 * 1024
+    sizes = [5 * mib, 5 * mib, 1 * mib, 6 * mib, 5 * mib, 200 * 1024, 5 * mib, 3 * mib, 5 * mib, 10]
+    chunks = [os.urandom(size) for size in sizes]
+    original = b"".join(chunks)
+    first = api_client(raw).post(
+        "/v1/memory/ingest",
+        {"chunk_index": 0, "total_chunks": len(chunks), "data": b64(chunks[0]), "content_type": "application/zip"},
+        format="json",
+    )
+    assert first.status_code == 201
+    upload_id = first.json()["upload_id"]
+
+    def send(index: int) -> int:
+        try:
+            return (
+                api_client(raw)
+                .post("/v1/memory/ingest", {"upload_id": upload_id, "chunk_index": index, "data": b64(chunks[index])}, format="json")
+                .status_code
+            )
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert set(pool.map(send, range(1, len(chunks)))) == {200}
+    upload = Upload.objects.get(pk=upload_id)
+    assert upload.assembled_at is not None and upload.step != "assemble", (upload.state, upload.step, upload.failure_reason)
+    assert (upload.checksum, upload.size_bytes) == (hashlib.sha256(original).hexdigest(), len(original))
+    assert s3.get_object(Bucket=bucket, Key=upload.object_key)["Body"].read() == original
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

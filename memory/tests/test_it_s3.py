@@ -9,28 +9,16 @@ import random
 from pathlib import Path
 
 import pytest
-from django.test import override_settings
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from memory import services
 from memory.models import Upload
-from memory.storage import S3_MIN_PART_BYTES, ChunkRef, S3Backend, get_backend
+from memory.storage import S3_MIN_PART_BYTES, ChunkRef, S3Backend
 
 pytestmark = pytest.mark.django_db
 MiB = 1024 * 1024
-
-
-@pytest.fixture()
-def s3_memory(s3_server, settings):
-    bucket = f"memory-{os.urandom(4).hex()}"
-    s3_server.create_bucket(bucket)
-    storages = dict(settings.STORAGES)
-    storages["memory"] = s3_server.storage_settings(bucket)
-    with override_settings(STORAGES=storages):
-        assert isinstance(get_backend(), S3Backend)
-        yield s3_server.client(), bucket
 
 
 def _multipart_uploads(client, bucket):
