@@ -317,7 +317,10 @@ def receive_chunk(tenant_id: str, request: ChunkRequest, *, actor: Any, now: dat
     # The bytes are written outside the transaction so a slow write holds no row lock.
     try:
         storage_key, part_etag = backend.write_chunk(
-            upload, request.chunk_index, data, may_be_part=_may_be_direct_part(upload, request.chunk_index, len(data))
+            upload,
+            request.chunk_index,
+            data,
+            may_be_part=backend.name == "s3" and _may_be_direct_part(upload, request.chunk_index, len(data)),
         )
     except Exception as exc:
         logger.exception("memory chunk write failed", extra={"upload_id": str(upload.id), "chunk_index": request.chunk_index})

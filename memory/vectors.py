@@ -169,12 +169,13 @@ def qdrant(*, write: bool = False) -> Iterator[Any]:
             _close_local()  # another process wrote since this client loaded the folder (or a fork, or a new path)
         if _local is None:
             _local = _open_local(path, generation)
+        if write:
+            # Bumped before writing: even a process killed mid-write makes the others reload.
+            _local.generation = generation + 1
+            _write_generation(handle, _local.generation)
         try:
             yield _local.client
         finally:
-            if write:
-                _local.generation = generation + 1
-                _write_generation(handle, _local.generation)
             if not _local.reusable:
                 _close_local()
 
