@@ -71,7 +71,30 @@ def test_a_second_process_writing_at_the_same_time_loses_nothing(tmp_path):
         vectors.reset_client()
 
 
+INTERACTIVE_CHILD = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aion.settings")
+    import django
+    django.setup()
+    from django.conf import settings
+    settings.QDRANT_PATH = Path(sys.argv[1])
+    from memory import vectors
+    print("ready", flush=True)
+    for line in sys.stdin:
+        command, collection, upload = line.split()
+        if command == "write":
+            vectors.upsert_segments(collection, upload, [[1.0, 0.0, 0.5, 0.0]], ["w"], {}, {})
+            print("written", flush=True)
+        else:
+            print(vectors.count_upload_vectors(collection, upload), vectors.local_opens, flush=True)
+    """
+)
+
+
 def test_the_client_is_reused_until_another_process_writes(tmp_path):
+    """Two live processes, each keeping its client open, see each other's writes."""
     folder = tmp_path / "reuse-qdrant"
     with override_settings(QDRANT_PATH=folder):
         vectors.reset_client()
@@ -81,13 +104,40 @@ def test_the_client_is_reused_until_another_process_writes(tmp_path):
             assert len(vectors.search("docs", _vector(1), 5, {})) == 1
             vectors.upsert_segments("docs", "u1", [_vector(1)], ["one again"], {}, {})
         assert vectors.local_opens == opens
-        # While this process keeps its client open, another process can open the folder and write...
-        child = _run_child(folder, 1)
-        output, _ = child.communicate(timeout=120)
-        assert child.returncode == 0, output
-        # ...and this process reloads once, then sees it.
-        assert vectors.count_upload_vectors("child-0", "child-0") == 2
-        assert vectors.local_opens == opens + 1
+        child = subprocess.Popen(
+            [sys.executable, "-c", INTERACTIVE_CHILD, str(folder)],
+            cwd=ROOT,
+            env=subprocess_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+        def ask(line: str) -> str:
+            assert child.stdin is not None and child.stdout is not None
+            child.stdin.write(line + "\n")
+            child.stdin.flush()
+            return child.stdout.readline().strip()
+
+        try:
+            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            # The child opens the folder while this process keeps its client, and sees our points.
+            assert ask("count docs u1") == "1 1"
+            assert ask("write docs child") == "written"
+            # This process reloads once (the child wrote), then sees the child's point.
+            assert vectors.count_upload_vectors("docs", "child") == 1
+            assert vectors.local_opens == opens + 1
+            vectors.upsert_segments("docs", "u2", [_vector(2)], ["two"], {}, {})
+            # The child's client, still open, reloads and sees our new point; its own write did not reload it.
+            assert ask("count docs u2") == "1 2"
+            assert ask("count docs child") == "1 2"
+        finally:
+            assert child.stdin is not None
+            child.stdin.close()
+            output = child.stdout.read() if child.stdout else ""
+            child.wait(30)
+        assert child.returncode == 0 and "Traceback" not in output, output
         vectors.reset_client()
 
 
