@@ -178,3 +178,23 @@ def test_every_planned_part_but_the_last_meets_the_5_mib_minimum(sizes, direct_p
     numbers = [members[0].index + 1 for _, members in plan]
     assert numbers == sorted(set(numbers)) and numbers[-1] <= 10_000
     assert all(sum(c.size for c in members) >= S3_MIN_PART_BYTES for _, members in plan[:-1])
+
+
+def test_retention_and_the_stale_abort_leave_nothing_in_the_bucket(personas, post, upload_file, ingest, s3_memory, eager_celery):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    client, bucket = s3_memory
+    post(personas.writer, "/v1/memory/profile", {"name": "brief", "retention_days": 1})
+    text = b"Retention on S3 removes the object. " * 50
+    upload = Upload.objects.get(pk=upload_file(personas.writer, text, 500, profile="brief", content_type="text/plain").json()["upload_id"])
+    assert upload.state == "complete", upload.failure_reason
+    assert _keys(client, bucket, "documents/") == [upload.object_key]
+    stale = ingest(personas.writer, data=os.urandom(S3_MIN_PART_BYTES), chunk_index=0, total_chunks=2).json()["upload_id"]
+
+    later = timezone.now() + timedelta(days=4)
+    assert services.apply_retention(now=later) == 1
+    assert services.abort_stale_uploads(now=later) == 1
+    assert not Upload.objects.filter(pk=upload.id).exists() and Upload.objects.get(pk=stale).state == "aborted"
+    assert _keys(client, bucket) == [] and _multipart_uploads(client, bucket) == []
