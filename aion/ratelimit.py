@@ -88,6 +88,7 @@ def rate_for(route_class: str) -> Rate:
 
 
 # GCRA over several keys at once: allowed only when every key allows, and only then is any key updated.
+# The keys share a hash tag (see bucket_key), so the script also runs on Redis Cluster.
 # KEYS: bucket keys. ARGV: per key, its emission interval (ms) then its burst tolerance (ms). Time comes from Redis itself so
 # every web process agrees. Returns {allowed, min remaining, max reset ms, max retry-after ms}.
 _GCRA_LUA = """
@@ -218,14 +219,25 @@ def key_prefix() -> str:
     return settings.AION_RATE_LIMIT_KEY_PREFIX
 
 
+def bucket_key(route_class: str, kind: str, identity: str) -> str:
+    """``{<prefix>:<route class>}:<kind>:<identity>``.
+
+    The braces are a Redis Cluster hash tag: every bucket of one route class
+    lives in one slot, so the credential and IP buckets that one Lua call
+    touches always share a slot (Cluster refuses a script whose keys do not).
+    The cost is that each route class is served by one shard.
+    """
+    return f"{{{key_prefix()}:{route_class}}}:{kind}:{identity}"
+
+
 def check(route_class: str, credential: str | None, ip: str) -> Decision:
     """One atomic decision over the credential's bucket and the client IP's (AION_RATE_LIMIT_IP_FACTOR times larger)."""
     rate = rate_for(route_class)
     buckets: list[tuple[str, Rate]] = []
     if credential:
-        buckets.append((f"{key_prefix()}:{route_class}:cred:{credential}", rate))
+        buckets.append((bucket_key(route_class, "cred", credential), rate))
     ip_rate = Rate(rate.count * settings.AION_RATE_LIMIT_IP_FACTOR, rate.period_seconds)
-    buckets.append((f"{key_prefix()}:{route_class}:ip:{ip}", ip_rate if credential else rate))
+    buckets.append((bucket_key(route_class, "ip", ip), ip_rate if credential else rate))
     return limiter().hit(buckets)
 
 

@@ -6,6 +6,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -30,7 +31,8 @@ def _delete_prefix(url: str, prefix: str) -> None:
 
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1)
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        # Rate-limit buckets start with a Cluster hash tag: "{<prefix>:rl:<route class>}:...".
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000)) + list(client.scan_iter(match=f"{{{prefix}:*", count=1000))
         if keys:
             client.delete(*keys)
         client.close()
@@ -53,7 +55,7 @@ def redis_cleanup(redis_url: str) -> Iterator[list[str]]:
     for db in range(4):
         client = redis.Redis.from_url(redis_db_url(redis_url, db))
         for prefix in prefixes:
-            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+            keys = list(client.scan_iter(match=f"{prefix}*", count=1000)) + list(client.scan_iter(match=f"{{{prefix}*", count=1000))
             if keys:
                 client.delete(*keys)
         client.close()
@@ -134,3 +136,49 @@ def redis_proxy(redis_url: str) -> Iterator[TcpProxy]:
     proxy.start()
     yield proxy
     proxy.stop()
+
+
+@pytest.fixture()
+def redis_cluster_node(tmp_path: Any) -> Iterator[str]:
+    """A real one-node Redis Cluster (redis-server in cluster mode owning all 16384 slots); yields its URL.
+
+    One node is enough to prove slot rules: Cluster refuses a multi-key command whose keys hash to different
+    slots (CROSSSLOT) even when one node serves them all.
+    """
+    import shutil
+    import subprocess
+    import time
+
+    import redis
+
+    from aion.testing.services import free_port, service_missing, tcp_open
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        service_missing("redis-server", "the binary is not on PATH (needed to start a cluster-mode node)")
+        raise AssertionError("unreachable")
+    port = free_port()
+    options = {"port": port, "bind": "127.0.0.1", "cluster-enabled": "yes", "cluster-port": free_port(), "dir": tmp_path}
+    options |= {"cluster-config-file": tmp_path / "nodes.conf", "save": "", "appendonly": "no"}
+    process = subprocess.Popen(
+        [binary, *(part for name, value in options.items() for part in (f"--{name}", str(value)))],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not tcp_open("127.0.0.1", port, timeout=0.2):
+            if process.poll() is not None or time.monotonic() > deadline:
+                service_missing("redis-server (cluster mode)", f"it did not open port {port}")
+            time.sleep(0.05)
+        client = redis.Redis(port=port)
+        client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
+            if time.monotonic() > deadline:
+                service_missing("redis-server (cluster mode)", "the cluster did not reach state ok")
+            time.sleep(0.05)
+        client.close()
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(5)

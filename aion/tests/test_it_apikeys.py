@@ -134,3 +134,80 @@ def test_a_bad_key_with_an_idempotency_key_counts_once(gateway_isolation):
         client = api_client("aion_deadbeef_" + "z" * 43)
         statuses = [client.post("/v1/audit", {}, format="json", HTTP_IDEMPOTENCY_KEY=f"k{n}").status_code for n in range(3)]
     assert statuses == [401, 401, 429]
+
+
+def _whoami_over_http(base: str, raw: str) -> int:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(base + "/v1/whoami", headers={"x-api-key": raw})
+    try:
+        with urllib.request.urlopen(request, timeout=3) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)  # the server process shares the test database; hold no lock on it
+def test_sighup_reloads_the_env_keys_of_a_running_server(tmp_path):
+    """The production web process (``uvicorn aion.asgi:application``, as in deploy/k8s/web.yaml) reads a mounted
+    key file; the file changes and ``kill -HUP`` makes the running process use it, with no restart."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from aion.testing.processes import ROOT, stop, subprocess_env
+    from aion.testing.services import free_port
+
+    old, new = "sighup-old-key-0123456789abcdef", "sighup-new-key-0123456789abcdef"
+    key_file = tmp_path / "api-keys"
+    key_file.write_text(f"{old}:auditor:{TENANT}")
+    port = free_port()
+    env = subprocess_env(AION_GATEWAY_API_KEYS_FILE=str(key_file))  # this run's test database: unknown keys are looked up
+    for name in ("REDIS_URL", "CELERY_BROKER_URL", "AION_GATEWAY_API_KEYS", "VAULT_ADDR"):
+        env.pop(name, None)  # the in-process limiter: nothing written to the shared Redis
+    command = [sys.executable, "-m", "uvicorn", "aion.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        status = 0
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                status = _whoami_over_http(base, old)
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert status == 200, stop(process)[-2000:]
+        assert _whoami_over_http(base, new) == 401
+
+        # Rotation: the Secret now lists both keys (the overlap), then only the new one.
+        key_file.write_text(f"{old}:auditor:{TENANT},{new}:auditor:{TENANT}")
+        assert _whoami_over_http(base, new) == 401  # nothing re-reads the file by itself
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while _whoami_over_http(base, new) != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _whoami_over_http(base, new) == 200
+        assert _whoami_over_http(base, old) == 200
+
+        key_file.write_text(f"{new}:auditor:{TENANT}")
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while _whoami_over_http(base, old) != 401 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _whoami_over_http(base, old) == 401
+        assert _whoami_over_http(base, new) == 200
+
+        # A broken value is refused and logged; the process keeps its current keys.
+        key_file.write_text("not a key spec")
+        process.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert _whoami_over_http(base, new) == 200
+        assert process.poll() is None
+    finally:
+        output = stop(process)
+    assert "API key reload failed" in output
+    assert new not in output and old not in output  # secrets never reach the logs

@@ -154,3 +154,25 @@ def test_in_process_gcra_refills_over_time():
     now[0] += 5  # one emission interval later, exactly one more request fits
     assert limiter.hit(bucket).allowed is True
     assert limiter.hit(bucket).allowed is False
+
+
+def test_one_call_touches_keys_of_one_cluster_slot(low_limits, redis_cluster_node, gateway_isolation):
+    """On a real cluster-mode Redis: the credential and IP buckets share a hash tag, so the Lua script runs."""
+    import redis
+    from redis.crc import key_slot
+
+    with override_settings(REDIS_URL=redis_cluster_node):
+        decision = ratelimit.check("default", "key:aion_0000", "203.0.113.9")
+        assert decision.allowed and decision.remaining == 2
+        keys = [ratelimit.bucket_key("default", "cred", "key:aion_0000"), ratelimit.bucket_key("default", "ip", "203.0.113.9")]
+        assert keys[0].startswith(f"{{{gateway_isolation}:rl:default}}:")
+        assert key_slot(keys[0].encode()) == key_slot(keys[1].encode())
+        client = redis.Redis.from_url(redis_cluster_node)
+        assert all(client.exists(key) for key in keys)
+
+        # Without the shared tag, Cluster refuses the very same script: this is what the tag prevents.
+        untagged = [f"{gateway_isolation}:default:cred:key:aion_0000", f"{gateway_isolation}:default:ip:203.0.113.9"]
+        assert key_slot(untagged[0].encode()) != key_slot(untagged[1].encode())
+        with pytest.raises(redis.ResponseError, match="same slot"):  # CROSSSLOT
+            ratelimit.limiter().script(keys=untagged, args=[20000, 60000, 2000, 6000])  # type: ignore[union-attr]
+        client.close()
