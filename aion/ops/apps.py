@@ -10,6 +10,9 @@ class Config(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from aion.ops import logstore
+        from aion.ops import (
+            logstore,
+            metrics,  # noqa: F401 - declares aion_backup_failures_total at start-up (0 before any failure)
+        )
 
         logstore.connect()
