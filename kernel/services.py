@@ -673,6 +673,29 @@ def reject_proposal(
     return proposal
 
 
+def _append_revision(
+    head: ConfigScope, proposal: Proposal, document: dict[str, Any], kind: str, actor: Principal, now: datetime
+) -> ConfigRevision:
+    """Write DOCUMENT as the next revision of the locked scope HEAD and make it current (apply and rollback)."""
+    current = head.current
+    revision = ConfigRevision.objects.create(
+        tenant_id=proposal.tenant_id,
+        scope=proposal.scope,
+        number=(current.number if current else 0) + 1,
+        document=document,
+        sha256=document_sha256(document),
+        parent=current,
+        proposal=proposal,
+        kind=kind,
+        author=actor.subject,
+        created_at=now,
+    )
+    head.current = revision
+    head.updated_at = now
+    head.save(update_fields=["current", "updated_at"])
+    return revision
+
+
 def _apply_locked(proposal: Proposal, actor: Principal, now: datetime, *, rbac: dict[str, Any]) -> None:
     """Apply an approved, locked PROPOSAL inside the caller's transaction: a new revision, or ``failed`` on drift."""
     head = _lock_scope(proposal.tenant_id, proposal.scope)
@@ -704,21 +727,7 @@ def _apply_locked(proposal: Proposal, actor: Principal, now: datetime, *, rbac: 
             document.pop(change["key"], None)
         else:
             document[change["key"]] = change["to"]
-    revision = ConfigRevision.objects.create(
-        tenant_id=proposal.tenant_id,
-        scope=proposal.scope,
-        number=(current.number if current else 0) + 1,
-        document=document,
-        sha256=document_sha256(document),
-        parent=current,
-        proposal=proposal,
-        kind=RevisionKind.APPLY,
-        author=actor.subject,
-        created_at=now,
-    )
-    head.current = revision
-    head.updated_at = now
-    head.save(update_fields=["current", "updated_at"])
+    revision = _append_revision(head, proposal, document, RevisionKind.APPLY, actor, now)
     _set_state(proposal, ProposalState.APPLIED, now, applied_at=now, applied_revision=revision, decided_by=actor.subject)
     _observe_lead_time("applied", proposal, now)
     _emit(
@@ -846,21 +855,8 @@ def rollback_proposal(
             )
         applied = ConfigRevision.objects.select_related("parent").get(pk=proposal.applied_revision_id)
         document = dict(applied.parent.document) if applied.parent else {}
-        revision = ConfigRevision.objects.create(
-            tenant_id=proposal.tenant_id,
-            scope=proposal.scope,
-            number=applied.number + 1,
-            document=document,
-            sha256=document_sha256(document),
-            parent=applied,
-            proposal=proposal,
-            kind=RevisionKind.ROLLBACK,
-            author=actor.subject,
-            created_at=now,
-        )
-        head.current = revision
-        head.updated_at = now
-        head.save(update_fields=["current", "updated_at"])
+        # The head is the applied revision (checked above), so the new one follows it.
+        revision = _append_revision(head, proposal, document, RevisionKind.ROLLBACK, actor, now)
         before = proposal_state(proposal)
         _set_state(
             proposal,

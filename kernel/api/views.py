@@ -101,16 +101,16 @@ class ProposalViewSet(GenericViewSet):
 
     @extend_schema(request=serializers.ProposalCreateSerializer, responses=serializers.ProposalSerializer)
     def create(self, request: Request) -> Response:
-        body = self._body(serializers.ProposalCreateSerializer, request)
-        proposal = services.submit_proposal(_principal(request), **body)
-        response = proposal_response(proposal, status=201)
-        response["Location"] = f"/v1/kernel/proposals/{proposal.pk}"
-        return response
+        return self._submit(request, serializers.ProposalCreateSerializer)
 
     @extend_schema(request=serializers.BreakglassCreateSerializer, responses=serializers.ProposalSerializer)
     def breakglass_submit(self, request: Request) -> Response:
-        body = self._body(serializers.BreakglassCreateSerializer, request)
-        proposal = services.submit_proposal(_principal(request), breakglass=True, **body)
+        return self._submit(request, serializers.BreakglassCreateSerializer, breakglass=True)
+
+    def _submit(self, request: Request, serializer_class: type, **options: Any) -> Response:
+        """Submit the validated body as a proposal: 201 with its Location."""
+        body = self._body(serializer_class, request)
+        proposal = services.submit_proposal(_principal(request), **options, **body)
         response = proposal_response(proposal, status=201)
         response["Location"] = f"/v1/kernel/proposals/{proposal.pk}"
         return response
