@@ -96,6 +96,24 @@ def _upload_summary(upload: Upload) -> dict[str, Any]:
     }
 
 
+def _record_upload_change(
+    upload: Upload, action: str, actor: Any, *, before_state: str, publish_event: bool = False, **audit_fields: Any
+) -> None:
+    """Audit a state change of UPLOAD (in the caller's transaction); PUBLISH_EVENT also sends ACTION on the uploads topic."""
+    audit.record(
+        action,
+        "memory.upload",
+        upload.id,
+        actor=actor,
+        tenant_id=upload.tenant_id,
+        before={"state": before_state},
+        after=_upload_summary(upload),
+        **audit_fields,
+    )
+    if publish_event:
+        publish(MEMORY_UPLOADS, str(upload.id), _upload_summary(upload), event_type=action, tenant_id=upload.tenant_id, actor=actor)
+
+
 def _chunk_refs(upload: Upload) -> list[ChunkRef]:
     return [
         ChunkRef(c.index, c.size, c.storage_key, c.part_etag)
@@ -339,15 +357,7 @@ def receive_chunk(tenant_id: str, request: ChunkRequest, *, actor: Any, now: dat
         if upload.received_chunks == upload.total_chunks and upload.state == UploadState.RECEIVING:
             upload.state = UploadState.ASSEMBLING
             upload.step = PipelineStep.ASSEMBLE
-            audit.record(
-                "memory.upload.received",
-                "memory.upload",
-                upload.id,
-                actor=actor,
-                tenant_id=tenant_id,
-                before={"state": UploadState.RECEIVING},
-                after=_upload_summary(upload),
-            )
+            _record_upload_change(upload, "memory.upload.received", actor, before_state=UploadState.RECEIVING)
             _enqueue("assemble_upload", upload.id)
         upload.save()
     return ChunkResult(upload, created, duplicate=False)
@@ -368,24 +378,7 @@ def _fail(upload_id: Any, step: str, reason: str) -> None:
         upload.updated_at = timezone.now()
         upload.save()
         actor = system_principal(upload.tenant_id, "memory-pipeline")
-        audit.record(
-            "memory.upload.failed",
-            "memory.upload",
-            upload.id,
-            actor=actor,
-            tenant_id=upload.tenant_id,
-            before={"state": before},
-            after=_upload_summary(upload),
-            result=AuditResult.FAILED,
-        )
-        publish(
-            MEMORY_UPLOADS,
-            str(upload.id),
-            _upload_summary(upload),
-            event_type="memory.upload.failed",
-            tenant_id=upload.tenant_id,
-            actor=actor,
-        )
+        _record_upload_change(upload, "memory.upload.failed", actor, before_state=before, publish_event=True, result=AuditResult.FAILED)
 
 
 def _set_step(upload_id: Any, step: str, **fields: Any) -> None:
@@ -424,15 +417,8 @@ def assemble_upload(upload_id: Any) -> bool:
         locked.multipart_upload_id = ""
         locked.updated_at = timezone.now()
         locked.save()
-        audit.record(
-            "memory.upload.assembled",
-            "memory.upload",
-            locked.id,
-            actor=system_principal(locked.tenant_id, "memory-pipeline"),
-            tenant_id=locked.tenant_id,
-            before={"state": UploadState.ASSEMBLING},
-            after=_upload_summary(locked),
-        )
+        actor = system_principal(locked.tenant_id, "memory-pipeline")
+        _record_upload_change(locked, "memory.upload.assembled", actor, before_state=UploadState.ASSEMBLING)
         _enqueue("process_upload", locked.id)
     try:
         backend.discard_chunks(upload, chunks)
@@ -497,23 +483,7 @@ def process_upload(upload_id: Any) -> bool:
         locked.completed_at = locked.updated_at = timezone.now()
         locked.save()
         actor = system_principal(locked.tenant_id, "memory-pipeline")
-        audit.record(
-            "memory.upload.completed",
-            "memory.upload",
-            locked.id,
-            actor=actor,
-            tenant_id=locked.tenant_id,
-            before={"state": UploadState.PROCESSING},
-            after=_upload_summary(locked),
-        )
-        publish(
-            MEMORY_UPLOADS,
-            str(locked.id),
-            _upload_summary(locked),
-            event_type="memory.upload.completed",
-            tenant_id=locked.tenant_id,
-            actor=actor,
-        )
+        _record_upload_change(locked, "memory.upload.completed", actor, before_state=UploadState.PROCESSING, publish_event=True)
     return True
 
 
@@ -535,15 +505,7 @@ def reprocess_upload(upload: Upload, *, actor: Any, now: datetime | None = None)
         locked.failure_reason = ""
         locked.updated_at = now
         locked.save()
-        audit.record(
-            "memory.upload.reprocess",
-            "memory.upload",
-            locked.id,
-            actor=actor,
-            tenant_id=locked.tenant_id,
-            before={"state": before},
-            after=_upload_summary(locked),
-        )
+        _record_upload_change(locked, "memory.upload.reprocess", actor, before_state=before)
         _enqueue("process_upload" if locked.assembled_at else "assemble_upload", locked.id)
     return locked
 
@@ -560,24 +522,7 @@ def abort_upload(upload: Upload, *, actor: Any, reason: str) -> bool:
         locked.failure_reason = reason
         locked.aborted_at = locked.updated_at = timezone.now()
         locked.save()
-        audit.record(
-            "memory.upload.aborted",
-            "memory.upload",
-            locked.id,
-            actor=actor,
-            tenant_id=locked.tenant_id,
-            before={"state": before},
-            after=_upload_summary(locked),
-            metadata={"reason": reason},
-        )
-        publish(
-            MEMORY_UPLOADS,
-            str(locked.id),
-            _upload_summary(locked),
-            event_type="memory.upload.aborted",
-            tenant_id=locked.tenant_id,
-            actor=actor,
-        )
+        _record_upload_change(locked, "memory.upload.aborted", actor, before_state=before, publish_event=True, metadata={"reason": reason})
     get_backend().abort(locked, chunks)
     return True
 
