@@ -39,6 +39,13 @@ def principal(request: Request) -> Any:
     return request.user  # the role marker of routes authenticated by an HMAC signature, not a credential
 
 
+def _requested_grace_hours(request: Request) -> float | None:
+    """The optional ``grace_hours`` of a rotate-secret body (a problem 400 when it is invalid)."""
+    serializer = RotateSecretSerializer(data=request.data if isinstance(request.data, dict) else {})
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data.get("grace_hours")
+
+
 class SignatureCheckedByView(BasePermission):
     """The approval hook has no API credential: the view verifies the signature over the raw body itself
     (``services.verify_inbound``), answering 400/401/403/429 problems and recording incidents."""
@@ -112,10 +119,9 @@ class WebhookEndpointViewSet(ModelViewSet):
 
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request: Request, pk: str | None = None) -> Response:
-        serializer = RotateSecretSerializer(data=request.data if isinstance(request.data, dict) else {})
-        serializer.is_valid(raise_exception=True)
+        grace_hours = _requested_grace_hours(request)
         endpoint = self.get_object()
-        secret = services.rotate_endpoint_secret(endpoint, actor=request.user, grace_hours=serializer.validated_data.get("grace_hours"))
+        secret = services.rotate_endpoint_secret(endpoint, actor=request.user, grace_hours=grace_hours)
         endpoint.refresh_from_db()
         return Response({**self.get_serializer(endpoint).data, "secret": secret})
 
@@ -189,8 +195,7 @@ class HookSourceViewSet(GenericViewSet):
 
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request: Request, pk: str | None = None) -> Response:
-        serializer = RotateSecretSerializer(data=request.data if isinstance(request.data, dict) else {})
-        serializer.is_valid(raise_exception=True)
+        grace_hours = _requested_grace_hours(request)
         source = self.get_object()
-        secret = services.rotate_hook_source_secret(source, actor=request.user, grace_hours=serializer.validated_data.get("grace_hours"))
+        secret = services.rotate_hook_source_secret(source, actor=request.user, grace_hours=grace_hours)
         return Response({**self.get_serializer(HookSource.objects.get(pk=source.pk)).data, "secret": secret})

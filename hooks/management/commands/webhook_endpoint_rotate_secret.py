@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from aion.auth.principal import system_principal
+from hooks.management.commands._rotate_secret import RotateSecretCommand
 
 
-class Command(BaseCommand):
+class Command(RotateSecretCommand):
     help = "Rotate an outbound endpoint's signing secret (both signatures are sent for --grace-hours)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("endpoint_id", type=int)
-        parser.add_argument("--grace-hours", type=float, default=None)
+        super().add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         from hooks.models import WebhookEndpoint
@@ -23,11 +24,7 @@ class Command(BaseCommand):
         endpoint = WebhookEndpoint.objects.filter(pk=options["endpoint_id"]).first()
         if endpoint is None:
             raise CommandError(f"no webhook endpoint {options['endpoint_id']}")
-        if options["grace_hours"] is not None and options["grace_hours"] < 0:
-            raise CommandError("--grace-hours must be 0 or more")
-        secret = rotate_endpoint_secret(
-            endpoint, actor=system_principal(endpoint.tenant_id, name="webhook_endpoint_rotate_secret"), grace_hours=options["grace_hours"]
-        )
-        self.stdout.write(f"Rotated the secret of endpoint {endpoint.pk} ({endpoint.url}).")
-        self.stdout.write("New secret (shown once):")
-        self.stdout.write(secret)
+        grace_hours = self.grace_hours(options)
+        actor = system_principal(endpoint.tenant_id, name="webhook_endpoint_rotate_secret")
+        secret = rotate_endpoint_secret(endpoint, actor=actor, grace_hours=grace_hours)
+        self.write_secret(f"Rotated the secret of endpoint {endpoint.pk} ({endpoint.url}).", secret)
