@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from modules import oras_source, services
-from modules.management.commands._common import actor, add_tenant, tenant_of
+from modules.management.commands._common import actor, add_register_options, refusal, tenant_of
 
 
 class Command(BaseCommand):
@@ -15,9 +15,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("reference", help="e.g. modules/summarizer:1.2.0 (under AION_ORAS_REGISTRY)")
-        parser.add_argument("--activate", action="store_true")
-        parser.add_argument("--reason", default="")
-        add_tenant(parser)
+        add_register_options(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = tenant_of(options)
@@ -33,8 +31,7 @@ class Command(BaseCommand):
         except oras_source.OrasUnavailable as exc:
             raise CommandError(str(exc)) from exc
         except services.ModuleActionError as exc:
-            details = "; ".join(f"{p}: {', '.join(m)}" for p, m in (exc.errors or {}).items())
-            raise CommandError(f"{exc.detail} {details}".strip()) from exc
+            raise refusal(exc) from exc
         self.stdout.write(
             self.style.SUCCESS(
                 f"{result.version.module.name} {result.version.version} {'registered' if result.created else 'unchanged'}"

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from modules import manifest as manifests
 from modules import services
-from modules.management.commands._common import actor, add_tenant, tenant_of
+from modules.management.commands._common import actor, add_register_options, refusal, tenant_of
 
 
 class Command(BaseCommand):
@@ -17,9 +17,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("manifest", help="path to the manifest (YAML or JSON)")
-        parser.add_argument("--activate", action="store_true")
-        parser.add_argument("--reason", default="")
-        add_tenant(parser)
+        add_register_options(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = tenant_of(options)
@@ -33,8 +31,7 @@ class Command(BaseCommand):
         except manifests.ManifestInvalid as exc:
             raise CommandError(str(exc)) from exc
         except services.ModuleActionError as exc:
-            details = "; ".join(f"{p}: {', '.join(m)}" for p, m in (exc.errors or {}).items())
-            raise CommandError(f"{exc.detail} {details}".strip()) from exc
+            raise refusal(exc) from exc
         version = result.version
         state = "registered" if result.created else "already registered (identical)"
         self.stdout.write(
