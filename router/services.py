@@ -193,6 +193,19 @@ def decide_for(spec: TaskSpec) -> Decision:
         raise _problem(exc) from exc
 
 
+def _decision_fields(decision: Decision) -> dict[str, Any]:
+    """The Task columns that record DECISION (written at submission and again when a run claims the task)."""
+    return {
+        "route": decision.route,
+        "target": decision.target,
+        "strategy": decision.strategy,
+        "chosen_by": decision.chosen_by,
+        "reason": decision.reason,
+        "policy_revision": decision.policy_revision,
+        "fallbacks": list(decision.fallbacks),
+    }
+
+
 def route_task(data: dict[str, Any], *, tenant_id: str) -> Decision:
     """The dry run: deterministic for the same policy, metrics and seed (default: the task's content)."""
     seed = data.get("seed")
@@ -255,13 +268,7 @@ def submit_task(data: dict[str, Any], *, actor: Any, tenant_id: str, idempotency
                 priority=spec.priority,
                 sla=data.get("sla") or {},
                 metadata=spec.metadata,
-                route=decision.route,
-                target=decision.target,
-                strategy=decision.strategy,
-                chosen_by=decision.chosen_by,
-                reason=decision.reason,
-                policy_revision=decision.policy_revision,
-                fallbacks=list(decision.fallbacks),
+                **_decision_fields(decision),
                 idempotency_key=idempotency_key,
                 request_sha256=fingerprint,
                 submitted_by=actor_name(actor),
@@ -384,13 +391,7 @@ def execute_task(task_id: str, *, now: Any = None) -> str:
             lease_expires_at=lease_until,
             started_at=now,
             updated_at=now,
-            route=decision.route,
-            target=decision.target,
-            strategy=decision.strategy,
-            chosen_by=decision.chosen_by,
-            reason=decision.reason,
-            policy_revision=decision.policy_revision,
-            fallbacks=list(decision.fallbacks),
+            **_decision_fields(decision),
         )
         if not claimed:
             task.refresh_from_db()

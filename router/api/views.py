@@ -50,6 +50,12 @@ def _invalid(exc: PolicyInvalid) -> Problem:
     return Problem(400, "the router policy is invalid; the active policy is unchanged", slug="policy-invalid", errors=exc.errors)
 
 
+def _revision_response(revision: Any, created: bool) -> Response:
+    """The answer of reload and rollback: 201 with the new revision, 200 when nothing changed."""
+    body = {"changed": created, "revision": PolicyRevisionSerializer(revision).data}
+    return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
 def _policy_payload() -> dict[str, Any]:
     active_number = PolicyState.objects.filter(pk=1).values_list("active_number", flat=True).first() or 0
     active = PolicyRevision.objects.filter(number=active_number).first()
@@ -85,8 +91,7 @@ class PolicyReloadView(APIView):
             revision, created = services.reload_policy(actor=request.user, tenant_id=_tenant(request))
         except PolicyInvalid as exc:
             raise _invalid(exc) from exc
-        body = {"changed": created, "revision": PolicyRevisionSerializer(revision).data}
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return _revision_response(revision, created)
 
 
 class PolicyRollbackView(APIView):
@@ -104,8 +109,7 @@ class PolicyRollbackView(APIView):
             )
         except PolicyInvalid as exc:
             raise _invalid(exc) from exc
-        body = {"changed": created, "revision": PolicyRevisionSerializer(revision).data}
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return _revision_response(revision, created)
 
 
 class RouteDryRunView(APIView):
