@@ -638,6 +638,16 @@ def _record_approval(proposal: Proposal, actor: Principal, *, comment: str, now:
         raise Problem(409, "You have already approved this proposal; each approver counts once.", slug="already-approved") from None
 
 
+def _required_reason(reason: Any, missing_detail: str) -> str:
+    """REASON stripped; a 400 with MISSING_DETAIL when it is empty, or when it is too long (reject, rollback)."""
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    if not reason:
+        raise Problem(400, missing_detail, slug="validation-error", errors={"reason": ["A reason is required."]})
+    if len(reason) > MAX_TEXT:
+        raise Problem(400, "The reason is too long.", slug="validation-error", errors={"reason": [f"At most {MAX_TEXT} characters."]})
+    return reason
+
+
 def reject_proposal(
     proposal: Proposal, actor: Principal, *, reason: str, if_match: str | None = None, now: datetime | None = None
 ) -> Proposal:
@@ -645,13 +655,7 @@ def reject_proposal(
     now = _now(now)
     _check_tenant(actor, proposal)
     _require_role(actor, Role.KERNEL_ADMIN, "reject", tenant_id=proposal.tenant_id, resource_id=proposal.pk)
-    reason = (reason or "").strip() if isinstance(reason, str) else ""
-    if not reason:
-        raise Problem(
-            400, "A reason is required to reject a proposal.", slug="validation-error", errors={"reason": ["A reason is required."]}
-        )
-    if len(reason) > MAX_TEXT:
-        raise Problem(400, "The reason is too long.", slug="validation-error", errors={"reason": [f"At most {MAX_TEXT} characters."]})
+    reason = _required_reason(reason, "A reason is required to reject a proposal.")
     proposal = expire_if_due(proposal, now)
     with transaction.atomic():
         proposal = _lock_proposal(proposal)
@@ -833,11 +837,7 @@ def rollback_proposal(
     now = _now(now)
     _check_tenant(actor, proposal)
     _require_role(actor, Role.KERNEL_ADMIN, "rollback", tenant_id=proposal.tenant_id, resource_id=proposal.pk)
-    reason = (reason or "").strip() if isinstance(reason, str) else ""
-    if not reason:
-        raise Problem(400, "A reason is required to roll back.", slug="validation-error", errors={"reason": ["A reason is required."]})
-    if len(reason) > MAX_TEXT:
-        raise Problem(400, "The reason is too long.", slug="validation-error", errors={"reason": [f"At most {MAX_TEXT} characters."]})
+    reason = _required_reason(reason, "A reason is required to roll back.")
     with transaction.atomic():
         proposal = _lock_proposal(proposal)
         _check_if_match(if_match, proposal)

@@ -7,6 +7,7 @@ checks RBAC again and owns every state change. Reads are open to any kernel role
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from drf_spectacular.types import OpenApiTypes
@@ -117,18 +118,11 @@ class ProposalViewSet(GenericViewSet):
 
     @extend_schema(request=serializers.ApproveSerializer, responses=serializers.ProposalSerializer)
     def approve(self, request: Request, pk: str) -> Response:
-        proposal = self.get_object()
-        body = self._body(serializers.ApproveSerializer, request)
-        return proposal_response(
-            services.approve_proposal(proposal, _principal(request), comment=body["comment"], if_match=self._if_match(request))
-        )
+        return self._decide(request, serializers.ApproveSerializer, services.approve_proposal, "comment")
 
     @extend_schema(request=serializers.ReasonSerializer, responses=serializers.ProposalSerializer)
     def reject(self, request: Request, pk: str) -> Response:
-        proposal = self.get_object()
-        body = self._body(serializers.ReasonSerializer, request)
-        actor = _principal(request)
-        return proposal_response(services.reject_proposal(proposal, actor, reason=body["reason"], if_match=self._if_match(request)))
+        return self._decide(request, serializers.ReasonSerializer, services.reject_proposal, "reason")
 
     @extend_schema(request=serializers.ApplySerializer, responses=serializers.ProposalSerializer)
     def apply(self, request: Request, pk: str) -> Response:
@@ -140,21 +134,17 @@ class ProposalViewSet(GenericViewSet):
 
     @extend_schema(request=serializers.ReasonSerializer, responses=serializers.ProposalSerializer)
     def rollback(self, request: Request, pk: str) -> Response:
-        proposal = self.get_object()
-        body = self._body(serializers.ReasonSerializer, request)
-        return proposal_response(
-            services.rollback_proposal(proposal, _principal(request), reason=body["reason"], if_match=self._if_match(request))
-        )
+        return self._decide(request, serializers.ReasonSerializer, services.rollback_proposal, "reason")
 
     @extend_schema(request=serializers.BreakglassApproveSerializer, responses=serializers.ProposalSerializer)
     def breakglass(self, request: Request, pk: str) -> Response:
+        return self._decide(request, serializers.BreakglassApproveSerializer, services.breakglass_approve, "justification")
+
+    def _decide(self, request: Request, serializer_class: type, service: Callable[..., Proposal], field: str) -> Response:
+        """Run SERVICE on the proposal with the body's FIELD (comment, reason...) and the caller's If-Match."""
         proposal = self.get_object()
-        body = self._body(serializers.BreakglassApproveSerializer, request)
-        return proposal_response(
-            services.breakglass_approve(
-                proposal, _principal(request), justification=body["justification"], if_match=self._if_match(request)
-            )
-        )
+        body = self._body(serializer_class, request)
+        return proposal_response(service(proposal, _principal(request), **{field: body[field]}, if_match=self._if_match(request)))
 
 
 def _known_scope(tenant_id: str, scope: str) -> bool:
