@@ -79,6 +79,15 @@ class RolePermission(BasePermission):
         if request.user is None or not getattr(request.user, "is_authenticated", False):
             raise exceptions.NotAuthenticated()
         if not principal_allows(request.user, role, request.method):
+            if request.method not in SAFE_METHODS:
+                # A refused write passes the rate limiter first (DRF would throttle only allowed requests),
+                # then leaves a throttled access.denied audit record.
+                from aion.auth.denials import record_denied
+
+                check_throttles = getattr(view, "check_throttles", None)
+                if check_throttles is not None:
+                    check_throttles(request)
+                record_denied(request, request.user, "missing_role", required_role=role)
             raise exceptions.PermissionDenied(f"This action requires the role {role!r}.")
         return True
 
@@ -95,6 +104,9 @@ def role_required(role: str) -> Callable[[Callable[..., HttpResponse]], Callable
 
             principal = principal_for_user(request.user)
             if not principal_allows(principal, role, request.method or "GET"):
+                from aion.auth.denials import record_denied
+
+                record_denied(request, principal, "missing_role", required_role=role)
                 raise DjangoPermissionDenied(f"This page requires the role {role!r}.")
             request.principal = principal  # type: ignore[attr-defined]
             return view(request, *args, **kwargs)

@@ -312,6 +312,8 @@ AION_TRUSTED_PROXY_HOPS = env.integer("AION_TRUSTED_PROXY_HOPS", 0, minimum=0)  
 AION_RATE_LIMIT_KEY_PREFIX = env.string("AION_RATE_LIMIT_KEY_PREFIX", "aion:rl")
 AION_IDEMPOTENCY_KEY_PREFIX = env.string("AION_IDEMPOTENCY_KEY_PREFIX", "aion:idem")
 AION_IDEMPOTENCY_LOCK_SECONDS = env.integer("AION_IDEMPOTENCY_LOCK_SECONDS", 120, minimum=1)  # in-flight marker lifetime
+# At most one access.denied audit record per credential, route, method and reason in this many seconds (0: every one).
+AION_AUDIT_DENIED_INTERVAL_SECONDS = env.integer("AION_AUDIT_DENIED_INTERVAL_SECONDS", 60, minimum=0)
 # --- Gateway: the outbox relay ---
 AION_OUTBOX_RELAY_LOCK_SECONDS = env.integer("AION_OUTBOX_RELAY_LOCK_SECONDS", 300, minimum=10)
 AION_KAFKA_TIMEOUT_SECONDS = env.decimal_number("AION_KAFKA_TIMEOUT_SECONDS", 10.0, minimum=0.5)

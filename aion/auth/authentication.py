@@ -25,6 +25,10 @@ def apply_tenant_header(request: Any, principal: Principal) -> Principal:
         return principal
     if wanted in principal.allowed_tenants:
         return principal.with_tenant(wanted)
+    if not getattr(getattr(request, "_request", request), "aion_preauthenticating", False):  # the view's own pass records it
+        from aion.auth.denials import record_denied
+
+        record_denied(request, principal, "tenant_mismatch", requested_tenant=str(wanted)[:64])
     raise Problem(403, "x-tenant-id names a tenant this credential may not act for.", slug="tenant-mismatch")
 
 

@@ -182,3 +182,23 @@ def redis_cluster_node(tmp_path: Any) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(5)
+
+
+@pytest.fixture()
+def settings_from_env(monkeypatch: Any, tmp_path: Any) -> Any:
+    """Executes aion/settings.py against given variables (outside test mode) and returns its names."""
+    import os
+    import runpy
+
+    from django.conf import settings
+
+    def load(**variables: str) -> dict[str, Any]:
+        for name in list(os.environ):
+            if name.startswith(("AION_RATE_LIMIT", "AION_IDEMPOTENCY")) or name in ("REDIS_URL", "AION_TESTING"):
+                monkeypatch.delenv(name)
+        monkeypatch.setenv("AION_VAR_DIR", str(tmp_path))
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        return runpy.run_path(str(settings.BASE_DIR / "aion" / "settings.py"))
+
+    return load

@@ -1,4 +1,4 @@
-"""A test URLconf: the real routes plus one probe endpoint whose POST makes a real, audited state change.
+"""A test URLconf: the real routes plus probe endpoints (an API POST making a real, audited change; a Console page).
 
 The probe lets the Gateway tests exercise rate limits and idempotency on an
 unsafe route without depending on other apps' endpoints.
@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from django.db import transaction
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -19,7 +20,7 @@ from rest_framework.response import Response
 from aion import audit
 from aion.api.views import APIView, ModelViewSet
 from aion.models import ApiKey
-from aion.rbac import Role
+from aion.rbac import Role, role_required
 
 
 class ProbeView(APIView):
@@ -51,6 +52,12 @@ class IngestProbeView(APIView):
         return Response({"ok": True})
 
 
+@role_required(Role.KERNEL_ADMIN)
+def console_probe(request: HttpRequest) -> HttpResponse:
+    """A Console page that changes nothing; tests post to it without the role."""
+    return HttpResponse("ok")
+
+
 class KeyNameSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiKey
@@ -70,5 +77,6 @@ urlpatterns = [
     path("v1/test/keys/<int:pk>", TenantKeyViewSet.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"})),
     path("v1/test/probe", ProbeView.as_view(), name="probe"),
     path("v1/test/ingest-probe", IngestProbeView.as_view(), name="ingest-probe"),
+    path("console/test/probe", console_probe, name="console-probe"),
     path("", include("aion.urls")),
 ]

@@ -162,3 +162,11 @@ def test_transient_refusals_are_not_stored(probe_urls, gateway_isolation):
     # Once the limit allows it, the same key runs for real instead of replaying the 429.
     retried = _post(client, {"n": 2}, key="b")
     assert retried.status_code == 201 and "Idempotent-Replay" not in retried
+
+
+def test_the_store_defaults_to_database_3_of_redis_for_24_hours(settings_from_env):
+    loaded = settings_from_env(REDIS_URL="redis://redis:6379/0")
+    assert loaded["AION_IDEMPOTENCY_REDIS_URL"] == "redis://redis:6379/3"
+    assert loaded["AION_IDEMPOTENCY_TTL_SECONDS"] == 24 * 3600
+    assert settings_from_env(REDIS_URL="redis://redis:6379/0", AION_IDEMPOTENCY_TTL_SECONDS="3600")["AION_IDEMPOTENCY_TTL_SECONDS"] == 3600
+    assert not settings_from_env()["AION_IDEMPOTENCY_REDIS_URL"]  # no Redis: the in-process store

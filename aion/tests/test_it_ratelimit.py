@@ -176,3 +176,13 @@ def test_one_call_touches_keys_of_one_cluster_slot(low_limits, redis_cluster_nod
         with pytest.raises(redis.ResponseError, match="same slot"):  # CROSSSLOT
             ratelimit.limiter().script(keys=untagged, args=[20000, 60000, 2000, 6000])  # type: ignore[union-attr]
         client.close()
+
+
+def test_each_route_class_limit_is_set_by_its_own_variable(settings_from_env):
+    defaults = settings_from_env()["AION_RATE_LIMITS"]
+    assert defaults["default"] == "600/60" and defaults["write"] == "120/60"
+    limits = settings_from_env(AION_RATE_LIMIT_INGEST="7/30", AION_RATE_LIMIT_WRITE="9/10")["AION_RATE_LIMITS"]
+    assert limits["ingest"] == "7/30" and limits["write"] == "9/10"
+    assert limits["default"] == defaults["default"] and limits["hooks"] == defaults["hooks"]
+    with pytest.raises(Exception, match="AION_RATE_LIMIT_HOOKS"):
+        settings_from_env(AION_RATE_LIMIT_HOOKS="fast")
