@@ -154,19 +154,27 @@ def _known_scope(tenant_id: str, scope: str) -> bool:
     return ConfigRevision.objects.filter(tenant_id=tenant_id, scope=scope).exists()
 
 
-class ConfigView(APIView):
-    """``GET /v1/kernel/config/{scope}``: the current revision, with an ETag (If-None-Match gets 304)."""
+class ConfigReadView(APIView):
+    """The access rule of the configuration reads: any read role, or modules.admin."""
 
     permission_classes = [KernelPermission]
     read_any_of = CONFIG_READ_ROLES
     required_role = Role.KERNEL_PROPOSER
     serializer_class = serializers.RevisionSerializer
 
+    @staticmethod
+    def unknown_scope(scope: str) -> Problem:
+        return Problem(404, f"No configuration scope {scope!r}.", slug="not-found")
+
+
+class ConfigView(ConfigReadView):
+    """``GET /v1/kernel/config/{scope}``: the current revision, with an ETag (If-None-Match gets 304)."""
+
     def get(self, request: Request, scope: str) -> Response:
         tenant_id = _principal(request).tenant_id
         revision = services.current_revision(tenant_id, scope)
         if revision is None and not _known_scope(tenant_id, scope):
-            raise Problem(404, f"No configuration scope {scope!r}.", slug="not-found")
+            raise self.unknown_scope(scope)
         data = services.revision_state(revision) if revision else services.empty_revision_state(scope)
         etag = services.revision_etag(tenant_id, scope, data["revision"], data["sha256"])
         wanted = {tag.strip() for tag in request.META.get("HTTP_IF_NONE_MATCH", "").split(",") if tag.strip()}
@@ -175,33 +183,23 @@ class ConfigView(APIView):
         return Response(data, headers={"ETag": etag})
 
 
-class RevisionListView(APIView):
+class RevisionListView(ConfigReadView):
     """``GET /v1/kernel/config/{scope}/revisions``: newest first, paginated."""
-
-    permission_classes = [KernelPermission]
-    read_any_of = CONFIG_READ_ROLES
-    required_role = Role.KERNEL_PROPOSER
-    serializer_class = serializers.RevisionSerializer
 
     def get(self, request: Request, scope: str) -> Response:
         from aion.api.pagination import Pagination
 
         tenant_id = _principal(request).tenant_id
         if not _known_scope(tenant_id, scope):
-            raise Problem(404, f"No configuration scope {scope!r}.", slug="not-found")
+            raise self.unknown_scope(scope)
         queryset = ConfigRevision.objects.filter(tenant_id=tenant_id, scope=scope).select_related("parent").order_by("-number")
         paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response([services.revision_state(r) for r in page or []])
 
 
-class RevisionDetailView(APIView):
+class RevisionDetailView(ConfigReadView):
     """``GET /v1/kernel/config/{scope}/revisions/{n}``."""
-
-    permission_classes = [KernelPermission]
-    read_any_of = CONFIG_READ_ROLES
-    required_role = Role.KERNEL_PROPOSER
-    serializer_class = serializers.RevisionSerializer
 
     def get(self, request: Request, scope: str, number: int) -> Response:
         tenant_id = _principal(request).tenant_id
