@@ -66,6 +66,24 @@ def test_a_credential_without_the_role_gets_403():
             assert response["Content-Type"].startswith("application/problem+json")
 
 
+@pytest.mark.django_db
+def test_every_other_role_is_not_enough_to_write():
+    """Holding every role except the ones a route declares (and auditor, which may read anything) gets 403 on writes."""
+    refused = 0
+    for route in api_routes():
+        declared = route.declared_roles()
+        if declared & {PUBLIC, "authenticated", HOOK_SIGNATURE}:
+            continue
+        raw, _ = make_api_key(roles=sorted(ALL_ROLES - declared - {"auditor"}))
+        client = api_client(raw)
+        for method in ("post", "put", "patch", "delete"):
+            response = call(client, method, route.path)
+            assert response.status_code in (403, 404, 405), f"{method.upper()} {route.path} -> {response.status_code}"
+            assert response["Content-Type"].startswith("application/problem+json")
+            refused += response.status_code == 403
+    assert refused >= 100  # the walk really reached the permission check, not only 404/405
+
+
 GARBAGE = [
     b"{not json",
     b"[]",
