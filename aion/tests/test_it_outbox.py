@@ -81,6 +81,20 @@ def test_one_relay_at_a_time_through_the_lease():
     assert OutboxRelayState.objects.get().holder == "relay-a"
 
 
+def test_the_holder_renews_its_lease_until_another_relay_takes_an_expired_one():
+    now = timezone.now()
+    assert _acquire_lease(now, "relay-a")
+    first_expiry = OutboxRelayState.objects.get().lease_expires_at
+    later = now + timedelta(seconds=30)
+    assert _acquire_lease(later, "relay-a")  # renewal between batches pushes the expiry out
+    assert OutboxRelayState.objects.get().lease_expires_at > first_expiry
+    assert not _acquire_lease(later, "relay-b")
+    # relay-a stalls past its lease; relay-b takes over and relay-a's next renewal fails, so it stops sending.
+    much_later = later + timedelta(hours=1)
+    assert _acquire_lease(much_later, "relay-b")
+    assert not _acquire_lease(much_later, "relay-a")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_relays_get_exactly_one_lease():
     import threading
