@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from aion.auth.principal import Principal, principal_for_user
 from aion.models import AuditRecord
 from aion.problems import Problem
-from aion.rbac import Role, principal_allows
+from aion.rbac import Role, principal_allows, role_required
 from kernel import services
 from kernel.choices import OPEN_STATES, ProposalState
 from kernel.models import ConfigRevision, Proposal
@@ -37,7 +37,11 @@ READ_ROLES = tuple(sorted(services.READ_ROLES))
 
 
 def kernel_page(*roles: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """Login, then any one of ROLES (auditor reads everything), checked like the API does."""
+    """Login, then any one of ROLES (auditor reads everything), checked like the API does.
+
+    ``aion.rbac.role_required`` takes one role; pages open to several roles use this, pages
+    that need one role use ``role_required`` itself.
+    """
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
@@ -141,7 +145,7 @@ def _parse_change_lines(text: str, document: dict[str, Any]) -> tuple[list[dict[
 
 
 @require_http_methods(["GET", "POST"])
-@kernel_page(Role.KERNEL_PROPOSER)
+@role_required(Role.KERNEL_PROPOSER)
 def proposal_new(request: HttpRequest) -> HttpResponse:
     """Propose a change: ``from`` is the value of the revision the form showed (drift is caught on submit)."""
     principal = _principal(request)

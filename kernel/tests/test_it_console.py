@@ -8,6 +8,7 @@ import re
 import pytest
 from django.test import Client
 
+from aion.models import AuditRecord
 from aion.rbac import Role
 from aion.testing.factories import OTHER_TENANT, make_user
 from kernel.models import ConfigRevision, Proposal
@@ -149,6 +150,10 @@ def test_console_negative_authorisation():
     assert ConfigRevision.objects.count() == 0
     proposer_only = login("gina", [Role.KERNEL_PROPOSER])
     assert proposer_only.post(f"/console/proposals/{proposal['id']}/approve", {"text": ""}).status_code == 403
+    # The new-proposal page is guarded by the platform's role_required: a refused write is also audited.
+    assert nobody.get("/console/proposals/new/").status_code == 403
+    assert nobody.post("/console/proposals/new/", {"scope": "sysctl"}).status_code == 403
+    assert AuditRecord.objects.filter(action="access.denied", actor__contains="erin").exists()
 
 
 def test_the_new_proposal_form_shows_policy_errors_and_drift():
