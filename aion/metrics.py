@@ -43,3 +43,15 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 
 
 metrics_view.required_role = "public"  # type: ignore[attr-defined]
+
+
+_scrape_collectors: set[str] = set()
+
+
+def register_scrape_collector(collector: object) -> None:
+    """Add a scrape-time collector once per process (apps call this from ready(), which may run twice)."""
+    name = f"{type(collector).__module__}.{type(collector).__qualname__}"
+    if name in _scrape_collectors:
+        return
+    scrape_registry.register(collector)  # type: ignore[arg-type]
+    _scrape_collectors.add(name)

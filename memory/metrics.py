@@ -12,7 +12,7 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
-from aion.metrics import scrape_registry
+from aion.metrics import register_scrape_collector
 
 INGEST_BYTES = Counter("memory_ingest_bytes_total", "Decoded chunk bytes accepted by POST /v1/memory/ingest")
 STEP_DURATION = Histogram(
@@ -45,11 +45,5 @@ class MemoryCollector:
         return []
 
 
-_registered = False
-
-
 def register_collector() -> None:
-    global _registered
-    if not _registered:
-        scrape_registry.register(MemoryCollector())  # type: ignore[arg-type]
-        _registered = True
+    register_scrape_collector(MemoryCollector())

@@ -8,7 +8,7 @@ from typing import Any
 from prometheus_client import Histogram
 from prometheus_client.core import GaugeMetricFamily
 
-from aion.metrics import scrape_registry
+from aion.metrics import register_scrape_collector
 
 HEALTH_CHECK_LATENCY = Histogram(
     "module_health_check_latency_seconds",
@@ -57,11 +57,5 @@ class ModuleCollector:
         yield latency
 
 
-_registered = False
-
-
 def register_collector() -> None:
-    global _registered
-    if not _registered:
-        scrape_registry.register(ModuleCollector())  # type: ignore[arg-type]
-        _registered = True
+    register_scrape_collector(ModuleCollector())

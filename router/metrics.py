@@ -8,6 +8,8 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from aion.metrics import register_scrape_collector
+
 TASK_LATENCY = Histogram(
     "router_task_latency_seconds",
     "Task execution latency (claim to outcome) by route and the target that decided it",
@@ -41,14 +43,5 @@ class RouterCollector(Collector):
         yield spend
 
 
-_registered = False
-
-
 def register_collector() -> None:
-    global _registered
-    if _registered:
-        return
-    from aion.metrics import scrape_registry
-
-    scrape_registry.register(RouterCollector())
-    _registered = True
+    register_scrape_collector(RouterCollector())
