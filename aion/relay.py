@@ -54,7 +54,7 @@ from django.utils import timezone
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 
-from aion.metrics import scrape_registry
+from aion.metrics import register_scrape_collector
 from aion.models import OutboxEvent, OutboxRelayState
 
 logger = logging.getLogger("aion.relay")
@@ -331,14 +331,8 @@ class OutboxCollector:
         yield GaugeMetricFamily("aion_outbox_oldest_age_seconds", "Age of the oldest unrelayed outbox event", value=age or 0.0)
 
 
-_collector_registered = False
-
-
 def register_collector() -> None:
-    global _collector_registered
-    if not _collector_registered:
-        scrape_registry.register(OutboxCollector())  # type: ignore[arg-type]
-        _collector_registered = True
+    register_scrape_collector(OutboxCollector())
 
 
 register_collector()
