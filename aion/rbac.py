@@ -92,8 +92,11 @@ class RolePermission(BasePermission):
         return True
 
 
-def role_required(role: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """For Console (Django) views: login, then the role, checked the same way as the API."""
+def role_required(*roles: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """For Console (Django) views: login, then any one of ROLES, checked the same way as the API."""
+    if not roles:
+        raise RoleRequirementMissing("role_required needs at least one role")
+    names = tuple(str(role) for role in roles)
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
@@ -103,15 +106,17 @@ def role_required(role: str) -> Callable[[Callable[..., HttpResponse]], Callable
             from aion.auth.principal import principal_for_user
 
             principal = principal_for_user(request.user)
-            if not principal_allows(principal, role, request.method or "GET"):
+            if not any(principal_allows(principal, name, request.method or "GET") for name in names):
                 from aion.auth.denials import record_denied
 
-                record_denied(request, principal, "missing_role", required_role=role)
-                raise DjangoPermissionDenied(f"This page requires the role {role!r}.")
+                record_denied(request, principal, "missing_role", required_role=" | ".join(names))
+                wanted = repr(names[0]) if len(names) == 1 else "one of " + ", ".join(names)
+                raise DjangoPermissionDenied(f"This page requires the role {wanted}.")
             request.principal = principal  # type: ignore[attr-defined]
             return view(request, *args, **kwargs)
 
-        wrapped.required_role = role  # type: ignore[attr-defined]
+        wrapped.required_role = names[0]  # type: ignore[attr-defined]
+        wrapped.required_any_of = names  # type: ignore[attr-defined]
         return wrapped
 
     return decorator

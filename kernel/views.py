@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Max
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -24,41 +20,16 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from aion.auth.principal import Principal, principal_for_user
+from aion.auth.principal import Principal
 from aion.models import AuditRecord
 from aion.problems import Problem
-from aion.rbac import Role, principal_allows, role_required
+from aion.rbac import Role, role_required
 from kernel import services
 from kernel.choices import OPEN_STATES, ProposalState
 from kernel.models import ConfigRevision, Proposal
 from kernel.policy import LOADER, current_policy
 
 READ_ROLES = tuple(sorted(services.READ_ROLES))
-
-
-def kernel_page(*roles: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """Login, then any one of ROLES (auditor reads everything), checked like the API does.
-
-    ``aion.rbac.role_required`` takes one role; pages open to several roles use this, pages
-    that need one role use ``role_required`` itself.
-    """
-
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
-            principal = principal_for_user(request.user)
-            if not any(principal_allows(principal, str(role), request.method or "GET") for role in roles):
-                raise PermissionDenied("This page needs one of the roles: " + ", ".join(str(r) for r in roles))
-            request.principal = principal  # type: ignore[attr-defined]
-            return view(request, *args, **kwargs)
-
-        wrapped.required_role = str(roles[0])  # type: ignore[attr-defined]
-        wrapped.required_any_of = tuple(str(r) for r in roles)  # type: ignore[attr-defined]
-        return wrapped
-
-    return decorator
 
 
 def _principal(request: HttpRequest) -> Principal:
@@ -90,7 +61,7 @@ def _live_context(request: HttpRequest, *, proposal: Proposal | None = None) -> 
 
 
 @require_GET
-@kernel_page(*READ_ROLES)
+@role_required(*READ_ROLES)
 def proposals(request: HttpRequest) -> HttpResponse:
     """The proposals list: state tabs with counts, relative times, TTL countdowns."""
     principal = _principal(request)
@@ -232,7 +203,7 @@ def _action_buttons(principal: Principal, proposal: Proposal) -> list[dict[str, 
 
 
 @require_GET
-@kernel_page(*READ_ROLES)
+@role_required(*READ_ROLES)
 def proposal_detail(request: HttpRequest, proposal_id: Any) -> HttpResponse:
     """Side-by-side diff, risk, TTL countdown, approvals, history and the action buttons."""
     principal = _principal(request)
@@ -260,7 +231,7 @@ ACTIONS = {"approve", "reject", "apply", "rollback", "breakglass"}
 
 
 @require_POST
-@kernel_page(Role.KERNEL_ADMIN, Role.KERNEL_BREAKGLASS)
+@role_required(Role.KERNEL_ADMIN, Role.KERNEL_BREAKGLASS)
 def proposal_action(request: HttpRequest, proposal_id: Any, action: str) -> HttpResponse:
     """Approve / reject / apply / rollback / break-glass from the confirmation dialog."""
     if action not in ACTIONS:
@@ -299,7 +270,7 @@ def proposal_action(request: HttpRequest, proposal_id: Any, action: str) -> Http
 
 
 @require_GET
-@kernel_page(*READ_ROLES)
+@role_required(*READ_ROLES)
 def changes(request: HttpRequest) -> JsonResponse:
     """Polling fallback for live updates: a fingerprint of the tenant's proposals (or of one proposal)."""
     principal = _principal(request)
@@ -313,7 +284,7 @@ def changes(request: HttpRequest) -> JsonResponse:
 
 
 @require_GET
-@kernel_page(*READ_ROLES)
+@role_required(*READ_ROLES)
 def config_index(request: HttpRequest) -> HttpResponse:
     """Every scope: the policy's and any with revisions, with its current revision."""
     principal = _principal(request)
@@ -338,7 +309,7 @@ def _document_diff(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, A
 
 
 @require_GET
-@kernel_page(*READ_ROLES)
+@role_required(*READ_ROLES)
 def config_scope(request: HttpRequest, scope: str) -> HttpResponse:
     """One scope: the current document, its revisions, and the diff between any two (``?a=&b=``)."""
     principal = _principal(request)
