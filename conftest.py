@@ -12,14 +12,16 @@ pytest_plugins = [
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``@pytest.mark.postgres`` tests run in the PostgreSQL configuration only (deselected on SQLite)."""
+    """``postgres`` tests run in the PostgreSQL configuration only, ``sqlite`` ones on SQLite only.
+
+    Each configuration deselects (does not skip) the other's tests: CI runs both configurations.
+    """
     from django.conf import settings
 
-    if settings.DATABASE_IS_POSTGRES:
-        return
+    other = "sqlite" if settings.DATABASE_IS_POSTGRES else "postgres"
     selected, deselected = [], []
     for item in items:
-        (deselected if item.get_closest_marker("postgres") else selected).append(item)
+        (deselected if item.get_closest_marker(other) else selected).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected

@@ -62,10 +62,10 @@ def test_backup_command_writes_a_complete_object_and_a_record(capsys):
     assert backup.key in capsys.readouterr().out
 
 
+@pytest.mark.sqlite  # the PostgreSQL round trip is test_it_backup_postgres.py
 @pytest.mark.django_db(transaction=True)  # the backup reads committed rows only
 def test_restore_refuses_without_yes_and_restores_into_a_named_sqlite_database(tmp_path):
-    if database_kind() != "sqlite":
-        pytest.skip("the SQLite restore path; PostgreSQL has its own round-trip test")  # not a missing service
+    assert database_kind() == "sqlite"
     make_api_key(["auditor"], TENANT, name="row one")
     make_api_key(["auditor"], TENANT, name="row two")
     backup = create_backup()
