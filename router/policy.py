@@ -13,6 +13,7 @@ import fnmatch
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -78,29 +79,41 @@ class Match:
     # Globs compiled once per policy load: rule scanning is the hot loop of every decision.
     intent_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
     tenant_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    metadata_re: tuple[tuple[str, re.Pattern[str]], ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "intent_re", _globs_re(self.intents))
         object.__setattr__(self, "tenant_re", _globs_re(self.tenants))
+        object.__setattr__(self, "metadata_re", tuple((key, re.compile(fnmatch.translate(glob))) for key, glob in self.metadata))
 
-    def matches(self, *, intent: str, tenant_id: str, privacy: str, priority: str, input_tokens: int, metadata: dict) -> bool:
+    def matches_key(self, intent: str, tenant_id: str, privacy: str, priority: str) -> bool:
+        """The four fields a task's routing key holds (what ``RuleIndex`` memoises)."""
         if self.priority and priority not in self.priority:
             return False
         if self.privacy and privacy not in self.privacy:
             return False
         if self.intent_re is not None and not self.intent_re.match(intent):
             return False
-        if self.tenant_re is not None and not self.tenant_re.match(tenant_id):
+        return self.tenant_re is None or self.tenant_re.match(tenant_id) is not None
+
+    @property
+    def has_residual(self) -> bool:
+        """True when the rule also looks at token counts or metadata (checked per task, never memoised)."""
+        return self.min_tokens is not None or self.max_tokens is not None or bool(self.metadata)
+
+    def matches_residual(self, input_tokens: Callable[[], int], metadata: dict) -> bool:
+        if self.min_tokens is not None and input_tokens() < self.min_tokens:
             return False
-        if self.min_tokens is not None and input_tokens < self.min_tokens:
+        if self.max_tokens is not None and input_tokens() > self.max_tokens:
             return False
-        if self.max_tokens is not None and input_tokens > self.max_tokens:
-            return False
-        for key, glob in self.metadata:
+        for key, pattern in self.metadata_re:
             value = metadata.get(key)
-            if value is None or not fnmatch.fnmatchcase(str(value), glob):
+            if value is None or not pattern.match(str(value)):
                 return False
         return True
+
+    def matches(self, *, intent: str, tenant_id: str, privacy: str, priority: str, input_tokens: int, metadata: dict) -> bool:
+        return self.matches_key(intent, tenant_id, privacy, priority) and self.matches_residual(lambda: input_tokens, metadata)
 
 
 def _globs_re(globs: tuple[str, ...]) -> re.Pattern[str] | None:
@@ -114,6 +127,41 @@ class Rule:
     name: str
     match: Match
     choice: Choice
+
+
+class RuleIndex:
+    """The first-match scan of an ordered rule list, memoised per routing key.
+
+    Whether a rule's intent, tenant, privacy and priority conditions hold depends only on
+    those four task fields, so for each distinct key the index remembers the rules (in policy
+    order) that pass them; a decision then checks only those rules' token and metadata
+    conditions. A 200-rule scan becomes one dict lookup for every key seen before. The memo
+    is bounded (cleared when full), so unbounded distinct keys cost the plain scan, never memory.
+    """
+
+    MAX_KEYS = 4096
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.rules = rules
+        self._memo: dict[tuple[str, str, str, str], tuple[Rule, ...]] = {}
+
+    def candidates(self, intent: str, tenant_id: str, privacy: str, priority: str) -> tuple[Rule, ...]:
+        key = (intent, tenant_id, privacy, priority)
+        found = self._memo.get(key)
+        if found is None:
+            found = tuple(rule for rule in self.rules if rule.match.matches_key(intent, tenant_id, privacy, priority))
+            if len(self._memo) >= self.MAX_KEYS:
+                self._memo.clear()  # a racing reader at worst recomputes; the answer is the same
+            self._memo[key] = found
+        return found
+
+    def first(
+        self, intent: str, tenant_id: str, privacy: str, priority: str, input_tokens: Callable[[], int], metadata: dict
+    ) -> Rule | None:
+        for rule in self.candidates(intent, tenant_id, privacy, priority):
+            if not rule.match.has_residual or rule.match.matches_residual(input_tokens, metadata):
+                return rule
+        return None
 
 
 @dataclass(frozen=True)
@@ -130,6 +178,11 @@ class Policy:
     min_samples: int = 5
     budget_default_usd: float | None = None
     budget_tenants: dict[str, float] = field(default_factory=dict)
+
+    rule_index: RuleIndex = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rule_index", RuleIndex(self.rules))
 
     def daily_budget(self, tenant_id: str) -> float | None:
         return self.budget_tenants.get(tenant_id, self.budget_default_usd)
