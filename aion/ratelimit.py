@@ -50,8 +50,14 @@ class Rate:
     period_seconds: int
 
     @property
-    def emission_ms(self) -> float:
-        return self.period_seconds * 1000 / self.count
+    def emission_us(self) -> int:
+        """The emission interval in whole microseconds: GCRA runs on integers, so no float rounding can
+        turn a first request into a refusal or make ``RateLimit-Remaining`` depend on the clock's value."""
+        return max(1, self.period_seconds * 1_000_000 // self.count)
+
+    @property
+    def tolerance_us(self) -> int:
+        return self.emission_us * self.count
 
 
 @dataclass(frozen=True)
@@ -89,11 +95,12 @@ def rate_for(route_class: str) -> Rate:
 
 # GCRA over several keys at once: allowed only when every key allows, and only then is any key updated.
 # The keys share a hash tag (see bucket_key), so the script also runs on Redis Cluster.
-# KEYS: bucket keys. ARGV: per key, its emission interval (ms) then its burst tolerance (ms). Time comes from Redis itself so
-# every web process agrees. Returns {allowed, min remaining, max reset ms, max retry-after ms}.
+# KEYS: bucket keys. ARGV: per key, its emission interval (us) then its burst tolerance (us), whole numbers. Time comes from
+# Redis itself so every web process agrees. All arithmetic is on integer microseconds (exact in Lua's doubles up to 2^53,
+# stored with %d), so the answer never depends on rounding. Returns {allowed, min remaining, max reset us, max retry us}.
 _GCRA_LUA = """
 local now_t = redis.call('TIME')
-local now = tonumber(now_t[1]) * 1000 + math.floor(tonumber(now_t[2]) / 1000)
+local now = tonumber(now_t[1]) * 1000000 + tonumber(now_t[2])
 local allowed = 1
 local retry_after = 0
 local tats = {}
@@ -117,7 +124,7 @@ for i, key in ipairs(KEYS) do
   local tat = tats[i]
   if allowed == 1 then
     tat = tat + emission
-    redis.call('SET', key, tostring(tat), 'PX', math.max(1, math.ceil(tat - now)))
+    redis.call('SET', key, string.format('%d', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
   end
   local left = math.floor((tolerance - (tat - now)) / emission)
   if left < 0 then left = 0 end
@@ -143,45 +150,45 @@ class RedisLimiter:
     def hit(self, buckets: list[tuple[str, Rate]]) -> Decision:
         import redis
 
-        args: list[float] = []
+        args: list[int] = []
         for _, rate in buckets:
-            args += [rate.emission_ms, rate.emission_ms * rate.count]
+            args += [rate.emission_us, rate.tolerance_us]
         try:
-            allowed, remaining, reset_ms, retry_ms = self.script(keys=[key for key, _ in buckets], args=args)
+            allowed, remaining, reset_us, retry_us = self.script(keys=[key for key, _ in buckets], args=args)
         except redis.RedisError as exc:
             raise LimiterUnavailable(f"{type(exc).__name__}: {exc}") from exc
         return Decision(
             allowed=bool(int(allowed)),
             limit=buckets[0][1].count,
             remaining=int(remaining),
-            reset_seconds=math.ceil(int(reset_ms) / 1000),
-            retry_after_seconds=math.ceil(int(retry_ms) / 1000),
+            reset_seconds=math.ceil(int(reset_us) / 1_000_000),
+            retry_after_seconds=math.ceil(int(retry_us) / 1_000_000),
         )
 
 
 class InProcessLimiter:
     """The same GCRA in memory, for the embedded default (single process only)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
+    def __init__(self, clock: Callable[[], int] = time.monotonic_ns) -> None:
+        self.clock = clock  # nanoseconds; tests inject their own
         self.lock = threading.Lock()
-        self.tats: dict[str, float] = {}
+        self.tats: dict[str, int] = {}
 
     def hit(self, buckets: list[tuple[str, Rate]]) -> Decision:
         with self.lock:
-            now = self.clock() * 1000
+            now = self.clock() // 1000  # whole microseconds: exact integer GCRA, as in the Lua script
             tats = {key: max(self.tats.get(key, now), now) for key, _ in buckets}
-            retry = max(tats[key] + rate.emission_ms - rate.emission_ms * rate.count - now for key, rate in buckets)
+            retry = max(tats[key] + rate.emission_us - rate.tolerance_us - now for key, rate in buckets)
             allowed = retry <= 0
             if allowed:
                 for key, rate in buckets:
-                    tats[key] += rate.emission_ms
+                    tats[key] += rate.emission_us
                     self.tats[key] = tats[key]
             if len(self.tats) > 100_000:  # drop full buckets so memory stays bounded
                 self.tats = {k: v for k, v in self.tats.items() if v > now}
-        remaining = min(max(0, math.floor((rate.emission_ms * rate.count - (tats[key] - now)) / rate.emission_ms)) for key, rate in buckets)
+        remaining = min(max(0, (rate.tolerance_us - (tats[key] - now)) // rate.emission_us) for key, rate in buckets)
         reset = max(tats[key] - now for key, _ in buckets)
-        return Decision(allowed, buckets[0][1].count, remaining, math.ceil(reset / 1000), math.ceil(max(retry, 0) / 1000))
+        return Decision(allowed, buckets[0][1].count, remaining, math.ceil(reset / 1_000_000), math.ceil(max(retry, 0) / 1_000_000))
 
 
 _limiters: dict[str, Any] = {}

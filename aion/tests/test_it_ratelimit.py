@@ -146,14 +146,43 @@ def test_readyz_says_the_embedded_limiter_is_in_process():
 
 
 def test_in_process_gcra_refills_over_time():
-    now = [1000.0]
+    now = [1000 * 10**9]  # the injected clock, in nanoseconds
     limiter = ratelimit.InProcessLimiter(clock=lambda: now[0])
     rate = ratelimit.Rate(2, 10)
     bucket = [("k", rate)]
     assert [limiter.hit(bucket).allowed for _ in range(3)] == [True, True, False]
-    now[0] += 5  # one emission interval later, exactly one more request fits
+    now[0] += 5 * 10**9  # one emission interval later, exactly one more request fits
     assert limiter.hit(bucket).allowed is True
     assert limiter.hit(bucket).allowed is False
+
+
+# Clock readings of every magnitude a host's monotonic clock shows (just booted to a year up), plus odd offsets:
+# with float milliseconds some of these turned "now + E - E" into more than "now", refusing a first request, or
+# made RateLimit-Remaining read 1 instead of 2 (the flaky test_in_process_limiter_limits_per_credential_with_headers).
+CLOCK_READINGS_NS = [10**k + offset for k in range(9, 17) for offset in (0, 1, 123_456_789, 987_654_321_123 % 10**k, 10**k // 3)]
+
+
+@pytest.mark.parametrize("rate", [ratelimit.Rate(3, 60), ratelimit.Rate(1, 60), ratelimit.Rate(7, 60), ratelimit.Rate(600, 60)])
+def test_in_process_answers_do_not_depend_on_the_clock_reading(rate):
+    for reading in CLOCK_READINGS_NS:
+        limiter = ratelimit.InProcessLimiter(clock=lambda reading=reading: reading)
+        buckets = [("cred", rate), ("ip", ratelimit.Rate(rate.count * 10, rate.period_seconds))]
+        decisions = [limiter.hit(buckets) for _ in range(rate.count + 1)]
+        assert [d.allowed for d in decisions] == [True] * rate.count + [False], reading
+        assert [d.remaining for d in decisions[: rate.count]] == list(range(rate.count - 1, -1, -1)), reading
+        assert decisions[-1].retry_after_seconds >= 1
+
+
+def test_redis_answers_do_not_depend_on_the_clock_reading(redis_url, gateway_isolation):
+    """The same property on the real Redis script, whose clock is Redis TIME: 100 fresh buckets in a row."""
+    with override_settings(REDIS_URL=redis_url):
+        limiter = ratelimit.RedisLimiter(redis_url)
+        for i in range(100):
+            bucket = [(ratelimit.bucket_key("default", "cred", f"clock-{i}"), ratelimit.Rate(3, 60))]
+            assert [limiter.hit(bucket).remaining for _ in range(3)] == [2, 1, 0]
+            assert limiter.hit(bucket).allowed is False
+            one = [(ratelimit.bucket_key("write", "cred", f"clock-{i}"), ratelimit.Rate(1, 60))]
+            assert limiter.hit(one).allowed is True
 
 
 def test_one_call_touches_keys_of_one_cluster_slot(low_limits, redis_cluster_node, gateway_isolation):
