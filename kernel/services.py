@@ -171,10 +171,29 @@ def current_document(tenant_id: str, scope: str) -> dict[str, Any]:
     return dict(revision.document) if revision else {}
 
 
-def _lock_scope(tenant_id: str, scope: str) -> ConfigScope:
-    """The scope head, row-locked until the transaction ends (serialises applies on a scope)."""
-    head, _ = ConfigScope.objects.get_or_create(tenant_id=tenant_id, scope=scope)
-    return ConfigScope.objects.select_for_update(of=("self",)).select_related("current").get(pk=head.pk)
+def _lock_scope(tenant_id: str, scope: str, now: datetime, *, with_parent: bool = False) -> tuple[ConfigScope, ConfigRevision | None]:
+    """The scope head, row-locked until the transaction ends (serialises applies and rollbacks on
+    a scope), and its current revision, read in a separate query once the lock is held.
+
+    Never join the revision into the locking SELECT: after waiting on the lock, PostgreSQL
+    (READ COMMITTED) re-reads only the locked row, so a revision committed meanwhile comes back
+    NULL. Each later statement takes a fresh snapshot and sees it. The first apply on a scope
+    creates the head; a concurrent first apply waits on the unique index, loses, and then
+    waits on the winner's row lock like any other apply.
+    """
+    locked = ConfigScope.objects.select_for_update()
+    try:
+        head = locked.get(tenant_id=tenant_id, scope=scope)
+    except ConfigScope.DoesNotExist:
+        try:
+            with transaction.atomic():
+                head = ConfigScope.objects.create(tenant_id=tenant_id, scope=scope, updated_at=now)
+        except IntegrityError:
+            head = locked.get(tenant_id=tenant_id, scope=scope)
+    if head.current_id is None:
+        return head, None
+    revisions = ConfigRevision.objects.select_related("parent") if with_parent else ConfigRevision.objects
+    return head, revisions.get(pk=head.current_id)
 
 
 def _lock_proposal(proposal: Proposal) -> Proposal:
@@ -678,22 +697,39 @@ def reject_proposal(
 
 
 def _append_revision(
-    head: ConfigScope, proposal: Proposal, document: dict[str, Any], kind: str, actor: Principal, now: datetime
+    head: ConfigScope,
+    current: ConfigRevision | None,
+    proposal: Proposal,
+    document: dict[str, Any],
+    kind: str,
+    actor: Principal,
+    now: datetime,
 ) -> ConfigRevision:
-    """Write DOCUMENT as the next revision of the locked scope HEAD and make it current (apply and rollback)."""
-    current = head.current
-    revision = ConfigRevision.objects.create(
-        tenant_id=proposal.tenant_id,
-        scope=proposal.scope,
-        number=(current.number if current else 0) + 1,
-        document=document,
-        sha256=document_sha256(document),
-        parent=current,
-        proposal=proposal,
-        kind=kind,
-        author=actor.subject,
-        created_at=now,
-    )
+    """Write DOCUMENT as the next revision after CURRENT of the locked scope HEAD and make it current."""
+    number = (current.number if current else 0) + 1
+    try:
+        revision = ConfigRevision.objects.create(
+            tenant_id=proposal.tenant_id,
+            scope=proposal.scope,
+            number=number,
+            document=document,
+            sha256=document_sha256(document),
+            parent=current,
+            proposal=proposal,
+            kind=kind,
+            author=actor.subject,
+            created_at=now,
+        )
+    except IntegrityError:
+        # Only a writer that bypassed the scope lock can get here; the whole transaction is
+        # rolled back (nothing half-done) and the caller is told to retry, never a 500.
+        raise Problem(
+            409,
+            f"Revision {number} of {proposal.scope!r} was written concurrently; read the configuration and try again.",
+            slug="conflict",
+            state=proposal.state,
+            current_revision=number,
+        ) from None
     head.current = revision
     head.updated_at = now
     head.save(update_fields=["current", "updated_at"])
@@ -702,8 +738,7 @@ def _append_revision(
 
 def _apply_locked(proposal: Proposal, actor: Principal, now: datetime, *, rbac: dict[str, Any]) -> None:
     """Apply an approved, locked PROPOSAL inside the caller's transaction: a new revision, or ``failed`` on drift."""
-    head = _lock_scope(proposal.tenant_id, proposal.scope)
-    current = head.current
+    head, current = _lock_scope(proposal.tenant_id, proposal.scope, now)
     document = dict(current.document) if current else {}
     before = proposal_state(proposal)
     if (current.pk if current else None) != proposal.base_revision_id:
@@ -731,7 +766,7 @@ def _apply_locked(proposal: Proposal, actor: Principal, now: datetime, *, rbac: 
             document.pop(change["key"], None)
         else:
             document[change["key"]] = change["to"]
-    revision = _append_revision(head, proposal, document, RevisionKind.APPLY, actor, now)
+    revision = _append_revision(head, current, proposal, document, RevisionKind.APPLY, actor, now)
     _set_state(proposal, ProposalState.APPLIED, now, applied_at=now, applied_revision=revision, decided_by=actor.subject)
     _observe_lead_time("applied", proposal, now)
     _emit(
@@ -843,9 +878,9 @@ def rollback_proposal(
         _check_if_match(if_match, proposal)
         if proposal.state != ProposalState.APPLIED or proposal.applied_revision_id is None:
             raise _invalid_transition(proposal, "roll back")
-        head = _lock_scope(proposal.tenant_id, proposal.scope)
-        if head.current_id != proposal.applied_revision_id:
-            current_number = head.current.number if head.current else 0
+        head, applied = _lock_scope(proposal.tenant_id, proposal.scope, now, with_parent=True)
+        if applied is None or applied.pk != proposal.applied_revision_id:
+            current_number = applied.number if applied else 0
             raise Problem(
                 409,
                 f"Revision {current_number} of {proposal.scope!r} was applied after this proposal; roll that back first.",
@@ -853,10 +888,9 @@ def rollback_proposal(
                 state=proposal.state,
                 current_revision=current_number,
             )
-        applied = ConfigRevision.objects.select_related("parent").get(pk=proposal.applied_revision_id)
         document = dict(applied.parent.document) if applied.parent else {}
         # The head is the applied revision (checked above), so the new one follows it.
-        revision = _append_revision(head, proposal, document, RevisionKind.ROLLBACK, actor, now)
+        revision = _append_revision(head, applied, proposal, document, RevisionKind.ROLLBACK, actor, now)
         before = proposal_state(proposal)
         _set_state(
             proposal,
