@@ -4,7 +4,8 @@
 are errors) plus cross-references (every candidate names a declared target), and returns
 a frozen ``Policy``. ``active_policy()`` is what every decision uses: it compares the
 active revision number in the database (one primary-key read) with the one this process
-has cached, so a reload is seen by every web and worker process on its next request.
+has cached, at most every ``AION_ROUTER_POLICY_CHECK_SECONDS``, so a reload is seen by every
+web and worker process within that bound (task execution checks on every task).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import fnmatch
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -330,9 +332,15 @@ def policy_path() -> Path:
 
 
 # --- The active policy, per process -----------------------------------------------------------
+#
+# Each process keeps the parsed active policy and when it last compared its revision with the
+# database. Decisions re-check at most every AION_ROUTER_POLICY_CHECK_SECONDS (one primary-key
+# read), so a reload or rollback made by another process takes effect here within that bound; the
+# process that activates a revision forgets its check at once (and again on commit), and callers
+# that must see the revision of this instant (task execution) pass ``max_age_seconds=0``.
 
 _lock = threading.Lock()
-_cached: Policy | None = None
+_cached: tuple[Policy, float] | None = None  # (policy, monotonic time of the last database check)
 
 
 def active_revision_number() -> int:
@@ -343,13 +351,21 @@ def active_revision_number() -> int:
     return int(number or 0)
 
 
-def active_policy() -> Policy:
-    """The active Policy; re-parsed only when the revision number in the database changed."""
+def active_policy(*, max_age_seconds: float | None = None) -> Policy:
+    """The active Policy; the database is asked only when the last check is older than the bound.
+
+    It is re-parsed only when the revision number in the database changed.
+    """
     global _cached
-    number = active_revision_number()
+    bound = float(settings.AION_ROUTER_POLICY_CHECK_SECONDS) if max_age_seconds is None else max_age_seconds
     cached = _cached
-    if cached is not None and cached.revision == number and number:
-        return cached
+    now = time.monotonic()
+    if cached is not None and bound > 0 and now - cached[1] < bound:
+        return cached[0]
+    number = active_revision_number()
+    if cached is not None and cached[0].revision == number and number:
+        _cached = (cached[0], now)
+        return cached[0]
     if not number:
         from router.services import bootstrap_policy
 
@@ -359,8 +375,16 @@ def active_policy() -> Policy:
     revision = PolicyRevision.objects.get(number=number)
     policy = parse_policy(revision.content, revision=revision.number, sha256=revision.sha256)
     with _lock:
-        _cached = policy
+        _cached = (policy, now)
     return policy
+
+
+def policy_changed() -> None:
+    """This process activated a revision: its next decision checks the database (the policy stays parsed)."""
+    global _cached
+    with _lock:
+        if _cached is not None:
+            _cached = (_cached[0], float("-inf"))
 
 
 def forget_cached_policy() -> None:

@@ -30,7 +30,7 @@ from router.choices import TERMINAL_STATUSES, Outcome, RevisionSource, TaskStatu
 from router.clients import CallResult, call_target
 from router.engine import Decision, RoutingRefused, TaskSpec, decide
 from router.models import PolicyRevision, PolicyState, RuntimeSample, Task
-from router.policy import PolicyInvalid, active_policy, parse_policy, policy_path
+from router.policy import PolicyInvalid, Target, active_policy, parse_policy, policy_changed, policy_path
 from router.stats import runtime_view
 
 logger = logging.getLogger("router")
@@ -88,6 +88,12 @@ def _activate(
         state.active_number = revision.number
         state.updated_at = timezone.now()
         state.save(update_fields=["active_number", "updated_at"])
+        # This process sees its own change at once; on commit again, in case another thread
+        # re-checked in between and cached the revision that was still committed then (a first
+        # activation needs no second look: a thread that saw none bootstraps and waits on the lock).
+        policy_changed()
+        if current is not None:
+            transaction.on_commit(policy_changed)
         before = {"revision": current.number, "sha256": current.sha256} if current else None
         after = _revision_dict(revision)
         audit.record(
@@ -182,9 +188,10 @@ def _problem(exc: RoutingRefused) -> Problem:
     return Problem(exc.status, exc.detail, slug=exc.slug, **exc.extra)
 
 
-def decide_for(spec: TaskSpec) -> Decision:
+def decide_for(spec: TaskSpec, *, policy_max_age_seconds: float | None = None) -> Decision:
+    """Decide with the active policy (checked within AION_ROUTER_POLICY_CHECK_SECONDS unless told otherwise)."""
     try:
-        policy = active_policy()
+        policy = active_policy(max_age_seconds=policy_max_age_seconds)
     except PolicyInvalid as exc:
         raise Problem(503, "no valid router policy is active", slug="policy-unavailable", errors=exc.errors) from exc
     try:
@@ -319,17 +326,30 @@ def cancel_task(task: Task, *, actor: Any) -> Task:
     return task
 
 
-def _record_sample(task: Task, target_name: str, route: str, result: CallResult) -> None:
-    sample = RuntimeSample.objects.create(
-        tenant_id=task.tenant_id,
-        task_id=task.id,
-        target=target_name,
-        route=route,
-        outcome=result.outcome,
-        latency_ms=result.latency_ms,
-        tokens=result.tokens,
-        cost_usd=Decimal(str(round(result.cost_usd, 6))) if result.outcome == Outcome.OK else Decimal(0),
+def _record_samples(task: Task, calls: list[tuple[Target, CallResult]]) -> None:
+    """One RuntimeSample row per attempt (one multi-row INSERT) and its event on aion.metrics.runtime."""
+    if not calls:
+        return
+    samples = RuntimeSample.objects.bulk_create(
+        [
+            RuntimeSample(
+                tenant_id=task.tenant_id,
+                task_id=task.id,
+                target=target.name,
+                route=target.route,
+                outcome=result.outcome,
+                latency_ms=result.latency_ms,
+                tokens=result.tokens,
+                cost_usd=Decimal(str(round(result.cost_usd, 6))) if result.outcome == Outcome.OK else Decimal(0),
+            )
+            for target, result in calls
+        ]
     )
+    for (target, result), sample in zip(calls, samples, strict=True):
+        _publish_sample(task, target.name, target.route, result, sample)
+
+
+def _publish_sample(task: Task, target_name: str, route: str, result: CallResult, sample: RuntimeSample) -> None:
     publish(
         METRICS_RUNTIME,
         target_name,
@@ -379,7 +399,8 @@ def execute_task(task_id: str, *, now: Any = None) -> str:
     )
     now = now or timezone.now()
     try:
-        decision = decide_for(spec)
+        # Execution always routes with the revision active now (one primary-key read per task).
+        decision = decide_for(spec, policy_max_age_seconds=0)
     except Problem as exc:
         return _finish_without_call(task, exc, now)
     lease_until = now + timedelta(seconds=_lease_seconds(decision))
@@ -396,7 +417,9 @@ def execute_task(task_id: str, *, now: Any = None) -> str:
         if not claimed:
             task.refresh_from_db()
             return "busy" if task.status == TaskStatus.RUNNING else str(task.status)
-        task.refresh_from_db()
+        # The claim wrote these columns; no re-read (runs may lag a concurrent takeover, nothing reads it here).
+        _apply(task, status=TaskStatus.RUNNING, runs=task.runs + 1, lease_expires_at=lease_until, started_at=now, updated_at=now)
+        _apply(task, **_decision_fields(decision))
         metrics.DECISIONS.labels(decision.route, decision.strategy).inc()
         publish(
             ROUTER_DECISIONS,
@@ -407,6 +430,12 @@ def execute_task(task_id: str, *, now: Any = None) -> str:
         )
         _lifecycle(task)
     return _run_attempts(task, decision)
+
+
+def _apply(task: Task, **columns: Any) -> None:
+    """Mirror columns a conditional UPDATE just wrote onto the in-memory task (instead of re-reading the row)."""
+    for name, value in columns.items():
+        setattr(task, name, value)
 
 
 def _finish_without_call(task: Task, exc: Problem, now: Any) -> str:
@@ -422,21 +451,33 @@ def _finish_without_call(task: Task, exc: Problem, now: Any) -> str:
 
 
 def _run_attempts(task: Task, decision: Decision) -> str:
+    """Call the targets in order; the outcome, its samples, audit and events commit in one transaction.
+
+    A single-attempt task (the usual case) thus costs one transaction after the call. Before a
+    fallback attempt, the earlier attempts' samples are committed (their spend counts against the
+    budget even if this worker dies during the next call) and a cancel is looked for.
+    """
     attempts: list[dict[str, Any]] = []
+    unrecorded: list[tuple[Target, CallResult]] = []
     final: CallResult | None = None
     final_target = decision.targets[0]
     started = timezone.now()
     for index, target in enumerate(decision.targets):
-        if Task.objects.filter(pk=task.pk, status=TaskStatus.CANCELED).exists():
-            return TaskStatus.CANCELED
+        if index:
+            with transaction.atomic():
+                _record_samples(task, unrecorded)
+            unrecorded = []
+            if Task.objects.filter(pk=task.pk, status=TaskStatus.CANCELED).exists():
+                return TaskStatus.CANCELED
+        # The claim has just committed RUNNING: a cancel landing from here on is caught by the final
+        # conditional UPDATE (only a RUNNING task takes the outcome), so the first call needs no check.
         if spec_privacy(task) == "local-only" and target.route != "local":
             continue  # unreachable by construction (engine.decide); kept as a last line of defence
         timeout_s = decision.timeout_s(index)
         result = call_target(
             target, task_id=str(task.id), tenant_id=task.tenant_id, intent=task.intent, params=task.params, timeout_s=timeout_s
         )
-        with transaction.atomic():
-            _record_sample(task, target.name, target.route, result)
+        unrecorded.append((target, result))
         attempts.append(
             {
                 "target": target.name,
@@ -458,29 +499,33 @@ def _run_attempts(task: Task, decision: Decision) -> str:
         status = TaskStatus.ERROR
     finished = timezone.now()
     total_ms = round((finished - started).total_seconds() * 1000.0, 3)
+    outcome = {
+        "status": status,
+        "route": final_target.route,
+        "target": final_target.name,
+        "reason": decision.reason if final_target.name == decision.target else f"{decision.reason}; fell back to {final_target.name}",
+        "attempts": attempts,
+        "output": final.output if status == TaskStatus.OK else None,
+        "latency_ms": total_ms,
+        "tokens": final.tokens,
+        "cost_usd": Decimal(str(round(final.cost_usd, 6))) if status == TaskStatus.OK else Decimal(0),
+        "error_code": "" if status == TaskStatus.OK else final.error_code,
+        "error_message": "" if status == TaskStatus.OK else final.error_message,
+        "finished_at": finished,
+        "updated_at": finished,
+        "lease_expires_at": None,
+    }
     with transaction.atomic():
+        _record_samples(task, unrecorded)  # an attempt happened even when a cancel wins below
         # Only a RUNNING task takes the outcome: a cancel that landed meanwhile wins.
-        changed = Task.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
-            status=status,
-            route=final_target.route,
-            target=final_target.name,
-            reason=decision.reason if final_target.name == decision.target else f"{decision.reason}; fell back to {final_target.name}",
-            attempts=attempts,
-            output=final.output if status == TaskStatus.OK else None,
-            latency_ms=total_ms,
-            tokens=final.tokens,
-            cost_usd=Decimal(str(round(final.cost_usd, 6))) if status == TaskStatus.OK else Decimal(0),
-            error_code="" if status == TaskStatus.OK else final.error_code,
-            error_message="" if status == TaskStatus.OK else final.error_message,
-            finished_at=finished,
-            updated_at=finished,
-            lease_expires_at=None,
-        )
-        task.refresh_from_db()
-        if changed:
-            metrics.TASK_LATENCY.labels(final_target.route, final_target.name).observe(total_ms / 1000.0)
-            audit.record("task.finish", "task", task.id, actor=None, tenant_id=task.tenant_id, after=task_state(task))
-            _lifecycle(task)
+        changed = Task.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(**outcome)
+        if not changed:
+            task.refresh_from_db()
+            return str(task.status)
+        _apply(task, **outcome)
+        metrics.TASK_LATENCY.labels(final_target.route, final_target.name).observe(total_ms / 1000.0)
+        audit.record("task.finish", "task", task.id, actor=None, tenant_id=task.tenant_id, after=task_state(task))
+        _lifecycle(task)
     return str(task.status)
 
 

@@ -9,6 +9,7 @@ quickly and an old outage does not linger.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -94,31 +95,47 @@ def registry_targets(tenant_id: str) -> list[Target]:
 
 
 _view_cache: dict[tuple[str, ...], tuple[float, RuntimeView]] = {}
+_view_lock = threading.Lock()
 
 
 def runtime_view(policy: Policy, tenant_id: str, *, now: datetime | None = None) -> RuntimeView:
     """Everything the strategies read, cached per process for AION_ROUTER_STATS_CACHE_SECONDS.
 
     A short cache keeps the per-decision cost to the revision check; the figures are rolling
-    windows anyway, so a second of staleness does not change what they say.
+    windows anyway, so a second of staleness does not change what they say. When the entry
+    expires, one thread re-reads it and the others keep deciding on the previous figures
+    (no burst of identical queries from every concurrent request).
     """
     ttl = settings.AION_ROUTER_STATS_CACHE_SECONDS
     key = (str(policy.revision), policy.sha256, tenant_id)
-    clock = time.monotonic()
-    if ttl > 0 and now is None:
+    if ttl <= 0 or now is not None:
+        return _read_view(policy, tenant_id, now=now)
+    hit = _view_cache.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    if hit is not None and not _view_lock.acquire(blocking=False):
+        return hit[1]  # another thread is refreshing this process's figures
+    if hit is None:
+        _view_lock.acquire()
+    try:
         hit = _view_cache.get(key)
-        if hit is not None and hit[0] > clock:
+        if hit is not None and hit[0] > time.monotonic():
             return hit[1]
+        view = _read_view(policy, tenant_id, now=None)
+        if len(_view_cache) > 1000:
+            _view_cache.clear()
+        _view_cache[key] = (time.monotonic() + ttl, view)
+        return view
+    finally:
+        _view_lock.release()
+
+
+def _read_view(policy: Policy, tenant_id: str, *, now: datetime | None) -> RuntimeView:
     registry = registry_targets(tenant_id) if policy.registry_modules else []
     names = sorted(set(policy.targets) | {t.name for t in registry})
-    view = RuntimeView(
+    return RuntimeView(
         stats=target_stats(names, now=now),
         in_flight=in_flight(names),
         spent_today_usd=spent_today(tenant_id, now=now),
         registry=registry,
     )
-    if ttl > 0 and now is None:
-        if len(_view_cache) > 1000:
-            _view_cache.clear()
-        _view_cache[key] = (clock + ttl, view)
-    return view

@@ -50,7 +50,7 @@ def _diff_lines(old: str, new: str, old_name: str, new_name: str) -> list[dict[s
 def index(request: HttpRequest) -> HttpResponse:
     error = ""
     try:
-        active_policy()
+        active_policy(max_age_seconds=0)  # the page shows the revision active now (and bootstraps it)
     except PolicyInvalid as exc:
         error = str(exc)
     active_number = PolicyState.objects.filter(pk=1).values_list("active_number", flat=True).first() or 0

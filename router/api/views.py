@@ -74,7 +74,7 @@ class PolicyView(APIView):
     def get(self, request: Request) -> Response:
         if not PolicyState.objects.filter(pk=1, active_number__gt=0).exists():
             try:
-                active_policy()  # first use activates the file as revision 1
+                active_policy(max_age_seconds=0)  # first use activates the file as revision 1
             except PolicyInvalid as exc:
                 raise _invalid(exc) from exc
         return Response(_policy_payload())
