@@ -362,6 +362,9 @@ AION_ROUTER_ALLOW_PRIVATE_NETWORKS = env.boolean("AION_ROUTER_ALLOW_PRIVATE_NETW
 AION_ROUTER_STATS_WINDOW = env.integer("AION_ROUTER_STATS_WINDOW", 200, minimum=1)
 AION_ROUTER_STATS_WINDOW_SECONDS = env.integer("AION_ROUTER_STATS_WINDOW_SECONDS", 900, minimum=1)
 AION_ROUTER_STATS_CACHE_SECONDS = env.decimal_number("AION_ROUTER_STATS_CACHE_SECONDS", 1.0, minimum=0)
+# Dry runs and submit-time checks compare the active policy revision with the database at most this
+# often (a reload elsewhere takes effect within it); tests reset the database between cases, so 0 there.
+AION_ROUTER_POLICY_CHECK_SECONDS = env.decimal_number("AION_ROUTER_POLICY_CHECK_SECONDS", 0.0 if TESTING else 1.0, minimum=0)
 AION_ROUTER_SSE_MAX_SECONDS = env.decimal_number("AION_ROUTER_SSE_MAX_SECONDS", 300.0, minimum=0.1)
 AION_ROUTER_SSE_POLL_SECONDS = env.decimal_number("AION_ROUTER_SSE_POLL_SECONDS", 0.5, minimum=0.01)
 AION_ROUTER_STALE_PENDING_SECONDS = env.integer("AION_ROUTER_STALE_PENDING_SECONDS", 120, minimum=1)
@@ -377,9 +380,6 @@ AION_ORAS_REGISTRY = env.string("AION_ORAS_REGISTRY")
 AION_MODULES_CATALOG_PATH = env.string("AION_MODULES_CATALOG_PATH", str(BASE_DIR / "modules.yml"))
 # Trusted Cosign keys may also live in Vault KV v2 (one entry per key id); see docs/modules.md.
 AION_COSIGN_VAULT_PATH = env.string("AION_COSIGN_VAULT_PATH", "omertaos/cosign")
-# Dry runs and submit-time checks compare the active policy revision with the database at most this
-# often (a reload elsewhere takes effect within it); tests reset the database between cases, so 0 there.
-AION_ROUTER_POLICY_CHECK_SECONDS = env.decimal_number("AION_ROUTER_POLICY_CHECK_SECONDS", 0.0 if TESTING else 1.0, minimum=0)
 AION_ORAS_INSECURE = env.boolean("AION_ORAS_INSECURE", False)  # plain-HTTP registry (local stand-ins)
 # Module hosts live in-cluster, on private addresses; the SSRF guard still refuses metadata IPs.
 AION_MODULES_ALLOW_PRIVATE_NETWORKS = env.boolean("AION_MODULES_ALLOW_PRIVATE_NETWORKS", True)
