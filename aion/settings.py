@@ -342,6 +342,9 @@ AION_KERNEL_POLICY_PATH = env.string("AION_KERNEL_POLICY_PATH", str(BASE_DIR / "
 # --- Memory -------------------------------------------------------------------------------------
 AION_MEMORY_MAX_CHUNK_BYTES = env.integer("AION_MEMORY_MAX_CHUNK_BYTES", 8 * 1024 * 1024, minimum=1)
 AION_MEMORY_MAX_UPLOAD_BYTES = env.integer("AION_MEMORY_MAX_UPLOAD_BYTES", 1024 * 1024 * 1024, minimum=1)
+# Under ASGI Django spools every request body to a temp file past FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB by default),
+# on the event loop; an ingest chunk (up to 4/3 of the chunk limit as base64) stays in memory instead (docs/memory.md).
+FILE_UPLOAD_MAX_MEMORY_SIZE = AION_MEMORY_MAX_CHUNK_BYTES * 4 // 3 + 64 * 1024
 AION_MEMORY_UPLOAD_TTL_HOURS = env.integer("AION_MEMORY_UPLOAD_TTL_HOURS", 72, minimum=1)
 AION_EMBEDDINGS_URL = env.url("AION_EMBEDDINGS_URL", schemes=("http", "https"))
 AION_EMBEDDINGS_API_KEY = env.string("AION_EMBEDDINGS_API_KEY")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import pybase64
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
@@ -67,6 +68,8 @@ def compact_ranges(indices: list[int]) -> str:
 
 
 def missing_indices(upload: Upload) -> list[int]:
+    if upload.received_chunks >= upload.total_chunks:
+        return []  # the counters move with the stored rows (in the same transaction): nothing to look up
     stored = set(upload.chunks.filter(stored=True).values_list("index", flat=True))
     return [i for i in range(upload.total_chunks) if i not in stored]
 
@@ -204,7 +207,7 @@ def default_profile(tenant_id: str, actor: Any) -> MemoryProfile:
 @dataclass
 class ChunkRequest:
     chunk_index: int
-    data: str  # base64
+    data: bytes | str  # the chunk's bytes (an octet-stream body) or their standard base64 (the JSON form)
     upload_id: Any = None
     total_chunks: int | None = None
     chunk_sha256: str = ""
@@ -221,22 +224,33 @@ class ChunkResult:
     duplicate: bool  # the chunk was already stored with identical bytes
 
 
-def decode_chunk(data: str) -> bytes:
+def _chunk_too_large(size: int) -> Problem:
     limit = settings.AION_MEMORY_MAX_CHUNK_BYTES
-    if len(data) > (limit + 2) // 3 * 4 + 4:
+    return Problem(413, f"The chunk is {size} bytes; the maximum is {limit} (AION_MEMORY_MAX_CHUNK_BYTES).", slug="chunk-too-large")
+
+
+def decode_chunk(data: bytes | str) -> bytes:
+    """The chunk's bytes: raw bytes as they are, base64 text decoded strictly (standard alphabet, padding, no newlines)."""
+    limit = settings.AION_MEMORY_MAX_CHUNK_BYTES
+    if isinstance(data, bytes):
+        if len(data) > limit:
+            raise _chunk_too_large(len(data))
+        return data
+    if len(data) > (limit + 2) // 3 * 4 + 4:  # checked on the text, before spending time decoding it
         raise Problem(413, f"The chunk is over AION_MEMORY_MAX_CHUNK_BYTES ({limit} bytes decoded).", slug="chunk-too-large")
     try:
-        # strict_mode: the standard alphabet and padding only (faster than b64decode(validate=True)).
-        decoded = binascii.a2b_base64(data.encode("ascii"), strict_mode=True)
+        # pybase64 (SIMD) decodes ~20x faster than binascii, with the same strict rules (validate=True:
+        # the standard alphabet and padding only, nothing after the padding); a non-ASCII str is a ValueError.
+        decoded = pybase64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise Problem(400, "data is not valid standard base64.", slug="invalid-base64", errors={"data": ["Invalid base64."]}) from None
     if len(decoded) > limit:
-        raise Problem(413, f"The chunk is {len(decoded)} bytes; the maximum is {limit}.", slug="chunk-too-large")
+        raise _chunk_too_large(len(decoded))
     return decoded
 
 
 def _lock_upload(tenant_id: str, upload_id: Any) -> Upload:
-    upload = Upload.objects.select_for_update().select_related("profile").filter(tenant_id=tenant_id, pk=upload_id).first()
+    upload = Upload.objects.select_for_update().filter(tenant_id=tenant_id, pk=upload_id).first()
     if upload is None:
         raise Problem(404, "No such upload.", slug="upload-not-found")
     return upload
@@ -286,7 +300,14 @@ def _check_consistent(upload: Upload, request: ChunkRequest, now: datetime) -> N
 
 
 def receive_chunk(tenant_id: str, request: ChunkRequest, *, actor: Any, now: datetime | None = None) -> ChunkResult:
-    """Store one chunk (idempotently); the request that completes the set starts the assembly."""
+    """Store one chunk (idempotently); the request that completes the set starts the assembly.
+
+    Two short transactions around the write, so a slow write holds no row lock: the claim (lock
+    the upload, look up the index, check the upload's size limit, insert the chunk row) and the
+    receipt (lock the upload, mark the row stored, bump the counters, maybe start the assembly).
+    The counters move only when this request's UPDATE turns the row from unstored to stored, so
+    concurrent identical resends count once.
+    """
     now = now or timezone.now()
     data = decode_chunk(request.data)
     digest = hashlib.sha256(data).hexdigest()
@@ -312,27 +333,30 @@ def receive_chunk(tenant_id: str, request: ChunkRequest, *, actor: Any, now: dat
             audit.record(
                 "memory.upload.created", "memory.upload", upload.id, actor=actor, tenant_id=tenant_id, after=_upload_summary(upload)
             )
+            existing = None  # a new upload has no chunks yet
         else:
             upload = _lock_upload(tenant_id, request.upload_id)
             _check_consistent(upload, request, now)
-        if not 0 <= request.chunk_index < upload.total_chunks:
-            raise Problem(
-                400, "chunk_index is outside [0, total_chunks).", slug="chunk-out-of-range", errors={"chunk_index": ["Out of range."]}
-            )
-        existing = UploadChunk.objects.filter(upload=upload, index=request.chunk_index).first()
-        if existing is not None and existing.sha256 != digest:
-            raise Problem(
-                409, f"Chunk {request.chunk_index} is already stored with different bytes; the stored chunk is kept.", slug="chunk-conflict"
-            )
-        if existing is not None and existing.stored:
-            return ChunkResult(upload, created, duplicate=True)
+            if not 0 <= request.chunk_index < upload.total_chunks:
+                raise Problem(
+                    400, "chunk_index is outside [0, total_chunks).", slug="chunk-out-of-range", errors={"chunk_index": ["Out of range."]}
+                )
+            existing = UploadChunk.objects.filter(upload=upload, index=request.chunk_index).first()
+            if existing is not None and existing.sha256 != digest:
+                raise Problem(
+                    409,
+                    f"Chunk {request.chunk_index} is already stored with different bytes; the stored chunk is kept.",
+                    slug="chunk-conflict",
+                )
+            if existing is not None and existing.stored:
+                return ChunkResult(upload, created, duplicate=True)
+            if existing is None:
+                claimed = UploadChunk.objects.filter(upload=upload).aggregate(n=Sum("size"))["n"] or 0
+                if claimed + len(data) > settings.AION_MEMORY_MAX_UPLOAD_BYTES:
+                    raise Problem(413, "The upload would exceed AION_MEMORY_MAX_UPLOAD_BYTES.", slug="upload-too-large")
         if existing is None:
-            claimed = UploadChunk.objects.filter(upload=upload).aggregate(n=Sum("size"))["n"] or 0
-            if claimed + len(data) > settings.AION_MEMORY_MAX_UPLOAD_BYTES:
-                raise Problem(413, "The upload would exceed AION_MEMORY_MAX_UPLOAD_BYTES.", slug="upload-too-large")
             # The claim: a concurrent sender of different bytes now gets 409 instead of overwriting.
             existing = UploadChunk.objects.create(upload=upload, index=request.chunk_index, size=len(data), sha256=digest, received_at=now)
-    # The bytes are written outside the transaction so a slow write holds no row lock.
     try:
         storage_key, part_etag = backend.write_chunk(
             upload,
@@ -349,17 +373,20 @@ def receive_chunk(tenant_id: str, request: ChunkRequest, *, actor: Any, now: dat
     INGEST_BYTES.inc(len(data))
     with transaction.atomic():
         upload = _lock_upload(tenant_id, upload.id)
-        UploadChunk.objects.filter(pk=existing.pk).update(stored=True, storage_key=storage_key, part_etag=part_etag)
-        stored = upload.chunks.filter(stored=True)
-        upload.received_chunks = stored.count()
-        upload.bytes_received = stored.aggregate(n=Sum("size"))["n"] or 0
+        marked = UploadChunk.objects.filter(pk=existing.pk, stored=False).update(stored=True, storage_key=storage_key, part_etag=part_etag)
+        changed = ["updated_at"]
+        if marked:
+            upload.received_chunks += 1
+            upload.bytes_received += existing.size
+            changed += ["received_chunks", "bytes_received"]
         upload.updated_at = timezone.now()
         if upload.received_chunks == upload.total_chunks and upload.state == UploadState.RECEIVING:
             upload.state = UploadState.ASSEMBLING
             upload.step = PipelineStep.ASSEMBLE
+            changed += ["state", "step"]
             _record_upload_change(upload, "memory.upload.received", actor, before_state=UploadState.RECEIVING)
             _enqueue("assemble_upload", upload.id)
-        upload.save()
+        upload.save(update_fields=changed)
     return ChunkResult(upload, created, duplicate=False)
 
 

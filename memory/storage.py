@@ -92,6 +92,15 @@ def copy_hashing(source: IO[bytes], sink: IO[bytes] | None, digest: Any) -> int:
         total += len(block)
 
 
+def fsync_folder(folder: str) -> None:
+    """Make a rename in FOLDER durable (the new name is a change to the folder itself)."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
 class LocalBackend:
     """Files under the ``memory`` storage's location (FileSystemStorage)."""
 
@@ -104,12 +113,17 @@ class LocalBackend:
         return str(self.storage.path(key))
 
     def _write_atomically(self, key: str, data: bytes) -> None:
+        """Write, fsync, rename, fsync the folder: once the caller acknowledges the chunk it survives a crash."""
         path = self._path(key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        folder = os.path.dirname(path)
+        os.makedirs(folder, exist_ok=True)
         temp = f"{path}.{uuid.uuid4().hex}.part"
         with open(temp, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(temp, path)  # two identical resends race harmlessly
+        fsync_folder(folder)
 
     def begin(self, upload: UploadTarget) -> str:
         return ""
@@ -133,7 +147,10 @@ class LocalBackend:
                             size += copy_hashing(source, sink, digest)
                     except FileNotFoundError as exc:
                         raise AssemblyError(f"chunk {chunk.index} is missing from storage") from exc
+                sink.flush()
+                os.fsync(sink.fileno())  # the chunks are deleted next: the object must be on disk first
             os.replace(temp, target)
+            fsync_folder(os.path.dirname(target))
         finally:
             if os.path.exists(temp):
                 os.unlink(temp)

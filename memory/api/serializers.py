@@ -48,16 +48,23 @@ def check_metadata(value: Any) -> None:
     validate_metadata(value)
 
 
-class IngestSerializer(serializers.Serializer):
+class IngestFieldsSerializer(serializers.Serializer):
+    """The fields of a chunk besides its bytes: the JSON body's, or an octet-stream request's query string."""
+
     upload_id = serializers.UUIDField(required=False, allow_null=True)
     chunk_index = serializers.IntegerField(min_value=0)
     total_chunks = serializers.IntegerField(min_value=1, max_value=MAX_TOTAL_CHUNKS, required=False)
-    data = Base64TextField()  # type: ignore[assignment]  # a field, not .data
     chunk_sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False, allow_blank=True)
     profile = serializers.SlugField(max_length=64, required=False, allow_blank=True)
     filename = serializers.CharField(max_length=255, required=False, allow_blank=True)
     content_type = serializers.CharField(max_length=200, required=False, allow_blank=True)
     metadata = serializers.JSONField(required=False, validators=[check_metadata])
+
+
+class IngestSerializer(IngestFieldsSerializer):
+    """The JSON form: the fields plus ``data``, the chunk in standard base64."""
+
+    data = Base64TextField()  # type: ignore[assignment]  # a field, not .data
 
 
 class ProfileSerializer(serializers.Serializer):

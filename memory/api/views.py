@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
@@ -14,7 +15,9 @@ from aion.api.views import APIView
 from aion.problems import Problem
 from aion.rbac import Role
 from memory import embeddings, services
+from memory.api.parsers import OCTET_STREAM, ChunkBytesParser, IngestJSONParser
 from memory.api.serializers import (
+    IngestFieldsSerializer,
     IngestSerializer,
     ProfileOutSerializer,
     ProfileSerializer,
@@ -39,22 +42,50 @@ def _json_object(request: Request) -> dict[str, Any]:
     return request.data
 
 
+def _octet_stream_fields(request: Request) -> dict[str, Any]:
+    """The fields of an octet-stream chunk: the query string, plus the digest from ``X-Chunk-Sha256``."""
+    fields: dict[str, Any] = dict(request.query_params.items())
+    header = request.headers.get("X-Chunk-Sha256", "")
+    if header:
+        if fields.get("chunk_sha256", header).lower() != header.lower():
+            raise Problem(400, "X-Chunk-Sha256 and chunk_sha256 differ.", errors={"chunk_sha256": ["Differs from X-Chunk-Sha256."]})
+        fields["chunk_sha256"] = header
+    if "metadata" in fields:
+        try:
+            fields["metadata"] = json.loads(fields["metadata"])
+        except ValueError:
+            raise Problem(400, "metadata must be a JSON object.", errors={"metadata": ["Invalid JSON."]}) from None
+    return fields
+
+
 class IngestView(APIView):
-    """POST /v1/memory/ingest: one base64 chunk of a resumable upload."""
+    """POST /v1/memory/ingest: one chunk of a resumable upload.
+
+    Two forms: a JSON body with the chunk in base64 (``data``), or the chunk's bytes as an
+    ``application/octet-stream`` body with the same fields in the query string (no base64 or
+    JSON work, 3/4 of the bytes on the wire). See docs/memory.md.
+    """
 
     required_role = Role.MEMORY_WRITER
     rate_limit_class = "ingest"
     max_body_bytes = INGEST_MAX_BODY_BYTES
+    parser_classes = [IngestJSONParser, ChunkBytesParser]
 
     def post(self, request: Request) -> Response:
-        serializer = IngestSerializer(data=_json_object(request))
-        serializer.is_valid(raise_exception=True)
+        if (request.content_type or "").split(";")[0].strip().lower() == OCTET_STREAM:
+            serializer: IngestFieldsSerializer = IngestFieldsSerializer(data=_octet_stream_fields(request))
+            serializer.is_valid(raise_exception=True)
+            data: bytes | str = request.data if isinstance(request.data, bytes) else b""  # an empty body parses as {}
+        else:
+            serializer = IngestSerializer(data=_json_object(request))
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data["data"]
         fields = serializer.validated_data
         chunk = services.ChunkRequest(
             upload_id=fields.get("upload_id"),
             chunk_index=fields["chunk_index"],
             total_chunks=fields.get("total_chunks"),
-            data=fields["data"],
+            data=data,
             chunk_sha256=fields.get("chunk_sha256") or "",
             profile=fields.get("profile") or "",
             filename=fields.get("filename") or "",
