@@ -4,13 +4,16 @@
 multicast, reserved and cloud-metadata addresses unless private networks are
 explicitly allowed. ``guarded_request`` then connects to the address it checked
 (pinned: no second DNS lookup an attacker could rebind), never follows
-redirects, and applies a timeout.
+redirects, and applies a timeout. A caller that pools connections passes ``client_for``: it is
+given each request's freshly checked destination and returns the client for exactly that one, so a
+kept-alive connection is only ever reused for the address the guard has just approved.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -78,9 +81,13 @@ def guarded_request(
     allow_private: bool,
     timeout: float,
     client: httpx.Client | None = None,
+    client_for: Callable[[Destination], httpx.Client] | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
-    """Send one request to URL, pinned to the checked address, without following redirects."""
+    """Send one request to URL, pinned to the checked address, without following redirects.
+
+    The URL is checked (resolved) on every call; ``client_for(destination)`` picks a client for it.
+    """
     dest = check_url(url, allow_private=allow_private)
     parts = urlsplit(url)
     host = f"[{dest.address}]" if ":" in dest.address else dest.address
@@ -89,8 +96,8 @@ def guarded_request(
     default_port = 443 if parts.scheme == "https" else 80
     headers["Host"] = dest.host if dest.port == default_port else f"{dest.host}:{dest.port}"
     extensions = {"sni_hostname": dest.host} if parts.scheme == "https" else {}
-    owns_client = client is None
-    http = client or httpx.Client(timeout=timeout, follow_redirects=False)
+    owns_client = client is None and client_for is None
+    http = client or (client_for(dest) if client_for else httpx.Client(timeout=timeout, follow_redirects=False))
     try:
         return http.request(method, pinned, headers=headers, extensions=extensions, timeout=timeout, follow_redirects=False, **kwargs)
     finally:

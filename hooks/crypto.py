@@ -9,6 +9,7 @@ so existing rows still decrypt, then rotate the secrets (they are re-encrypted).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import secrets as pysecrets
 
@@ -47,6 +48,21 @@ def decrypt(token: str) -> str:
         return _cipher().decrypt(token.encode()).decode()
     except InvalidToken as exc:
         raise SecretDecryptionError("stored secret does not decrypt with AION_ENCRYPTION_KEY") from exc
+
+
+@functools.lru_cache(maxsize=2048)
+def _decrypt_with(token: str, keys: tuple[str, str]) -> str:
+    return decrypt(token)
+
+
+def decrypt_cached(token: str) -> str:
+    """``decrypt`` memoised per process, for the delivery hot path (a Fernet decrypt per send adds up).
+
+    Keyed by the ciphertext and the configured keys: a rotated secret is a new ciphertext, so it can
+    never be answered from an old entry; failures are never cached.
+    """
+    keys = (settings.AION_ENCRYPTION_KEY or settings.SECRET_KEY, getattr(settings, "AION_ENCRYPTION_KEY_PREVIOUS", ""))
+    return _decrypt_with(token, keys)
 
 
 def fingerprint(secret: str) -> str:

@@ -21,6 +21,7 @@ import re
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -29,20 +30,20 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from aion import audit
 from aion.models import AuditResult
-from aion.netguard import UnsafeDestination, check_url, guarded_request
+from aion.netguard import Destination, UnsafeDestination, check_url, guarded_request
 from aion.outbox import publish
 from aion.problems import Problem
 from aion.secrets import SecretUnavailable
 from aion.topics import AUDIT_ACTIVITY, WEBHOOK_DELIVERIES
 from hooks import idempotency, signing
 from hooks.choices import SCOPE_FOR_DECISION, ApprovalDecision, DeliveryStatus, SignatureFailure
-from hooks.crypto import SecretDecryptionError, decrypt, encrypt, fingerprint, new_endpoint_secret, new_hook_secret
+from hooks.crypto import SecretDecryptionError, decrypt_cached, encrypt, fingerprint, new_endpoint_secret, new_hook_secret
 from hooks.metrics import HOOK_APPROVALS, HOOK_SIGNATURE_FAILURES, WEBHOOK_ATTEMPTS, WEBHOOK_FAILURES, WEBHOOK_LATENCY
 from hooks.models import DeliveryAttempt, HookSource, HookSourceSecret, WebhookDelivery, WebhookEndpoint
 from hooks.sources import ResolvedSource, sources_for_tenant
@@ -57,6 +58,8 @@ RESPONSE_EXCERPT_BYTES = 1024
 MAX_RETRY_AFTER_SECONDS = 24 * 3600
 GENERIC_401 = "The hook could not be verified."
 GENERIC_403 = "The hook source is not allowed to do this."
+DELIVERY_BATCH_SIZE = 20  # ids per hooks.send_deliveries task and at most per claim
+LEASE_MARGIN_SECONDS = 60  # a lease outlives the sends it covers by this much
 
 
 def _now(now: datetime | None) -> datetime:
@@ -511,9 +514,9 @@ def rotate_endpoint_secret(endpoint: WebhookEndpoint, *, actor: Any, grace_hours
 
 
 def endpoint_signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
-    secrets = [decrypt(endpoint.secret_encrypted)]
+    secrets = [decrypt_cached(endpoint.secret_encrypted)]
     if endpoint.previous_secret_encrypted and endpoint.previous_secret_expires_at and endpoint.previous_secret_expires_at > now:
-        secrets.append(decrypt(endpoint.previous_secret_encrypted))
+        secrets.append(decrypt_cached(endpoint.previous_secret_encrypted))
     return secrets
 
 
@@ -550,17 +553,19 @@ def create_deliveries_for_event(sender: Any = None, *, event: Any, envelope: dic
 
 
 def enqueue_deliveries(ids: list[int], countdown: float | None = None) -> None:
-    """Hand deliveries to Celery; if the broker is away, the beat sweep sends them later (nothing is lost)."""
-    from hooks.tasks import send_delivery
+    """Hand deliveries to Celery, DELIVERY_BATCH_SIZE ids per task; if the broker is away, the beat
+    sweep sends them later (nothing is lost)."""
+    from hooks.tasks import send_deliveries
 
-    for pk in ids:
+    for start in range(0, len(ids), DELIVERY_BATCH_SIZE):
+        chunk = list(ids[start : start + DELIVERY_BATCH_SIZE])
         try:
             if countdown:
-                send_delivery.apply_async(args=[pk], countdown=countdown)
+                send_deliveries.apply_async(args=[chunk], countdown=countdown)
             else:
-                send_delivery.delay(pk)
+                send_deliveries.delay(chunk)
         except Exception:  # noqa: BLE001 - the row is the source of truth; the sweep retries
-            logger.warning("could not enqueue webhook delivery %s; the retry sweep will send it", pk)
+            logger.warning("could not enqueue webhook deliveries %s; the retry sweep will send them", chunk)
 
 
 def backoff_seconds(attempt: int, *, rng: random.Random | None = None) -> float:
@@ -601,20 +606,45 @@ def delivery_headers(delivery: WebhookDelivery, body: bytes, now: datetime) -> d
     }
 
 
-_http_local = threading.local()
+class _PinnedClients(threading.local):
+    """This thread's keep-alive clients, one per (scheme, host name, port, approved address)."""
+
+    def __init__(self) -> None:
+        self.by_destination: OrderedDict[tuple[str, str, int, str], httpx.Client] = OrderedDict()
 
 
-def _sender_client() -> httpx.Client:
-    """One client per thread: building an httpx client (its TLS context) costs more than a local POST.
+_pinned_clients = _PinnedClients()
+MAX_POOLED_DESTINATIONS = 64
 
-    Keep-alive is off: each delivery connects to the address netguard just checked and pinned, and a
-    pooled TLS connection must never be reused for another host name that resolves to the same IP.
+
+def pinned_client(destination: Destination) -> httpx.Client:
+    """The keep-alive client for exactly DESTINATION, which netguard has just checked for this request.
+
+    A client only ever gets URLs pinned to its one address, so its pool holds connections to that
+    address alone, and one host name per client keeps a TLS session (SNI, certificate) from serving
+    another host name that resolves to the same IP. When the host resolves to a new address, the
+    connections to its old address are closed.
     """
-    client = getattr(_http_local, "client", None)
-    if client is None:
-        client = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0))
-        _http_local.client = client
+    key = (destination.scheme, destination.host.lower(), destination.port, destination.address)
+    clients = _pinned_clients.by_destination
+    client = clients.get(key)
+    if client is not None:
+        clients.move_to_end(key)
+        return client
+    for stale in [other for other in clients if other[:3] == key[:3]]:
+        clients.pop(stale).close()
+    client = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=4, max_keepalive_connections=2, keepalive_expiry=30))
+    clients[key] = client
+    while len(clients) > MAX_POOLED_DESTINATIONS:
+        clients.popitem(last=False)[1].close()
     return client
+
+
+def close_pinned_clients() -> None:
+    """Close this thread's pooled connections (worker shutdown, tests)."""
+    clients = _pinned_clients.by_destination
+    while clients:
+        clients.popitem()[1].close()
 
 
 @dataclass
@@ -634,10 +664,11 @@ def _send(delivery: WebhookDelivery, now: datetime, client: httpx.Client | None)
         return AttemptOutcome(None, f"cannot sign: {exc}"[:500], "", 0.0, None)
     started = time.perf_counter()
     try:
+        # Checked (resolved) again on every send; only the connection to the address approved now is used.
         response = guarded_request(
             "POST", delivery.endpoint.url, allow_private=_allow_private(),
-            timeout=float(settings.AION_WEBHOOK_TIMEOUT_SECONDS), client=client or _sender_client(),
-            content=body, headers=headers,
+            timeout=float(settings.AION_WEBHOOK_TIMEOUT_SECONDS), client=client,
+            client_for=None if client else pinned_client, content=body, headers=headers,
         )  # fmt: skip
     except UnsafeDestination as exc:
         return AttemptOutcome(None, f"refused: {exc}"[:500], "", 0.0, None)
@@ -653,6 +684,192 @@ def _send(delivery: WebhookDelivery, now: datetime, client: httpx.Client | None)
     return AttemptOutcome(response.status_code, error, excerpt, latency, response.headers.get("Retry-After"))
 
 
+@dataclass
+class _Attempted:
+    """What one claimed delivery comes to: the attempt (if one was sent) and the row's next state."""
+
+    delivery: WebhookDelivery
+    sent_at: datetime
+    status: str
+    outcome: AttemptOutcome | None = None
+    next_attempt_at: datetime | None = None
+    error: str = ""
+    disable_endpoint: bool = False
+    exhausted: bool = False
+    retry_in: float | None = None
+    attempts: int = 0  # the round's attempts after this one
+    number: int = 0  # this attempt's number in the delivery's whole history (redeliveries included)
+
+    def __post_init__(self) -> None:
+        self.attempts = self.delivery.attempts + (1 if self.outcome is not None else 0)
+        self.number = int(getattr(self.delivery, "logged_attempts", 0)) + 1  # counted by _claim
+
+
+def _claim(pks: list[int] | None, now: datetime, lease: datetime, limit: int) -> list[WebhookDelivery]:
+    """Lease up to LIMIT due deliveries (only of PKS, when given): one conditional UPDATE ... RETURNING.
+
+    The UPDATE re-checks "due and not leased" on the row it writes, so of two workers racing for a
+    row exactly one gets it. On PostgreSQL the candidates are picked FOR UPDATE SKIP LOCKED: workers
+    draining one backlog take different rows instead of queueing behind each other's locks.
+    ``logged_attempts`` (the attempt number so far, across redeliveries) comes back in the same statement.
+    """
+    quote = connection.ops.quote_name
+    table, attempts_table = quote(WebhookDelivery._meta.db_table), quote(DeliveryAttempt._meta.db_table)
+    due = "status IN (%s, %s) AND next_attempt_at <= %s AND (locked_until IS NULL OR locked_until < %s)"
+    due_params: list[Any] = [DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value, now, now]
+    only, only_params = "", []
+    if pks is not None:
+        only, only_params = f" AND id IN ({', '.join(['%s'] * len(pks))})", [int(pk) for pk in pks]
+    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    columns = ", ".join(quote(str(field.column)) for field in WebhookDelivery._meta.concrete_fields)
+    # Only quoted model identifiers are interpolated; every value is a parameter.
+    sql = (
+        f"UPDATE {table} SET locked_until = %s WHERE id IN ("  # noqa: S608
+        f"SELECT id FROM {table} WHERE {due}{only} ORDER BY next_attempt_at, id LIMIT %s{skip_locked}"
+        f") AND {due} RETURNING {columns}, "
+        f"(SELECT COUNT(*) FROM {attempts_table} logged WHERE logged.delivery_id = {table}.id) AS logged_attempts"
+    )
+    claimed = list(WebhookDelivery.objects.raw(sql, [lease, *due_params, *only_params, limit, *due_params]))
+    claimed.sort(key=lambda d: (d.next_attempt_at, d.pk))
+    return claimed
+
+
+def _attempt(delivery: WebhookDelivery, sent_at: datetime, client: httpx.Client | None, one_shot: bool) -> _Attempted:
+    """Send one attempt of a leased delivery and decide its next state (nothing is written here)."""
+    endpoint = delivery.endpoint
+    if not endpoint.enabled:
+        return _Attempted(delivery, sent_at, DeliveryStatus.FAILED, error=f"endpoint disabled: {endpoint.disabled_reason}"[:500])
+    outcome = _send(delivery, sent_at, client)
+    attempts = delivery.attempts + 1
+    code = outcome.status_code
+    if code is not None and 200 <= code < 300:
+        WEBHOOK_ATTEMPTS.labels("succeeded").inc()
+        return _Attempted(delivery, sent_at, DeliveryStatus.SUCCEEDED, outcome)
+    WEBHOOK_ATTEMPTS.labels("failed").inc()
+    error = outcome.error
+    if code == 410:
+        return _Attempted(delivery, sent_at, DeliveryStatus.FAILED, outcome, error=error, disable_endpoint=True)
+    if one_shot or attempts >= settings.AION_WEBHOOK_MAX_ATTEMPTS:
+        return _Attempted(delivery, sent_at, DeliveryStatus.FAILED, outcome, error=error, exhausted=not one_shot)
+    delay = parse_retry_after(outcome.retry_after, sent_at) if code in (429, 503) else None
+    if delay is None:
+        delay = backoff_seconds(attempts)
+    return _Attempted(delivery, sent_at, DeliveryStatus.RETRYING, outcome, next_attempt_at=sent_at + timedelta(seconds=delay),
+                      error=error, retry_in=delay)  # fmt: skip
+
+
+def _record(results: list[_Attempted], lease: datetime, schedule_retry: bool) -> None:
+    """Write a batch's outcome in one transaction: the attempt rows (one INSERT), one fenced status
+    UPDATE per distinct outcome (all 2xx of a batch share one), endpoint disables, audit, events."""
+    updated_at = timezone.now()
+    with transaction.atomic():
+        DeliveryAttempt.objects.bulk_create([_attempt_row(r) for r in results if r.outcome is not None])
+        groups: dict[tuple[Any, ...], list[_Attempted]] = {}
+        for r in results:
+            code = r.outcome.status_code if r.outcome else None
+            groups.setdefault((r.status, r.outcome is not None, code, r.next_attempt_at, r.error), []).append(r)
+        for (status, attempted, code, next_attempt_at, error), members in groups.items():
+            changes: dict[str, Any] = {"status": status, "next_attempt_at": next_attempt_at, "locked_until": None,
+                                       "last_error": error[:500], "updated_at": updated_at}  # fmt: skip
+            if attempted:
+                # This attempt's own start (the newest numbered row), whichever member it is.
+                latest = DeliveryAttempt.objects.filter(delivery=OuterRef("pk")).order_by("-number", "-id").values("started_at")[:1]
+                changes.update(attempts=F("attempts") + 1, last_attempt_at=Subquery(latest), last_status_code=code)
+            # Fenced by the lease: a sender whose lease lapsed (and was taken over) changes nothing.
+            written = WebhookDelivery.objects.filter(pk__in=[r.delivery.pk for r in members], locked_until=lease).update(**changes)
+            for r in members:
+                delivery = r.delivery
+                delivery.attempts, delivery.status, delivery.next_attempt_at = r.attempts, status, next_attempt_at
+                delivery.locked_until, delivery.last_error, delivery.updated_at = None, error[:500], updated_at
+                if attempted:
+                    delivery.last_attempt_at, delivery.last_status_code = r.sent_at, code
+                if written != len(members):
+                    delivery.refresh_from_db()
+        for r in results:
+            _after_attempt(r)
+    if schedule_retry:
+        for r in results:
+            if r.retry_in is not None:
+                pk, delay = r.delivery.pk, r.retry_in
+                transaction.on_commit(lambda pk=pk, delay=delay: enqueue_deliveries([pk], countdown=delay))  # type: ignore[misc]
+
+
+def _attempt_row(r: _Attempted) -> DeliveryAttempt:
+    assert r.outcome is not None
+    return DeliveryAttempt(
+        delivery=r.delivery, number=r.number, started_at=r.sent_at,
+        status_code=r.outcome.status_code, latency_ms=round(r.outcome.latency_ms, 2),
+        succeeded=r.status == DeliveryStatus.SUCCEEDED, error=r.outcome.error,
+        response_excerpt=r.outcome.excerpt, next_attempt_at=r.next_attempt_at,
+    )  # fmt: skip
+
+
+def _after_attempt(r: _Attempted) -> None:
+    """Inside the outcome's transaction: a 410 disables the endpoint (audited); failures are published."""
+    delivery, endpoint = r.delivery, r.delivery.endpoint
+    if r.disable_endpoint:
+        reason = f"the receiver answered 410 Gone at {r.sent_at.isoformat()}"
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(enabled=False, disabled_reason=reason, updated_at=timezone.now())
+        audit.record("hooks.endpoint.disabled", "webhook_endpoint", endpoint.pk, actor=None,
+                     tenant_id=endpoint.tenant_id, after={"enabled": False, "disabled_reason": reason})  # fmt: skip
+        _publish_outcome(delivery, "webhook.endpoint.disabled", reason, status=r.status, attempt=r.attempts)
+    if r.status == DeliveryStatus.FAILED:
+        if r.exhausted or r.disable_endpoint:
+            WEBHOOK_FAILURES.labels(str(endpoint.pk), delivery.tenant_id).inc()
+        _publish_outcome(delivery, "webhook.delivery.failed", r.error, status=r.status, attempt=r.attempts)
+
+
+def _release(deliveries: list[WebhookDelivery], lease: datetime) -> None:
+    """Give back leased deliveries this sender will not send (its lease would run short): due again at once."""
+    if deliveries:
+        WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries], locked_until=lease).update(locked_until=None)
+
+
+def deliver_batch(
+    pks: list[int] | None = None,
+    *,
+    now: datetime | None = None,
+    limit: int = DELIVERY_BATCH_SIZE,
+    client: httpx.Client | None = None,
+    one_shot: bool = False,
+    schedule_retry: bool = True,
+) -> list[WebhookDelivery]:
+    """Send one attempt of each due delivery among PKS (or of the LIMIT most overdue ones); the sent ones.
+
+    Deliveries not due, or leased by another sender, are skipped: the lease (``locked_until``) makes
+    each attempt exclusive. It covers every send of the batch (one timeout each) plus a margin, and a
+    send only starts while at least one timeout plus the margin is left; what the batch cannot send in
+    time is released for another sender. A worker killed mid-send leaves a lease that lapses, after
+    which the sweep (or the acks_late redelivery) sends again with the same delivery id, so the
+    receiver can dedupe.
+    """
+    injected = now
+    now = _now(now)
+    if pks is not None:
+        pks = list(dict.fromkeys(pks))
+        limit = len(pks)
+        if not pks:
+            return []
+    timeout = float(settings.AION_WEBHOOK_TIMEOUT_SECONDS)
+    lease_seconds = timeout * limit + LEASE_MARGIN_SECONDS
+    lease = now + timedelta(seconds=lease_seconds)
+    claimed_at = time.monotonic()
+    claimed = _claim(pks, now, lease, limit)
+    if not claimed:
+        return []
+    endpoints = WebhookEndpoint.objects.in_bulk({d.endpoint_id for d in claimed})
+    results: list[_Attempted] = []
+    for index, delivery in enumerate(claimed):
+        if lease_seconds - (time.monotonic() - claimed_at) < timeout + LEASE_MARGIN_SECONDS / 2:
+            _release(claimed[index:], lease)
+            break
+        delivery.endpoint = endpoints[delivery.endpoint_id]
+        sent_at = injected or timezone.now()
+        results.append(_attempt(delivery, sent_at, client, one_shot))
+    _record(results, lease, schedule_retry)
+    return [r.delivery for r in results]
+
+
 def deliver(
     delivery_pk: int,
     *,
@@ -661,93 +878,9 @@ def deliver(
     one_shot: bool = False,
     schedule_retry: bool = True,
 ) -> WebhookDelivery | None:
-    """Send one attempt of a due delivery; None when it is not due or another sender holds it.
-
-    A lease (``locked_until``) makes the attempt exclusive; a worker killed mid-send
-    leaves a lease that lapses, after which the sweep (or the acks_late redelivery)
-    sends again with the same delivery id, so the receiver can dedupe.
-    """
-    now = _now(now)
-    lease = now + timedelta(seconds=float(settings.AION_WEBHOOK_TIMEOUT_SECONDS) + 60)
-    claimed = (
-        WebhookDelivery.objects.filter(
-            pk=delivery_pk, status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING], next_attempt_at__lte=now
-        )
-        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-        .update(locked_until=lease)
-    )
-    if not claimed:
-        return None
-    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_pk)
-    endpoint = delivery.endpoint
-    number = delivery.attempt_log.count() + 1
-    if not endpoint.enabled:
-        return _finish(delivery, lease, now, number, None, DeliveryStatus.FAILED,
-                       error=f"endpoint disabled: {endpoint.disabled_reason}"[:500], record_attempt=False)  # fmt: skip
-    outcome = _send(delivery, now, client)
-    attempts = delivery.attempts + 1
-    code = outcome.status_code
-    if code is not None and 200 <= code < 300:
-        WEBHOOK_ATTEMPTS.labels("succeeded").inc()
-        return _finish(delivery, lease, now, number, outcome, DeliveryStatus.SUCCEEDED, attempts=attempts)
-    WEBHOOK_ATTEMPTS.labels("failed").inc()
-    if code == 410:
-        return _finish(delivery, lease, now, number, outcome, DeliveryStatus.FAILED, attempts=attempts, disable_endpoint=True)
-    if one_shot or attempts >= settings.AION_WEBHOOK_MAX_ATTEMPTS:
-        return _finish(delivery, lease, now, number, outcome, DeliveryStatus.FAILED, attempts=attempts, exhausted=not one_shot)
-    delay = parse_retry_after(outcome.retry_after, now) if code in (429, 503) else None
-    if delay is None:
-        delay = backoff_seconds(attempts)
-    finished = _finish(delivery, lease, now, number, outcome, DeliveryStatus.RETRYING, attempts=attempts,
-                       next_attempt_at=now + timedelta(seconds=delay))  # fmt: skip
-    if schedule_retry:
-        transaction.on_commit(lambda: enqueue_deliveries([delivery_pk], countdown=delay))
-    return finished
-
-
-def _finish(
-    delivery: WebhookDelivery,
-    lease: datetime,
-    now: datetime,
-    number: int,
-    outcome: AttemptOutcome | None,
-    status: str,
-    *,
-    attempts: int | None = None,
-    next_attempt_at: datetime | None = None,
-    error: str = "",
-    record_attempt: bool = True,
-    disable_endpoint: bool = False,
-    exhausted: bool = False,
-) -> WebhookDelivery:
-    error = error or (outcome.error if outcome else "")
-    with transaction.atomic():
-        if record_attempt and outcome is not None:
-            DeliveryAttempt.objects.create(
-                delivery=delivery, number=number, started_at=now, status_code=outcome.status_code,
-                latency_ms=round(outcome.latency_ms, 2), succeeded=status == DeliveryStatus.SUCCEEDED,
-                error=outcome.error, response_excerpt=outcome.excerpt, next_attempt_at=next_attempt_at,
-            )  # fmt: skip
-        WebhookDelivery.objects.filter(pk=delivery.pk, locked_until=lease).update(
-            status=status, attempts=attempts if attempts is not None else delivery.attempts,
-            next_attempt_at=next_attempt_at, last_attempt_at=now if record_attempt else delivery.last_attempt_at,
-            locked_until=None, last_error=error[:500],
-            last_status_code=outcome.status_code if outcome else delivery.last_status_code,
-            updated_at=timezone.now(),
-        )  # fmt: skip
-        endpoint = delivery.endpoint
-        if disable_endpoint:
-            reason = f"the receiver answered 410 Gone at {now.isoformat()}"
-            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(enabled=False, disabled_reason=reason)
-            audit.record("hooks.endpoint.disabled", "webhook_endpoint", endpoint.pk, actor=None,
-                         tenant_id=endpoint.tenant_id, after={"enabled": False, "disabled_reason": reason})  # fmt: skip
-            _publish_outcome(delivery, "webhook.endpoint.disabled", reason, status=status, attempt=attempts)
-        if status == DeliveryStatus.FAILED:
-            if exhausted or disable_endpoint:
-                WEBHOOK_FAILURES.labels(str(endpoint.pk), delivery.tenant_id).inc()
-            _publish_outcome(delivery, "webhook.delivery.failed", error, status=status, attempt=attempts)
-    delivery.refresh_from_db()
-    return delivery
+    """Send one attempt of a due delivery; None when it is not due or another sender holds it."""
+    sent = deliver_batch([delivery_pk], now=now, client=client, one_shot=one_shot, schedule_retry=schedule_retry)
+    return sent[0] if sent else None
 
 
 def _publish_outcome(delivery: WebhookDelivery, event_type: str, error: str, *, status: str, attempt: int | None) -> None:
