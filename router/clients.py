@@ -3,7 +3,7 @@
 Every call goes through ``aion.netguard.guarded_request`` (SSRF guard, pinned IP, no
 redirects) with the router's private-network setting and the policy's timeout, and
 carries the task id as ``Idempotency-Key`` so a re-delivered task is not run twice
-by a target that honours it.
+by a target that honours it. Connections are kept alive per checked destination (``client_for``).
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from django.conf import settings
 
-from aion.netguard import UnsafeDestination, guarded_request
+from aion.netguard import Destination, UnsafeDestination, guarded_request
 from aion.secrets import SecretUnavailable, read_kv
 from router.choices import Outcome
 from router.policy import Target
@@ -35,19 +36,41 @@ class CallResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-_client: httpx.Client | None = None
-_client_pid = 0
-_client_lock = threading.Lock()
+_clients: OrderedDict[tuple[str, str, int, str], httpx.Client] = OrderedDict()
+_clients_pid = 0
+_clients_lock = threading.Lock()
+MAX_POOLED_DESTINATIONS = 64
 
 
-def shared_client() -> httpx.Client:
-    """One pooled client per process (keep-alive to module hosts; building one costs ~50 ms of TLS setup)."""
-    global _client, _client_pid
-    with _client_lock:
-        if _client is None or _client_pid != os.getpid():  # a forked worker must not share its parent's sockets
-            _client = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
-            _client_pid = os.getpid()
-        return _client
+def client_for(destination: Destination) -> httpx.Client:
+    """The process's keep-alive client for exactly DESTINATION (scheme, host name, port, checked address).
+
+    ``guarded_request`` checks (resolves) the URL on every call and hands over the result, so a
+    pooled connection is only reused for the address the SSRF guard has just approved, and one host
+    name per client keeps a TLS session from serving another name on the same IP. When a host moves
+    to a new address its old connections are closed. Building a client costs ~50 ms of TLS set-up and
+    a new connection per task was most of a local call, so clients are shared by the worker's threads
+    (httpx clients are thread-safe) and rebuilt after a fork.
+    """
+    global _clients_pid
+    key = (destination.scheme, destination.host.lower(), destination.port, destination.address)
+    with _clients_lock:
+        if _clients_pid != os.getpid():  # a forked worker must not share its parent's sockets
+            _clients.clear()
+            _clients_pid = os.getpid()
+        client = _clients.get(key)
+        if client is not None:
+            _clients.move_to_end(key)
+            return client
+        # Dropped clients are not closed here: another thread may be mid-call on one; its sockets
+        # close when that call returns and the client is collected.
+        for stale in [other for other in _clients if other[:3] == key[:3]]:
+            del _clients[stale]
+        client = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
+        _clients[key] = client
+        while len(_clients) > MAX_POOLED_DESTINATIONS:
+            _clients.popitem(last=False)
+        return client
 
 
 def provider_api_key(target: Target) -> str:
@@ -100,7 +123,7 @@ def call_target(target: Target, *, task_id: str, tenant_id: str, intent: str, pa
             url,
             allow_private=settings.AION_ROUTER_ALLOW_PRIVATE_NETWORKS,
             timeout=timeout_s,
-            client=shared_client(),
+            client_for=client_for,
             json=body,
             headers=headers,
         )
