@@ -68,8 +68,6 @@ def compact_ranges(indices: list[int]) -> str:
 
 
 def missing_indices(upload: Upload) -> list[int]:
-    if upload.received_chunks >= upload.total_chunks:
-        return []  # the counters move with the stored rows (in the same transaction): nothing to look up
     stored = set(upload.chunks.filter(stored=True).values_list("index", flat=True))
     return [i for i in range(upload.total_chunks) if i not in stored]
 
