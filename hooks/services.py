@@ -59,7 +59,7 @@ MAX_RETRY_AFTER_SECONDS = 24 * 3600
 GENERIC_401 = "The hook could not be verified."
 GENERIC_403 = "The hook source is not allowed to do this."
 DELIVERY_BATCH_SIZE = 20  # ids per hooks.send_deliveries task and at most per claim
-LEASE_MARGIN_SECONDS = 60  # a lease outlives the sends it covers by this much
+LEASE_MARGIN_SECONDS = 60  # a lease outlives the sends it covers by this much (AION_WEBHOOK_LEASE_MARGIN_SECONDS)
 
 
 def _now(now: datetime | None) -> datetime:
@@ -838,7 +838,7 @@ def deliver_batch(
 
     Deliveries not due, or leased by another sender, are skipped: the lease (``locked_until``) makes
     each attempt exclusive. It covers every send of the batch (one timeout each) plus a margin, and a
-    send only starts while at least one timeout plus the margin is left; what the batch cannot send in
+    send only starts while one timeout plus half the margin is left; what the batch cannot send in
     time is released for another sender. A worker killed mid-send leaves a lease that lapses, after
     which the sweep (or the acks_late redelivery) sends again with the same delivery id, so the
     receiver can dedupe.
@@ -851,7 +851,8 @@ def deliver_batch(
         if not pks:
             return []
     timeout = float(settings.AION_WEBHOOK_TIMEOUT_SECONDS)
-    lease_seconds = timeout * limit + LEASE_MARGIN_SECONDS
+    margin = float(getattr(settings, "AION_WEBHOOK_LEASE_MARGIN_SECONDS", LEASE_MARGIN_SECONDS))
+    lease_seconds = timeout * limit + margin
     lease = now + timedelta(seconds=lease_seconds)
     claimed_at = time.monotonic()
     claimed = _claim(pks, now, lease, limit)
@@ -860,7 +861,7 @@ def deliver_batch(
     endpoints = WebhookEndpoint.objects.in_bulk({d.endpoint_id for d in claimed})
     results: list[_Attempted] = []
     for index, delivery in enumerate(claimed):
-        if lease_seconds - (time.monotonic() - claimed_at) < timeout + LEASE_MARGIN_SECONDS / 2:
+        if lease_seconds - (time.monotonic() - claimed_at) < timeout + margin / 2:
             _release(claimed[index:], lease)
             break
         delivery.endpoint = endpoints[delivery.endpoint_id]
