@@ -204,3 +204,91 @@ def test_a_row_kafka_refuses_holds_back_only_its_key(kafka_settings, capsys):
     records = broker.consume(TASKS_LIFECYCLE, expected=4)
     assert len(records) == 4
     assert _by_key(records) == _expected_by_key([big, b1, a2, b2])
+
+
+class WatchingProducer:
+    """The real producer, noting for each record how many earlier ones of its key were unanswered when it was handed over."""
+
+    def __init__(self, real):
+        self.real = real
+        self.futures = {}
+        self.unanswered_at_send = []
+
+    def send(self, topic, key=None, value=None, headers=None):
+        earlier = self.futures.setdefault(key, [])
+        self.unanswered_at_send.append(sum(1 for future in earlier if not future.is_done))
+        future = self.real.send(topic, key=key, value=value, headers=headers)
+        earlier.append(future)
+        return future
+
+    def flush(self, timeout=None):
+        self.real.flush(timeout=timeout)
+
+
+def test_rows_of_one_key_are_pipelined_in_order_across_batches(kafka_settings):
+    """One hot key does not cost a round trip per row: later rows go out while earlier ones are unanswered."""
+    broker = kafka_settings
+    events = [_event("task-hot" if n % 4 else f"task-{n}", n) for n in range(240)]
+    producer = WatchingProducer(get_producer())
+    with override_settings(AION_OUTBOX_BATCH_SIZE=50):  # several batches: batch N+1 is handed over before N is settled
+        assert relay_once(producer=producer) == 240
+    assert backlog()[0] == 0
+    assert max(producer.unanswered_at_send) > 1  # waves of one row per key (the old relay) never had one unanswered
+    records = broker.consume(TASKS_LIFECYCLE, expected=240)
+    assert len(records) == 240
+    assert _by_key(records) == _expected_by_key(events)  # each row once, in outbox order per key
+
+
+class StuckKeyProducer:
+    """The real producer, except that records of STUCK_KEY are never answered (a partition whose answers are lost)."""
+
+    def __init__(self, real, stuck_key):
+        self.real = real
+        self.stuck_key = stuck_key.encode()
+
+    def send(self, topic, key=None, value=None, headers=None):
+        from kafka.future import Future
+
+        if key == self.stuck_key:
+            return Future()  # never resolved: neither acknowledged nor failed
+        return self.real.send(topic, key=key, value=value, headers=headers)
+
+    def flush(self, timeout=None):
+        self.real.flush(timeout=timeout)
+
+
+def test_nothing_is_marked_published_before_kafka_acknowledged_it(kafka_settings):
+    broker = kafka_settings
+    stuck = _event("task-a", 0)
+    others = [_event("task-b", 1), _event("task-c", 2)]
+    with override_settings(AION_KAFKA_TIMEOUT_SECONDS=0.5):
+        assert relay_once(producer=StuckKeyProducer(get_producer(), "task-a")) == 2
+    stuck.refresh_from_db()
+    assert stuck.published_at is None and stuck.attempts == 1 and "not acknowledged in time" in stuck.last_error
+    assert all(OutboxEvent.objects.get(pk=event.pk).published_at is not None for event in others)
+    assert OutboxRelayState.objects.get().consecutive_failures == 1  # an unanswered record means trouble: back off
+    records = broker.consume(TASKS_LIFECYCLE, expected=2)
+    assert _by_key(records) == _expected_by_key(others)
+
+
+def test_a_late_failure_on_a_warm_producer_lets_nothing_of_its_key_overtake_it(kafka_settings):
+    """Records handed over, then the broker goes: they expire on the producer's I/O thread, the fence withdraws the rest."""
+    broker = kafka_settings
+    get_producer().send(TASKS_LIFECYCLE, key=b"warm", value=b"{}").get(timeout=10)  # metadata cached: send() will not block
+    broker.consume(TASKS_LIFECYCLE, expected=1)
+    broker.stop()
+    events = [_event(f"task-{n % 3}", n) for n in range(30)]
+    with override_settings(AION_OUTBOX_BATCH_SIZE=10):
+        assert relay_once() == 0
+    assert backlog()[0] == 30
+    assert OutboxRelayState.objects.get().consecutive_failures == 1
+    assert OutboxEvent.objects.filter(attempts__gt=0).exists()
+
+    broker.start()
+    broker.create_topics([TASKS_LIFECYCLE])
+    later = timezone.now() + timedelta(hours=1)
+    assert relay_once(now=later) == 30
+    assert backlog()[0] == 0
+    records = broker.consume(TASKS_LIFECYCLE, expected=30)
+    assert len(records) == 30
+    assert _by_key(records) == _expected_by_key(events)
