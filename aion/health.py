@@ -178,8 +178,14 @@ _REQUIRED_WHEN_CONFIGURED = {
 
 def readiness() -> tuple[int, dict[str, Any]]:
     dependencies: dict[str, dict[str, Any]] = {}
+    database_down = False
     for name, check in {**CORE_CHECKS, **_extra_checks}.items():
+        if database_down:
+            # Most other checks read the database too; each would wait the pool timeout only to fail the same way.
+            dependencies[name] = {"status": "unknown", "detail": "not checked: the database is down"}
+            continue
         result = _timed(check)
+        database_down = name == "database" and result["status"] == DOWN
         if result["status"] == DOWN:
             result["required"] = result.get("required", _REQUIRED_WHEN_CONFIGURED.get(name, lambda: False)())
         dependencies[name] = result

@@ -9,6 +9,7 @@ and, for validation failures, ``errors`` keyed by dotted field path.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -140,6 +141,33 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
+# How long a client should wait before retrying when the database (or its pool) is unavailable.
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+
+def is_database_unavailable(exc: BaseException | None) -> bool:
+    """The database is down, unreachable, or the pool had no free connection in time (psycopg's PoolTimeout)."""
+    from django.db import InterfaceError, OperationalError
+
+    if exc is None:
+        return False
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    try:
+        from psycopg_pool import PoolTimeout, TooManyRequests
+    except ImportError:  # the pool is only installed with PostgreSQL support
+        return False
+    return isinstance(exc, PoolTimeout | TooManyRequests)
+
+
+def database_unavailable_body() -> dict[str, Any]:
+    return problem_body(
+        503,
+        "The database is unavailable or busy; retry after the interval in Retry-After.",
+        slug="database-unavailable",
+    )
+
+
 def _drf_status_slug(exc: drf.APIException) -> tuple[int, str, str]:
     status = int(exc.status_code)
     if isinstance(exc, drf.ValidationError):
@@ -165,7 +193,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     elif isinstance(exc, DjangoValidationError):
         exc = drf.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
 
-    if isinstance(exc, Problem):
+    if is_database_unavailable(exc):
+        logger.warning("database unavailable", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+        body = database_unavailable_body()
+        headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        status = 503
+    elif isinstance(exc, Problem):
         body = problem_body(exc.status_code, str(exc.detail), slug=exc.slug, title=exc.title, errors=exc.errors, **exc.extra)
         headers.update(exc.headers)
         status = exc.status_code
@@ -218,6 +251,11 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
 
 
 def handler500(request: HttpRequest) -> JsonResponse:
+    # Django calls this inside its except block, so the exception is still the current one.
+    if is_database_unavailable(sys.exc_info()[1]):
+        response = JsonResponse(database_unavailable_body(), status=503, content_type=PROBLEM_CONTENT_TYPE)
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
     return problem_response(500, "An unexpected error occurred; it has been logged with this request id.")
 
 

@@ -109,9 +109,21 @@ TEMPLATES = [
 DATABASE_URL = env.url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlite"))
 if DATABASE_URL:
     try:
-        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
     except Exception as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
+    # PostgreSQL: a bounded psycopg pool per process (docs/architecture.md, "Database connections").
+    # Under ASGI every request runs on its own thread; persistent per-thread connections would grow with
+    # client concurrency, a pool caps them at AION_DB_POOL_SIZE per process whatever the load.
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        AION_DB_POOL_SIZE = env.integer("AION_DB_POOL_SIZE", 8, minimum=1, maximum=1000)
+        AION_DB_POOL_TIMEOUT_SECONDS = env.decimal_number("AION_DB_POOL_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 0,  # opened lazily: no connection is held by a process that never queries
+            "max_size": AION_DB_POOL_SIZE,
+            "timeout": AION_DB_POOL_TIMEOUT_SECONDS,  # then the request gets a 503 problem with Retry-After
+            "max_idle": 60.0,
+        }
 else:
     DATABASES = {
         "default": {

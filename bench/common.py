@@ -186,11 +186,13 @@ _WRK_SCRIPT = """
 local method, body, headers = os.getenv("BENCH_METHOD") or "GET", os.getenv("BENCH_BODY"), {}
 for name, value in string.gmatch(os.getenv("BENCH_HEADERS") or "", "([^\\n:]+):%s*([^\\n]*)") do headers[name] = value end
 local counter = 0
+local salt = tostring({}):match("0x(%x+)") or "0"
+init = function() math.randomseed(os.time() + tonumber(salt:sub(-6), 16)) end
 request = function()
   counter = counter + 1
   local h = {}
   for k, v in pairs(headers) do h[k] = v end
-  if os.getenv("BENCH_UNIQUE_KEY") then h["Idempotency-Key"] = string.format("%d-%d-%d", os.time(), math.random(1e9), counter) end
+  if os.getenv("BENCH_UNIQUE_KEY") then h["Idempotency-Key"] = string.format("%s-%d-%d-%d", salt, os.time(), math.random(1e9), counter) end
   return wrk.format(method, nil, h, body)
 end
 statuses = {}
@@ -231,14 +233,17 @@ def _wrk(url: str, seconds: float, conns: int, method: str, headers: dict[str, s
     if unique:
         env["BENCH_UNIQUE_KEY"] = "1"
     threads = max(1, min(2, conns))
-    out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s", "-s", script.name, url],
+    out: Any = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", script.name, url],
         capture_output=True,
         text=True,
         env=env,
-        check=True,
-    ).stdout
+        check=False,
+    )
     os.unlink(script.name)
+    if out.returncode != 0:
+        raise SystemExit(f"wrk failed ({out.returncode}): {out.stderr or out.stdout}")
+    out = out.stdout
     match = re.search(r"BENCH_JSON (\{.*\})", out)
     if not match:
         raise SystemExit(f"wrk printed no summary:\n{out}")

@@ -41,3 +41,71 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> str:
         process.kill()
         out, _ = process.communicate()
     return (out or b"").decode(errors="replace")
+
+
+def dockerfile_web_command() -> list[str]:
+    """The web process exactly as the Dockerfile's CMD starts it (exec form), so tests serve the deployed process model."""
+    import json
+
+    for line in reversed((ROOT / "Dockerfile").read_text().splitlines()):
+        if line.startswith("CMD "):
+            return list(json.loads(line[4:]))
+    raise AssertionError("the Dockerfile has no exec-form CMD")
+
+
+def _with_address(command: list[str], port: int) -> list[str]:
+    """Replaces the CMD's --host/--port (or granian's --interface-bound options) by 127.0.0.1:<port>."""
+    out: list[str] = []
+    skip = False
+    for part in command:
+        if skip:
+            skip = False
+            continue
+        if part in ("--host", "--port"):
+            skip = True
+            continue
+        out.append(part)
+    return [sys.executable, "-m", *out, "--host", "127.0.0.1", "--port", str(port)]
+
+
+class ServedInstance:
+    """A real web process on this run's test database; ``url(path)`` addresses it."""
+
+    def __init__(self, process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+        self.process = process
+        self.port = port
+        self.log_path = log_path
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def serve(log_dir: Path, command: list[str] | None = None, ready_path: str = "/healthz", **env_extra: str) -> ServedInstance:
+    """Starts the Dockerfile's web command (or ``command``) and waits, within a deadline, until it answers."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    from aion.testing.services import free_port
+
+    port = free_port()
+    argv = _with_address(command or dockerfile_web_command(), port)
+    log_path = log_dir / f"web-{port}.log"
+    log = open(log_path, "wb")
+    process = subprocess.Popen(argv, cwd=ROOT, env=subprocess_env(**env_extra), stdout=log, stderr=subprocess.STDOUT)
+    instance = ServedInstance(process, port, log_path)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(instance.url(ready_path), timeout=2):  # noqa: S310 - loopback
+                return instance
+        except urllib.error.HTTPError:
+            return instance  # it answers (readiness may be degraded on purpose)
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop(process)
+                raise AssertionError(f"the web process did not start: {instance.log()[-3000:]}") from None
+            time.sleep(0.1)
