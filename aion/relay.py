@@ -6,15 +6,17 @@ time on PostgreSQL and SQLite alike (a second relay skipping locked rows would
 overtake the first), and renews it for every batch.
 
 Per-key order. Kafka keeps order per partition, and a key always maps to the
-same partition of its topic, so the ordering key is ``(topic, key)``. A batch
-is sent in *waves*: each wave holds at most one row per ordering key (the
-oldest unsent one), is flushed, and every answer is read before the next wave
-goes out. So a row is never handed to Kafka while an earlier row of its key is
-unacknowledged, and when a row fails no later row of its key is sent in that
-run; the next run starts again at the oldest unpublished row. Rows of other
-keys that Kafka acknowledged are marked published (sending them again would
-duplicate them). Many distinct keys go out in one wave; a hot key costs one
-round trip per row.
+same partition of its topic, so the ordering key is ``(topic, key)``. Rows are
+handed to the idempotent producer in id order without waiting (pipelined:
+batch N+1 is read and sent while batch N's answers arrive; then batch N's
+acknowledged rows are marked published with one UPDATE). The producer keeps
+one batch in flight per partition and retries in sequence, so Kafka writes a
+key's rows in order. When a row fails as it is handed over, its key is held
+back at once; when it fails later, on the producer's I/O thread, ``_fence``
+force-closes the sender before that partition's next batch may go, so nothing
+queued behind it is sent (those rows stay unpublished and unattempted). A row
+that failed in an earlier run is sent alone and awaited before any later row
+of its key. So no row of a key ever lands after a failed earlier row of it.
 
 Failures. An error about Kafka being unreachable (timeouts, connection and
 metadata errors, an unanswered record) stops the run: the producer is dropped
