@@ -29,7 +29,8 @@ def record(
     result: str = AuditResult.SUCCESS,
     metadata: dict[str, Any] | None = None,
 ) -> AuditRecord:
-    with transaction.atomic():
+    # No savepoint (see aion.outbox.publish): the record fails or commits with the change it audits.
+    with transaction.atomic(savepoint=False):
         entry = AuditRecord.objects.create(
             actor=actor_name(actor),
             actor_kind=getattr(actor, "kind", "system" if actor is None else "user"),
