@@ -12,7 +12,8 @@ times, for N events with distinct keys and again for N events sharing one key:
 
     AION_BENCH_CONFIG=embedded|pg .venv/bin/python bench/outbox_relay.py [N]
 
-Prints Markdown rows (events/s and the ratio against (a) of the same run and case).
+Prints Markdown rows (events/s and the ratio against (a) of the same run and case). (a) and (b) run
+three times alternately and (c) twice; each keeps its best time (the machine is shared).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from common import PY, ROOT, bench_env, row, setup_django
 
 TOPIC = "aion.tasks.lifecycle"
 TARGET = "≥ 5,000/s and ≥ 0.7×"
+REPEATS = 3
 
 
 def start_broker() -> object:
@@ -131,9 +133,12 @@ def main(count: int) -> None:
         for shared_key in (False, True):
             case = "one shared key" if shared_key else "distinct keys"
             records = write_events(count, shared_key)
-            base = baseline(broker.bootstrap, records)  # type: ignore[attr-defined]
-            in_process = relay_function(count)
-            command = relay_command(env, count)
+            # Best of a few alternating runs each: the machine is shared, and a slow outlier says nothing about either side.
+            base, in_process = float("inf"), float("inf")
+            for _ in range(REPEATS):
+                base = min(base, baseline(broker.bootstrap, records))  # type: ignore[attr-defined]
+                in_process = min(in_process, relay_function(count))
+            command = min(relay_command(env, count) for _ in range(2))
             start_up = command_start_up(env)
             base_rate = count / base
             label = f"{count:,} events, {case}"
