@@ -2,6 +2,7 @@
 
 import importlib
 import os
+from collections.abc import Callable
 
 from django.core.asgi import get_asgi_application
 
@@ -24,9 +25,26 @@ def websocket_urlpatterns() -> list:
     return patterns
 
 
+async def lifespan(scope: dict, receive: Callable, send: Callable) -> None:
+    """ASGI lifespan: on shutdown, write the buffered request logs (Django itself has no lifespan support)."""
+    from asgiref.sync import sync_to_async
+
+    from aion.ops.logstore import buffer
+
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await sync_to_async(buffer.flush, thread_sensitive=False)()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns()))),
+        "lifespan": lifespan,
     }
 )

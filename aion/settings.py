@@ -278,6 +278,10 @@ CLICKHOUSE_URL = env.url("CLICKHOUSE_URL", schemes=("http", "https", "clickhouse
 # Operations (aion/ops): log capture, backup tools, the ClickHouse exporter.
 AION_REQUEST_LOG_ENABLED = env.boolean("AION_REQUEST_LOG_ENABLED", True)
 AION_TASK_LOG_ENABLED = env.boolean("AION_TASK_LOG_ENABLED", True)
+# Request and task log entries are buffered and written in batches off the request path, every this many
+# seconds (0 = one synchronous write per entry, as the in-process test suite uses); flushed on clean exit.
+AION_LOG_FLUSH_SECONDS = env.decimal_number("AION_LOG_FLUSH_SECONDS", 0.0 if TESTING else 1.0, minimum=0.0)
+AION_LOG_BUFFER_MAX_ENTRIES = env.integer("AION_LOG_BUFFER_MAX_ENTRIES", 50_000, minimum=100)
 AION_WORKER_METRICS_PORT = env.integer("AION_WORKER_METRICS_PORT", 0, minimum=0, maximum=65535)  # worker/beat /metrics
 AION_PG_DUMP = env.string("AION_PG_DUMP", "pg_dump")
 AION_PG_RESTORE = env.string("AION_PG_RESTORE", "pg_restore")
@@ -387,6 +391,10 @@ AION_ROUTER_STALE_PENDING_SECONDS = env.integer("AION_ROUTER_STALE_PENDING_SECON
 AION_ROUTER_LEASE_MARGIN_SECONDS = env.decimal_number("AION_ROUTER_LEASE_MARGIN_SECONDS", 30.0, minimum=0)
 # Empty = Celery's default queue; name one to give task execution its own workers (worker -Q <name>).
 AION_ROUTER_TASK_QUEUE = env.string("AION_ROUTER_TASK_QUEUE", "")
+# The embedded filesystem broker is polled: with kombu's 1 s default, a worker whose prefetch is full
+# (acks_late) sleeps a second after each batch, capping task execution at its concurrency per second.
+if CELERY_BROKER_URL == "filesystem://":
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = env.decimal_number("AION_BROKER_POLL_SECONDS", 0.05, minimum=0.001)
 CELERY_BEAT_SCHEDULE["router-requeue-stale-tasks"] = {"task": "router.requeue_stale_tasks", "schedule": 60.0}
 
 # --- Modules ------------------------------------------------------------------------------------

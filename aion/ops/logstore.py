@@ -9,12 +9,17 @@
   and copied to MongoDB once that transaction commits.
 
 Writing a log line must never fail the request or task that produced it, so
-every writer here swallows and logs its own errors.
+every writer here swallows and logs its own errors. Request and task entries go
+through ``LogBuffer``: appended in memory on the request path, written in one
+batch per AION_LOG_FLUSH_SECONDS by a background thread, and flushed on a clean
+exit (atexit), so a SIGTERM'd web or worker process loses none.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import threading
 from datetime import datetime, timedelta
 from typing import Any
@@ -89,6 +94,110 @@ def write(log_type: str, entry: dict[str, Any]) -> None:
         logger.warning("could not write a %s log entry", log_type, exc_info=True)
 
 
+def write_many(log_type: str, entries: list[dict[str, Any]]) -> None:
+    """Store a batch of entries of one type in one round trip. Raises on failure (the buffer keeps them)."""
+    if not entries:
+        return
+    if uses_mongo():
+        mongo_database()[COLLECTIONS[LogType(log_type)]].insert_many(entries, ordered=False)
+        return
+    if LogType(log_type) == LogType.AUDIT:
+        return
+    from aion.ops.models import RequestLog, TaskLog
+
+    model: Any = RequestLog if LogType(log_type) == LogType.REQUEST else TaskLog
+    fields = {f.name for f in model._meta.fields}
+    with transaction.atomic():
+        model._default_manager.bulk_create([model(**{k: v for k, v in e.items() if k in fields}) for e in entries], batch_size=500)
+
+
+class LogBuffer:
+    """Log entries kept in memory and written in batches by one background thread per process.
+
+    Bounded: past AION_LOG_BUFFER_MAX_ENTRIES the oldest entries are dropped and counted
+    (``aion_log_entries_dropped_total``), so a log store outage cannot exhaust memory. A batch
+    that fails to write goes back to the front of the buffer and is retried on the next flush.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: list[tuple[str, dict[str, Any]]] = []
+        self.wake = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.pid = os.getpid()
+        self.flush_lock = threading.Lock()
+
+    def add(self, log_type: str, entry: dict[str, Any]) -> None:
+        entry.setdefault("created_at", timezone.now())
+        with self.lock:
+            if self.pid != os.getpid():  # forked (Celery prefork): the parent's thread and entries are not ours
+                self.__init__()  # type: ignore[misc]
+            self.entries.append((log_type, entry))
+            overflow = len(self.entries) - settings.AION_LOG_BUFFER_MAX_ENTRIES
+            if overflow > 0:
+                del self.entries[:overflow]
+                _dropped(overflow)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="aion-log-buffer", daemon=True)
+                self.thread.start()
+
+    def flush(self) -> int:
+        """Writes everything buffered now; returns how many entries were written. Never raises."""
+        from django.db import connection
+
+        with self.flush_lock:
+            with self.lock:
+                batch, self.entries = self.entries, []
+            if not batch:
+                return 0
+            by_type: dict[str, list[dict[str, Any]]] = {}
+            for log_type, entry in batch:
+                by_type.setdefault(log_type, []).append(entry)
+            written = 0
+            for log_type, entries in by_type.items():
+                try:
+                    write_many(log_type, entries)
+                    written += len(entries)
+                except Exception:
+                    logger.warning("could not write %d %s log entries; kept for the next flush", len(entries), log_type, exc_info=True)
+                    with self.lock:
+                        self.entries[:0] = [(log_type, e) for e in entries]
+            if threading.current_thread() is self.thread:
+                connection.close()  # hand the connection back to the pool between flushes
+            return written
+
+    def _run(self) -> None:
+        while True:
+            self.wake.wait(max(0.05, settings.AION_LOG_FLUSH_SECONDS))
+            self.wake.clear()
+            self.flush()
+
+
+def _dropped(count: int) -> None:
+    from aion.ops.metrics import LOG_ENTRIES_DROPPED
+
+    LOG_ENTRIES_DROPPED.inc(count)
+
+
+buffer = LogBuffer()
+# Clean shutdowns write what is still buffered: the ASGI lifespan shutdown for the web process
+# (aion.asgi; uvicorn re-raises SIGTERM after it, so atexit never runs there), Celery's shutdown
+# signals for workers and their pool processes (connect() below), and atexit for everything else.
+atexit.register(buffer.flush)
+
+
+def flush_on_shutdown(**_: Any) -> None:
+    buffer.flush()  # a clean shutdown (SIGTERM to uvicorn or Celery) writes what is still buffered
+
+
+def store_entry(log_type: str, entry: dict[str, Any]) -> None:
+    """A request or task log entry: buffered (AION_LOG_FLUSH_SECONDS > 0) or written at once. Never raises."""
+    if settings.AION_LOG_FLUSH_SECONDS > 0:
+        buffer.add(log_type, dict(entry))
+    else:
+        write(log_type, entry)
+
+
 def mirror_audit_record(record: Any) -> None:
     """Copy a committed AuditRecord to MongoDB's ``audit_logs`` (MONGO_URL only)."""
     doc = {
@@ -149,7 +258,7 @@ class RequestLogHandler(logging.Handler):
             return
         from aion.context import current_request_id
 
-        write(
+        store_entry(
             LogType.REQUEST,
             {
                 "request_id": getattr(record, "request_id", None) or current_request_id() or "",
@@ -181,7 +290,7 @@ def _task_postrun(task_id: str | None = None, task: Any = None, state: str | Non
     error = ""
     if state == "FAILURE" and isinstance(retval, BaseException):
         error = f"{type(retval).__name__}: {retval}"[:2000]
-    write(
+    store_entry(
         LogType.TASK,
         {
             "task_name": str(getattr(task, "name", "") or "")[:200],
@@ -221,7 +330,7 @@ def _serve_worker_metrics(**_: Any) -> None:
 
 def connect() -> None:
     """Wire the capture points (called once from the app's ready())."""
-    from celery.signals import beat_init, task_postrun, task_prerun, worker_init
+    from celery.signals import beat_init, task_postrun, task_prerun, worker_init, worker_process_shutdown, worker_shutdown
 
     worker_init.connect(_serve_worker_metrics, weak=False, dispatch_uid="aion.ops.worker_metrics")
     beat_init.connect(_serve_worker_metrics, weak=False, dispatch_uid="aion.ops.beat_metrics")
@@ -234,4 +343,6 @@ def connect() -> None:
         request_logger.addHandler(RequestLogHandler())
     task_prerun.connect(_task_prerun, weak=False, dispatch_uid="aion.ops.task_prerun")
     task_postrun.connect(_task_postrun, weak=False, dispatch_uid="aion.ops.task_postrun")
+    worker_process_shutdown.connect(flush_on_shutdown, weak=False, dispatch_uid="aion.ops.flush_logs_process")
+    worker_shutdown.connect(flush_on_shutdown, weak=False, dispatch_uid="aion.ops.flush_logs_worker")
     post_save.connect(_audit_saved, sender=AuditRecord, weak=False, dispatch_uid="aion.ops.audit_to_mongo")

@@ -8,5 +8,6 @@ JOB_RUNS = Counter("aion_job_runs_total", "Scheduled job runs by outcome", ["job
 JOB_DURATION = Histogram(
     "aion_job_duration_seconds", "Scheduled job run time", ["job"], buckets=(0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800, 3600)
 )
+LOG_ENTRIES_DROPPED = Counter("aion_log_entries_dropped_total", "Request/task log entries dropped because the buffer was full")
 LOG_PURGED = Counter("aion_log_rows_purged_total", "Log rows deleted by retention", ["log_type"])
 CLICKHOUSE_EXPORTED = Counter("aion_clickhouse_rows_exported_total", "Rows written to ClickHouse", ["table"])
