@@ -67,6 +67,9 @@ def start_receiver() -> tuple[subprocess.Popen[str], str]:
 
 def run_threads(work: queue.Queue[object], threads: int, handle: object) -> float:
     """THREADS threads drain WORK, calling HANDLE(item); returns the elapsed seconds."""
+    from django.db import connection
+
+    connection.close()  # the main thread's connection goes back to the pool while the threads run
     errors: list[BaseException] = []
     barrier = threading.Barrier(threads + 1)
 
@@ -82,8 +85,6 @@ def run_threads(work: queue.Queue[object], threads: int, handle: object) -> floa
         except BaseException as exc:  # reported after the run
             errors.append(exc)
         finally:
-            from django.db import connection
-
             connection.close()
 
     workers = [threading.Thread(target=loop) for _ in range(threads)]
@@ -100,7 +101,9 @@ def run_threads(work: queue.Queue[object], threads: int, handle: object) -> floa
 
 
 def main(count: int) -> None:
-    env = bench_env()
+    threads = connections()
+    # One database connection per sender thread, as each Celery worker process has its own.
+    env = bench_env(AION_DB_POOL_SIZE=str(threads + 2))
     setup_django(env)
 
     import httpx
@@ -113,7 +116,6 @@ def main(count: int) -> None:
     from hooks.models import WebhookDelivery
     from hooks.services import DELIVERY_BATCH_SIZE, create_endpoint, deliver, deliver_batch
 
-    threads = connections()
     receiver, base_url = start_receiver()
     try:
         endpoint, secret = create_endpoint(tenant_id="bench", url=f"{base_url}/hook", event_types=["*"], actor=system_principal("bench"))
