@@ -20,7 +20,11 @@ def tenant_group(tenant_id: str) -> str:
     return f"kernel-proposals.{safe}.{hashlib.sha256(tenant_id.encode()).hexdigest()[:12]}"
 
 
-def notify_tenant(tenant_id: str, message: dict[str, Any]) -> None:
+def notify_tenant(tenant_id: str, *messages: dict[str, Any]) -> None:
+    """Send MESSAGES, in order, to the tenant's open pages: one hop to the channel layer for all of them
+    (an approval that applies at once sends two and should not wait twice)."""
+    if not messages:
+        return
     try:
         from asgiref.sync import async_to_sync
         from channels.layers import get_channel_layer
@@ -28,6 +32,12 @@ def notify_tenant(tenant_id: str, message: dict[str, Any]) -> None:
         layer = get_channel_layer()
         if layer is None:
             return
-        async_to_sync(layer.group_send)(tenant_group(tenant_id), {"type": "proposal.changed", "message": message})
+        group = tenant_group(tenant_id)
+
+        async def send_all() -> None:
+            for message in messages:
+                await layer.group_send(group, {"type": "proposal.changed", "message": message})
+
+        async_to_sync(send_all)()
     except Exception as exc:  # noqa: BLE001 - live updates are best effort; polling covers the gap
         logger.warning("kernel live update not sent: %s", exc)

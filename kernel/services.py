@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from aion import audit
@@ -155,7 +156,8 @@ def get_proposal_for_tenant(tenant_id: str, proposal_id: Any) -> Proposal:
         pk = uuid.UUID(str(proposal_id))
     except (TypeError, ValueError, AttributeError):
         raise Problem(404, "No such proposal.", slug="not-found") from None
-    proposal = Proposal.objects.filter(tenant_id=tenant_id, pk=pk).first()
+    # The base revision is immutable and never changes on a proposal: read it here, once (_lock_proposal keeps it).
+    proposal = Proposal.objects.filter(tenant_id=tenant_id, pk=pk).select_related("base_revision").first()
     if proposal is None:
         raise Problem(404, "No such proposal.", slug="not-found")
     return proposal
@@ -197,7 +199,23 @@ def _lock_scope(tenant_id: str, scope: str, now: datetime, *, with_parent: bool 
 
 
 def _lock_proposal(proposal: Proposal) -> Proposal:
-    return Proposal.objects.select_for_update().get(pk=proposal.pk)
+    """PROPOSAL re-read and row-locked until the transaction ends, with its approvals as read under the lock.
+
+    The approvals land in ``approval_list`` (a plain list the transitions append to), so the
+    state, the duplicate check and the count read them once. The base revision already read
+    is kept: revisions are immutable and a proposal's base never changes.
+    """
+    approvals = Prefetch("approvals", queryset=Approval.objects.order_by("created_at", "id"), to_attr="approval_list")
+    locked = Proposal.objects.select_for_update().prefetch_related(approvals).get(pk=proposal.pk)
+    if Proposal.base_revision.is_cached(proposal) and locked.base_revision_id == proposal.base_revision_id:
+        locked.base_revision = proposal.base_revision
+    return locked
+
+
+def _approvals(proposal: Proposal) -> list[Approval]:
+    """The proposal's approvals, oldest first: the list read under the lock when there is one."""
+    cached: list[Approval] | None = getattr(proposal, "approval_list", None)
+    return cached if cached is not None else list(proposal.approvals.all())
 
 
 # --- representation ----------------------------------------------------------------------------
@@ -238,7 +256,7 @@ def proposal_state(proposal: Proposal) -> dict[str, Any]:
         "content_hash": proposal.content_hash,
         "proposer": proposal.proposer,
         "required_approvals": proposal.required_approvals,
-        "approvals": [approval_state(a) for a in proposal.approvals.all()],
+        "approvals": [approval_state(a) for a in _approvals(proposal)],
         "auto_apply": proposal.auto_apply,
         "breakglass": proposal.breakglass,
         "drifted_keys": proposal.drifted_keys,
@@ -338,8 +356,14 @@ def _emit(
     before: dict[str, Any] | None,
     rbac: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
-) -> None:
-    """Audit + outbox event + (after commit) metrics and live update, for one change of PROPOSAL."""
+    live: list[dict[str, Any]] | None = None,
+    send_live: bool = True,
+) -> dict[str, Any]:
+    """Audit + outbox event + (after commit) metrics and live update, for one change of PROPOSAL.
+
+    Returns the state written as ``after`` (the ``before`` of a transition that follows at once).
+    LIVE collects the live-update messages of transitions in one transaction; ``send_live=False``
+    leaves them to the last one, so they reach the channel layer in one hop after commit."""
     after = proposal_state(proposal)
     breakglass = bool(proposal.breakglass or (extra or {}).get("breakglass"))
     metadata: dict[str, Any] = {"breakglass": breakglass, "previous_state": previous_state, "state": proposal.state}
@@ -368,23 +392,29 @@ def _emit(
     publish(KERNEL_PROPOSALS, str(proposal.pk), payload, event_type=event_type, tenant_id=proposal.tenant_id, actor=actor)
 
     tenant, state, changed = proposal.tenant_id, proposal.state, previous_state != proposal.state
-    message = {"id": str(proposal.pk), "state": state, "version": proposal.version, "action": action}
+    messages = live if live is not None else []
+    messages.append({"id": str(proposal.pk), "state": state, "version": proposal.version, "action": action})
 
     def after_commit() -> None:
         if changed:
             metrics.PROPOSALS_TOTAL.labels(state=state).inc()
-        notify_tenant(tenant, message)
+        if send_live:
+            notify_tenant(tenant, *messages)
 
     transaction.on_commit(after_commit, robust=True)
+    return after
 
 
-def _set_state(proposal: Proposal, state: str, now: datetime, **fields: Any) -> None:
+def _set_state(proposal: Proposal, state: str, now: datetime, *, save: bool = True, **fields: Any) -> None:
+    """Move PROPOSAL to STATE (version bumped). ``save=False`` when an apply follows in the same
+    transaction: ``_apply_locked`` always saves the row, so both transitions cost one UPDATE."""
     proposal.state = state
     proposal.version += 1
     proposal.updated_at = now
     for name, value in fields.items():
         setattr(proposal, name, value)
-    proposal.save()
+    if save:
+        proposal.save()
 
 
 def _validate_changes(policy: Policy, scope: str, changes: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
@@ -512,12 +542,23 @@ def submit_proposal(
             created_at=now,
             updated_at=now,
         )
+        proposal.approval_list = []  # type: ignore[attr-defined]  # a new proposal has none: no read
         rbac = _rbac_decision(actor, required_role)
-        _emit(proposal, actor, action="submit", event_type="kernel.proposal.pending", previous_state=None, before=None, rbac=rbac)
+        live: list[dict[str, Any]] = []
+        before = _emit(
+            proposal,
+            actor,
+            action="submit",
+            event_type="kernel.proposal.pending",
+            previous_state=None,
+            before=None,
+            rbac=rbac,
+            live=live,
+            send_live=not breakglass,
+        )
         if breakglass:
-            before = proposal_state(proposal)
-            _set_state(proposal, ProposalState.APPROVED, now, approved_at=now)
-            _emit(
+            _set_state(proposal, ProposalState.APPROVED, now, save=False, approved_at=now)
+            before = _emit(
                 proposal,
                 actor,
                 action="breakglass_approve",
@@ -525,8 +566,10 @@ def submit_proposal(
                 previous_state=ProposalState.PENDING,
                 before=before,
                 rbac=rbac,
+                live=live,
+                send_live=False,
             )
-            _apply_locked(proposal, actor, now, rbac=rbac)
+            _apply_locked(proposal, actor, now, rbac=rbac, before=before, live=live)
             _count_breakglass(proposal)
     return proposal
 
@@ -600,14 +643,14 @@ def approve_proposal(
             raise _invalid_transition(proposal, "approve")
         if proposal.proposer == actor.subject:
             raise Problem(403, "Separation of duties: the proposer cannot approve their own proposal.", slug="separation-of-duties")
-        if proposal.approvals.filter(approver=actor.subject).exists():
+        if any(a.approver == actor.subject for a in _approvals(proposal)):
             raise Problem(
                 409, "You have already approved this proposal; each approver counts once.", slug="already-approved", state=proposal.state
             )
         rbac = _rbac_decision(actor, Role.KERNEL_ADMIN)
         before = proposal_state(proposal)
         _record_approval(proposal, actor, comment=comment, now=now, breakglass=False)
-        count = proposal.approvals.count()
+        count = len(_approvals(proposal))  # read under the proposal lock, plus this one
         if count < proposal.required_approvals:
             proposal.version += 1
             proposal.updated_at = now
@@ -623,9 +666,10 @@ def approve_proposal(
                 extra={"approvals": count, "comment": comment},
             )
             return proposal
-        _set_state(proposal, ProposalState.APPROVED, now, approved_at=now)
+        _set_state(proposal, ProposalState.APPROVED, now, save=not proposal.auto_apply, approved_at=now)
         _observe_lead_time("approved", proposal, now)
-        _emit(
+        live: list[dict[str, Any]] = []
+        approved = _emit(
             proposal,
             actor,
             action="approve",
@@ -634,27 +678,32 @@ def approve_proposal(
             before=before,
             rbac=rbac,
             extra={"approvals": count, "comment": comment},
+            live=live,
+            send_live=not proposal.auto_apply,
         )
         if proposal.auto_apply:
-            _apply_locked(proposal, actor, now, rbac=rbac)
+            _apply_locked(proposal, actor, now, rbac=rbac, before=approved, live=live)
     return proposal
 
 
 def _record_approval(proposal: Proposal, actor: Principal, *, comment: str, now: datetime, breakglass: bool) -> None:
+    """Store ACTOR's approval of the locked PROPOSAL (its first write: a refusal rolls back nothing else)."""
     try:
-        with transaction.atomic():
-            Approval.objects.create(
-                proposal=proposal,
-                approver=actor.subject,
-                approver_kind=actor.kind,
-                roles=sorted(actor.roles),
-                comment=comment,
-                content_hash=proposal.content_hash,
-                breakglass=breakglass,
-                created_at=now,
-            )
+        # No savepoint: the caller checked for a duplicate under the proposal lock, and if the
+        # constraint still fires, the 409 leaves the caller's transaction, which rolls back whole.
+        approval = Approval.objects.create(
+            proposal=proposal,
+            approver=actor.subject,
+            approver_kind=actor.kind,
+            roles=sorted(actor.roles),
+            comment=comment,
+            content_hash=proposal.content_hash,
+            breakglass=breakglass,
+            created_at=now,
+        )
     except IntegrityError:
         raise Problem(409, "You have already approved this proposal; each approver counts once.", slug="already-approved") from None
+    proposal.approval_list = [*_approvals(proposal), approval]  # type: ignore[attr-defined]
 
 
 def _required_reason(reason: Any, missing_detail: str) -> str:
@@ -736,11 +785,23 @@ def _append_revision(
     return revision
 
 
-def _apply_locked(proposal: Proposal, actor: Principal, now: datetime, *, rbac: dict[str, Any]) -> None:
-    """Apply an approved, locked PROPOSAL inside the caller's transaction: a new revision, or ``failed`` on drift."""
+def _apply_locked(
+    proposal: Proposal,
+    actor: Principal,
+    now: datetime,
+    *,
+    rbac: dict[str, Any],
+    before: dict[str, Any] | None = None,
+    live: list[dict[str, Any]] | None = None,
+) -> None:
+    """Apply an approved, locked PROPOSAL inside the caller's transaction: a new revision, or ``failed`` on drift.
+
+    Always saves the proposal row (``_set_state(..., save=False)`` before it relies on that).
+    BEFORE is its current state when the caller has it already; LIVE the unsent live updates
+    of the transitions before it (see ``_emit``)."""
     head, current = _lock_scope(proposal.tenant_id, proposal.scope, now)
     document = dict(current.document) if current else {}
-    before = proposal_state(proposal)
+    before = before if before is not None else proposal_state(proposal)
     if (current.pk if current else None) != proposal.base_revision_id:
         # The scope moved since submission: fine unless one of our keys moved too.
         drifted = [
@@ -759,6 +820,7 @@ def _apply_locked(proposal: Proposal, actor: Principal, now: datetime, *, rbac: 
                 before=before,
                 rbac=rbac,
                 extra={"drifted_keys": drifted, "current_revision": current.number if current else 0},
+                live=live,
             )
             return
     for change in proposal.changes:
@@ -778,6 +840,7 @@ def _apply_locked(proposal: Proposal, actor: Principal, now: datetime, *, rbac: 
         before=before,
         rbac=rbac,
         extra={"revision": revision.number, "sha256": revision.sha256},
+        live=live,
     )
 
 
@@ -839,13 +902,15 @@ def breakglass_approve(
         rbac = _rbac_decision(actor, Role.KERNEL_BREAKGLASS)
         extra = {"breakglass": True, "justification": justification}
         before, previous = proposal_state(proposal), proposal.state
-        if not proposal.approvals.filter(approver=actor.subject).exists():
+        if not any(a.approver == actor.subject for a in _approvals(proposal)):
             _record_approval(proposal, actor, comment=justification, now=now, breakglass=True)
-        proposal.breakglass = True
+        proposal.breakglass = True  # saved by _apply_locked with the rest of the row
+        applying_before: dict[str, Any] | None = None
+        live: list[dict[str, Any]] = []
         if previous == ProposalState.PENDING:
-            _set_state(proposal, ProposalState.APPROVED, now, approved_at=now)
+            _set_state(proposal, ProposalState.APPROVED, now, save=False, approved_at=now)
             _observe_lead_time("approved", proposal, now)
-            _emit(
+            applying_before = _emit(
                 proposal,
                 actor,
                 action="breakglass_approve",
@@ -854,10 +919,10 @@ def breakglass_approve(
                 before=before,
                 rbac=rbac,
                 extra=extra,
+                live=live,
+                send_live=False,
             )
-        else:
-            proposal.save(update_fields=["breakglass"])
-        _apply_locked(proposal, actor, now, rbac=rbac)
+        _apply_locked(proposal, actor, now, rbac=rbac, before=applying_before, live=live)
         _count_breakglass(proposal)
     return proposal
 
@@ -888,6 +953,7 @@ def rollback_proposal(
                 state=proposal.state,
                 current_revision=current_number,
             )
+        proposal.applied_revision = applied  # the same row, already read: no lazy load for the state
         document = dict(applied.parent.document) if applied.parent else {}
         # The head is the applied revision (checked above), so the new one follows it.
         revision = _append_revision(head, applied, proposal, document, RevisionKind.ROLLBACK, actor, now)
