@@ -307,6 +307,8 @@ AION_JWT_AUDIENCE = env.string("AION_JWT_AUDIENCE", "aion-api")
 AION_JWKS_PATH = env.string("AION_JWKS_PATH", str(VAR_DIR / "jwks.json"))
 AION_JWT_LEEWAY_SECONDS = env.integer("AION_JWT_LEEWAY_SECONDS", 30, minimum=0)
 AION_API_KEY_ROTATION_GRACE_HOURS = env.integer("AION_API_KEY_ROTATION_GRACE_HOURS", 24, minimum=0)
+# How long a process trusts a database API key it has looked up (revoking clears the revoking process at once).
+AION_API_KEY_CACHE_SECONDS = env.decimal_number("AION_API_KEY_CACHE_SECONDS", 5.0, minimum=0.0)
 # Extra JWKS (JSON) published/accepted beside the AION_JWKS_PATH file, e.g. keys of an external issuer.
 AION_JWT_JWKS = env.string("AION_JWT_JWKS")
 # Private signing keys (PEM, one per kid) written by `jwt_generate_key`; Vault path used instead when VAULT_ADDR is set.

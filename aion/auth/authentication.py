@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from aion.auth.keys import find_env_key, hash_key
+from aion.auth.keys import cache_principal, cached_principal, find_env_key, hash_key
 from aion.auth.principal import Principal, principal_for_user
 from aion.problems import Problem
 
@@ -76,14 +77,18 @@ class ApiKeyAuthentication(BaseAuthentication):
                 allowed_tenants=frozenset({env_key.tenant_id}),
                 credential_id=f"env:{env_key.key_hash[:16]}",
             )
-        key = ApiKey.objects.filter(key_hash=hash_key(raw)).first()
+        digest = hash_key(raw)
+        cached = cached_principal(digest)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        key = ApiKey.objects.filter(key_hash=digest).first()
         now = timezone.now()
         if key is None or not key.is_active(now):
             return None
-        # Cheap conditional update: at most one write per key per minute.
+        # Cheap conditional update: at most one write per key per minute (on a cache miss).
         if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        return Principal(
+        principal = Principal(
             kind="api_key",
             subject=f"key:{key.prefix}",
             tenant_id=key.tenant_id,
@@ -91,6 +96,9 @@ class ApiKeyAuthentication(BaseAuthentication):
             allowed_tenants=frozenset({key.tenant_id}),
             credential_id=f"db:{key.pk}",
         )
+        ends = [t for t in (key.expires_at, key.revoked_at) if t is not None]
+        cache_principal(digest, principal, settings.AION_API_KEY_CACHE_SECONDS, min(ends) if ends else None)
+        return principal
 
 
 class JWTAuthentication(BaseAuthentication):

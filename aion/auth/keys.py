@@ -11,10 +11,15 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 
 from aion.rbac import ALL_ROLES
 
@@ -114,3 +119,38 @@ def find_env_key(raw: str) -> EnvKey | None:
         if hmac.compare_digest(candidate_hash, digest):
             return key
     return None
+
+
+# --- the principal cache: a database key costs one lookup per AION_API_KEY_CACHE_SECONDS, not per request ---
+# A revoke or rotate clears this process's cache when it commits; every other process stops honouring the
+# key within AION_API_KEY_CACHE_SECONDS (and never past the key's own expiry). docs/security.md says so.
+_principals: dict[str, tuple[float, datetime | None, Any]] = {}
+_principals_lock = threading.Lock()
+_PRINCIPALS_MAX = 10_000
+
+
+def cached_principal(digest: str) -> Any | None:
+    entry = _principals.get(digest)
+    if entry is None:
+        return None
+    fresh_until, key_ends_at, principal = entry
+    if fresh_until <= time.monotonic() or (key_ends_at is not None and key_ends_at <= timezone.now()):
+        with _principals_lock:
+            _principals.pop(digest, None)
+        return None
+    return principal
+
+
+def cache_principal(digest: str, principal: Any, seconds: float, key_ends_at: datetime | None = None) -> None:
+    """Keeps PRINCIPAL for SECONDS (monotonic), and never past KEY_ENDS_AT (the key's expiry or revocation, wall clock)."""
+    if seconds <= 0:
+        return
+    with _principals_lock:
+        if len(_principals) >= _PRINCIPALS_MAX:
+            _principals.clear()  # crude but bounded; a full cache only costs one lookup per key
+        _principals[digest] = (time.monotonic() + seconds, key_ends_at, principal)
+
+
+def forget_cached_principals() -> None:
+    with _principals_lock:
+        _principals.clear()

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from aion import audit
-from aion.auth.keys import generate_key, hash_key
+from aion.auth.keys import forget_cached_principals, generate_key, hash_key
 from aion.models import ApiKey
 from aion.rbac import ALL_ROLES
 
@@ -92,6 +92,7 @@ def rotate_api_key(prefix: str, *, actor: Any, grace: timedelta | None = None, n
         old.save(update_fields=["expires_at", "replaced_by"])
         audit.record("apikey.rotated", "api_key", old.prefix, actor=actor, tenant_id=old.tenant_id, before=before, after=_snapshot(old))
         audit.record("apikey.created", "api_key", new.prefix, actor=actor, tenant_id=new.tenant_id, after=_snapshot(new))
+        transaction.on_commit(forget_cached_principals)
     return raw, new
 
 
@@ -107,4 +108,5 @@ def revoke_api_key(prefix: str, *, actor: Any, now: datetime | None = None) -> A
         key.revoked_at = now
         key.save(update_fields=["revoked_at"])
         audit.record("apikey.revoked", "api_key", key.prefix, actor=actor, tenant_id=key.tenant_id, before=before, after=_snapshot(key))
+        transaction.on_commit(forget_cached_principals)  # this process at once; the others within the cache TTL
     return key
