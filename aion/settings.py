@@ -109,9 +109,21 @@ TEMPLATES = [
 DATABASE_URL = env.url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlite"))
 if DATABASE_URL:
     try:
-        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
     except Exception as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
+    # PostgreSQL: a bounded psycopg pool per process (docs/architecture.md, "Database connections").
+    # Under ASGI every request runs on its own thread; persistent per-thread connections would grow with
+    # client concurrency, a pool caps them at AION_DB_POOL_SIZE per process whatever the load.
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        AION_DB_POOL_SIZE = env.integer("AION_DB_POOL_SIZE", 8, minimum=1, maximum=1000)
+        AION_DB_POOL_TIMEOUT_SECONDS = env.decimal_number("AION_DB_POOL_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 0,  # opened lazily: no connection is held by a process that never queries
+            "max_size": AION_DB_POOL_SIZE,
+            "timeout": AION_DB_POOL_TIMEOUT_SECONDS,  # then the request gets a 503 problem with Retry-After
+            "max_idle": 60.0,
+        }
 else:
     DATABASES = {
         "default": {
@@ -266,6 +278,10 @@ CLICKHOUSE_URL = env.url("CLICKHOUSE_URL", schemes=("http", "https", "clickhouse
 # Operations (aion/ops): log capture, backup tools, the ClickHouse exporter.
 AION_REQUEST_LOG_ENABLED = env.boolean("AION_REQUEST_LOG_ENABLED", True)
 AION_TASK_LOG_ENABLED = env.boolean("AION_TASK_LOG_ENABLED", True)
+# Request and task log entries are buffered and written in batches off the request path, every this many
+# seconds (0 = one synchronous write per entry, as the in-process test suite uses); flushed on clean exit.
+AION_LOG_FLUSH_SECONDS = env.decimal_number("AION_LOG_FLUSH_SECONDS", 0.0 if TESTING else 1.0, minimum=0.0)
+AION_LOG_BUFFER_MAX_ENTRIES = env.integer("AION_LOG_BUFFER_MAX_ENTRIES", 50_000, minimum=100)
 AION_WORKER_METRICS_PORT = env.integer("AION_WORKER_METRICS_PORT", 0, minimum=0, maximum=65535)  # worker/beat /metrics
 AION_PG_DUMP = env.string("AION_PG_DUMP", "pg_dump")
 AION_PG_RESTORE = env.string("AION_PG_RESTORE", "pg_restore")
@@ -291,6 +307,8 @@ AION_JWT_AUDIENCE = env.string("AION_JWT_AUDIENCE", "aion-api")
 AION_JWKS_PATH = env.string("AION_JWKS_PATH", str(VAR_DIR / "jwks.json"))
 AION_JWT_LEEWAY_SECONDS = env.integer("AION_JWT_LEEWAY_SECONDS", 30, minimum=0)
 AION_API_KEY_ROTATION_GRACE_HOURS = env.integer("AION_API_KEY_ROTATION_GRACE_HOURS", 24, minimum=0)
+# How long a process trusts a database API key it has looked up (revoking clears the revoking process at once).
+AION_API_KEY_CACHE_SECONDS = env.decimal_number("AION_API_KEY_CACHE_SECONDS", 5.0, minimum=0.0)
 # Extra JWKS (JSON) published/accepted beside the AION_JWKS_PATH file, e.g. keys of an external issuer.
 AION_JWT_JWKS = env.string("AION_JWT_JWKS")
 # Private signing keys (PEM, one per kid) written by `jwt_generate_key`; Vault path used instead when VAULT_ADDR is set.
@@ -342,6 +360,9 @@ AION_KERNEL_POLICY_PATH = env.string("AION_KERNEL_POLICY_PATH", str(BASE_DIR / "
 # --- Memory -------------------------------------------------------------------------------------
 AION_MEMORY_MAX_CHUNK_BYTES = env.integer("AION_MEMORY_MAX_CHUNK_BYTES", 8 * 1024 * 1024, minimum=1)
 AION_MEMORY_MAX_UPLOAD_BYTES = env.integer("AION_MEMORY_MAX_UPLOAD_BYTES", 1024 * 1024 * 1024, minimum=1)
+# Under ASGI Django spools every request body to a temp file past FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB by default),
+# on the event loop; an ingest chunk (up to 4/3 of the chunk limit as base64) stays in memory instead (docs/memory.md).
+FILE_UPLOAD_MAX_MEMORY_SIZE = AION_MEMORY_MAX_CHUNK_BYTES * 4 // 3 + 64 * 1024
 AION_MEMORY_UPLOAD_TTL_HOURS = env.integer("AION_MEMORY_UPLOAD_TTL_HOURS", 72, minimum=1)
 AION_EMBEDDINGS_URL = env.url("AION_EMBEDDINGS_URL", schemes=("http", "https"))
 AION_EMBEDDINGS_API_KEY = env.string("AION_EMBEDDINGS_API_KEY")
@@ -372,6 +393,10 @@ AION_ROUTER_STALE_PENDING_SECONDS = env.integer("AION_ROUTER_STALE_PENDING_SECON
 AION_ROUTER_LEASE_MARGIN_SECONDS = env.decimal_number("AION_ROUTER_LEASE_MARGIN_SECONDS", 30.0, minimum=0)
 # Empty = Celery's default queue; name one to give task execution its own workers (worker -Q <name>).
 AION_ROUTER_TASK_QUEUE = env.string("AION_ROUTER_TASK_QUEUE", "")
+# The embedded filesystem broker is polled: with kombu's 1 s default, a worker whose prefetch is full
+# (acks_late) sleeps a second after each batch, capping task execution at its concurrency per second.
+if CELERY_BROKER_URL == "filesystem://":
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = env.decimal_number("AION_BROKER_POLL_SECONDS", 0.05, minimum=0.001)
 CELERY_BEAT_SCHEDULE["router-requeue-stale-tasks"] = {"task": "router.requeue_stale_tasks", "schedule": 60.0}
 
 # --- Modules ------------------------------------------------------------------------------------
