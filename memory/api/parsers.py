@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, JSONParser
-from rest_framework.utils import json
 
 from aion.problems import Problem
 
@@ -16,13 +16,17 @@ OCTET_STREAM = "application/octet-stream"
 
 
 class IngestJSONParser(JSONParser):
-    """DRF's JSONParser without its incremental codec reader, which costs 2-3x on a 5.6 MB base64 chunk."""
+    """JSON parsed by orjson from the body's bytes in one piece.
+
+    DRF's JSONParser decodes through an incremental codec reader and then scans the text with the
+    stdlib: about 3x the time on a 5.6 MB base64 chunk. orjson takes the bytes as they are, checks
+    UTF-8 (RFC 8259) and refuses NaN and Infinity like DRF's strict mode.
+    """
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         try:
-            text = stream.read().decode("utf-8")  # RFC 8259: JSON exchanged between systems is UTF-8
-            return json.loads(text, parse_constant=json.strict_constant if self.strict else None)
-        except ValueError as exc:  # UnicodeDecodeError included
+            return orjson.loads(stream.read())
+        except orjson.JSONDecodeError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
 
 
