@@ -9,11 +9,13 @@ claim and its durable write through the storage layer, progress update, response
   - ``raw``: ``Content-Type: application/octet-stream``, the bytes as the body, the fields in the
     query string and the digest in ``X-Chunk-Sha256`` (see docs/memory.md).
 
-The baseline, measured in the same run at the same concurrency (``--clients`` threads, the same
-chunks), is the least work that stores a chunk durably: base64-decode it with the product's decoder
-(pybase64, strict), sha256 it, write it to its own file, fsync the file and its folder (the
-durability an acknowledged chunk has in the product). Rounds alternate the baseline and each form;
-the rows report the median round's figures.
+Two baselines, measured in the same run at the same concurrency (``--clients`` threads, the same
+chunks); rounds alternate them and each form, and the rows report the median round:
+
+  - the issue's, as it was measured (the row's ratio): stdlib strict base64 decode, sha256, write;
+  - a stricter one (in the baseline cell): the least work that stores a chunk durably, as the
+    product now does before acknowledging it: the product's decoder (pybase64, strict), sha256,
+    write, fsync the file and its folder.
 
     AION_BENCH_CONFIG=embedded|pg .venv/bin/python bench/memory_ingest.py [--clients 4] [--chunks 12] [--forms json,raw]
     AION_BENCH_PROFILE=/tmp/ingest.txt ...   # instead: one run per form under py-spy (raw stacks in /tmp/ingest.txt.<form>)
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import binascii
 import hashlib
 import json
 import os
@@ -136,6 +139,19 @@ def profiled(path: str) -> Iterator[None]:
         spy.wait(timeout=60)
 
 
+def issue_baseline(encoded: list[list[object]], folder: Path) -> float:
+    """The issue's baseline as it was measured (stdlib strict base64 decode, sha256, write; no fsync), same concurrency."""
+
+    def work(client: int, items: list[object]) -> None:
+        for index, text in enumerate(items):
+            data = binascii.a2b_base64(text, strict_mode=True)  # type: ignore[arg-type]
+            hashlib.sha256(data).hexdigest()
+            with open(folder / f"{client}-{index:06d}", "wb") as sink:
+                sink.write(data)
+
+    return run_threads(encoded, work)
+
+
 def prepare(chunks: list[list[bytes]], form: str) -> list[list[object]]:
     """The request bodies, built once: the JSON form's base64 and encoding are not client work under the clock."""
     if form == "json":
@@ -202,6 +218,8 @@ def main() -> None:
 
     load = f"{args.clients} clients, {total_mib:.0f} MiB in {args.chunk_mib} MiB chunks"
     baseline_rates: list[float] = []
+    issue_rates: list[float] = []
+    durable_ratios: dict[str, list[float]] = {form: [] for form in forms}
     rates: dict[str, list[float]] = {form: [] for form in forms}
     ratios: dict[str, list[float]] = {form: [] for form in forms}
     with served(env) as base:
@@ -227,11 +245,15 @@ def main() -> None:
                 baseline_rate = total_mib / baseline(encoded, Path(folder))
                 client_cpu = time.process_time() - client_cpu
             print(
-                f"[memory_ingest] baseline: {baseline_rate:,.0f} MiB/s; CPU per chunk {client_cpu / sum(map(len, chunks)) * 1000:.1f} ms",
+                f"[memory_ingest] durable baseline: {baseline_rate:,.0f} MiB/s; "
+                f"CPU per chunk {client_cpu / sum(map(len, chunks)) * 1000:.1f} ms",
                 file=sys.stderr,
                 flush=True,
             )
             baseline_rates.append(baseline_rate)
+            with tempfile.TemporaryDirectory(prefix="aion-bench-issue-baseline-", dir=env["AION_VAR_DIR"]) as folder:
+                issue_rate = total_mib / issue_baseline(encoded, Path(folder))
+            issue_rates.append(issue_rate)
             for form in forms:
                 server_cpu, client_cpu = cpu_seconds(server), time.process_time()
                 seconds, upload_ids = ingest(base, key, bodies[form], digests, form)
@@ -246,7 +268,8 @@ def main() -> None:
                 )
                 check(base, key, upload_ids, chunks)
                 rates[form].append(total_mib / seconds)
-                ratios[form].append(total_mib / seconds / baseline_rate)
+                ratios[form].append(total_mib / seconds / issue_rate)
+                durable_ratios[form].append(total_mib / seconds / baseline_rate)
     for form in forms:
         if not rates[form]:
             continue
@@ -254,7 +277,9 @@ def main() -> None:
         row(
             f"memory ingest over HTTP, {label} ({load}, median of {args.rounds} rounds)",
             f"{statistics.median(rates[form]):,.0f} MiB/s",
-            f"decode+sha256+durable write, {args.clients} threads: {statistics.median(baseline_rates):,.0f} MiB/s",
+            f"binascii decode+sha256+write, {args.clients} threads: {statistics.median(issue_rates):,.0f} MiB/s "
+            f"(stricter: pybase64 decode+sha256+write+fsync file and folder {statistics.median(baseline_rates):,.0f} MiB/s, "
+            f"ratio {statistics.median(durable_ratios[form]):.2f})",
             statistics.median(ratios[form]),
             TARGET,
         )
