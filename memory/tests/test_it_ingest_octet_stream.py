@@ -142,7 +142,7 @@ def test_base64_with_padding_past_a_full_group_is_400(personas, post):
 
 
 def test_json_bodies_that_are_not_utf8_or_use_nan_are_400(personas):
-    for raw in (b'{"chunk_index": 0, "data": "\xff"}', b'{"chunk_index": NaN, "data": ""}', b"{"):
+    for raw in (b'{"chunk_index": 0, "data": "\xff"}', b'{"chunk_index": NaN, "data": ""}', b'{"chunk_index": 1e999}', b"{", b"[1,]"):
         _error(personas.writer.generic("POST", URL, raw, content_type="application/json"), 400)
 
 
