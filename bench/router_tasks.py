@@ -1,54 +1,50 @@
-"""Task throughput end to end against a local instant module host, versus direct HTTP calls to it.
+"""Tasks end to end (submit, route, execute on a local host, record) vs direct HTTP calls to the same host.
 
-End to end = ``POST /v1/tasks`` through the full Django stack (auth, RBAC, validation, routing,
-audit, outbox) and execution (claim, decision event, guarded HTTP call with the task id as
-Idempotency-Key, runtime sample, final state). By default execution runs in-process, one task
-after another (what one worker process does); ``--worker`` also measures a real Celery worker
-subprocess (solo pool) fed through the configured broker. The baseline is the same number of
-sequential direct ``httpx.post`` calls to the same host, through one pooled client, like the
-router's shared client.
+The module host is an instant ``ThreadingHTTPServer`` answering the ``/v1/invoke`` contract, in its
+own process (a host is another machine; sharing a GIL with either side would hide its cost).
 
-    .venv/bin/python bench/router_tasks.py [--tasks 200] [--worker]
+- Baseline: ``AION_BENCH_CONNECTIONS`` threads (default 8), each a loop of ``POST /v1/invoke`` through
+  its own keep-alive ``httpx`` client, for the same number of seconds.
+- End to end: the product served as the Dockerfile does (one uvicorn process), the same number of
+  concurrent connections submitting ``POST /v1/tasks`` (the load generator of ``common.load``), and a
+  real Celery worker (``--pool threads --concurrency`` the same number) consuming the configuration's
+  broker: claim, decision event, guarded keep-alive call with the task id as ``Idempotency-Key``,
+  runtime sample, final state, audit and outbox, in the configuration's database. The rate is tasks
+  finished ``OK`` per second from the first submission to the last completion (the backlog drains
+  inside the measured time, so a worker that lags the submissions lowers the figure).
+
+Target (issue 13): at least 0.3 of the baseline.
+
+    AION_BENCH_CONFIG=embedded|pg .venv/bin/python bench/router_tasks.py [--seconds 8] [--pool threads|prefork]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aion.settings")
-os.environ.setdefault("AION_VAR_DIR", tempfile.mkdtemp(prefix="aion-bench-"))
-os.environ.setdefault("AION_LOG_LEVEL", "WARNING")
-# The bench measures the router, not the gateway's per-key write limit.
-os.environ.setdefault("AION_RATE_LIMIT_WRITE", "1000000/60")
-os.environ.setdefault("AION_RATE_LIMIT_DEFAULT", "1000000/60")
-os.environ["AION_ROUTER_POLICY_PATH"] = str(Path(os.environ["AION_VAR_DIR"]) / "router-bench.yml")
+sys.path.insert(0, str(Path(__file__).parent))
 
-import django  # noqa: E402
+from common import PY, ROOT, bench_env, connections, create_api_key, load, row, served, setup_django
 
-django.setup()
-
-import httpx  # noqa: E402
-from django.core.management import call_command  # noqa: E402
+HOST = r"""
+import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 REPLY = json.dumps({"output": "ok", "usage": {"tokens": 1, "cost_usd": 0}}).encode()
 
 
-class InstantHost(BaseHTTPRequestHandler):
+class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
 
-    def do_POST(self) -> None:
+    def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -56,81 +52,176 @@ class InstantHost(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(REPLY)
 
-    def log_message(self, *args: object) -> None:
+    def log_message(self, *args):
         pass
+
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+WORKER_FLAGS = ["--without-gossip", "--without-mingle", "--without-heartbeat", "--hostname", f"bench-router-{time.monotonic_ns()}@%h"]
+BODY = json.dumps({"intent": "bench.echo", "params": {"n": 1}})
+
+
+def start_host() -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen([PY, "-c", HOST], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    return process, f"http://127.0.0.1:{process.stdout.readline().strip()}"
+
+
+def direct_calls(host: str, seconds: float, threads: int) -> float:
+    import httpx
+
+    counts: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(threads)
+
+    def loop() -> None:
+        done = 0
+        with httpx.Client(timeout=10) as client:
+            barrier.wait()
+            stop_at = time.monotonic() + seconds
+            while time.monotonic() < stop_at:
+                response = client.post(f"{host}/v1/invoke", content=BODY, headers={"Content-Type": "application/json"})
+                assert response.json()["output"] == "ok"
+                done += 1
+        with lock:
+            counts.append(done)
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(counts) / (time.perf_counter() - started)
+
+
+def in_process_execution(seconds: float, threads: int) -> float:
+    """What the worker's threads do per task, without broker and gateway: ``services.execute_task`` on PENDING rows."""
+    import queue
+
+    from django.db import connection
+
+    from router import services
+    from router.models import Task
+
+    pending = Task.objects.bulk_create(
+        [Task(tenant_id="bench", intent="bench.echo", params={"n": 1}, submitted_by="bench") for _ in range(int(seconds * 2000))]
+    )
+    work: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for task in pending:
+        work.put(str(task.id))
+    counts: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(threads)
+
+    def loop() -> None:
+        done = 0
+        barrier.wait()
+        stop_at = time.monotonic() + seconds
+        while time.monotonic() < stop_at:
+            assert services.execute_task(work.get_nowait()) == "OK"
+            connection.close()  # as Celery does after each task: the connection goes back to the pool
+            done += 1
+        with lock:
+            counts.append(done)
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    rate = sum(counts) / (time.perf_counter() - started)
+    Task.objects.filter(status="PENDING").delete()
+    return rate
+
+
+def wait_until(predicate: object, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--tasks", type=int, default=200)
-    parser.add_argument("--worker", action="store_true")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--pool", choices=("threads", "prefork"), default="threads")
     args = parser.parse_args()
-    call_command("migrate", verbosity=0)
-
-    from django.test import Client
-
-    from aion.testing.factories import make_api_key
-    from router import services
-    from router.models import Task
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), InstantHost)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    host = f"http://127.0.0.1:{server.server_address[1]}"
-    Path(os.environ["AION_ROUTER_POLICY_PATH"]).write_text(
-        f"version: 1\ntargets: [{{name: instant, kind: module, endpoint: '{host}'}}]\n"
+    n = connections()
+    host_process, host = start_host()
+    policy = Path(tempfile.mkdtemp(prefix="aion-bench-router-")) / "router.yml"
+    policy.write_text(
+        f"version: 1\nsettings: {{registry_modules: false}}\ntargets: [{{name: instant, kind: module, endpoint: '{host}'}}]\n"
         "default: {route: local, strategy: priority, candidates: [instant]}\n"
     )
-    raw, _ = make_api_key(["router.admin"], "bench")
-    client = Client(HTTP_X_API_KEY=raw)
-    body = json.dumps({"intent": "bench.echo", "params": {"n": 1}})
+    env = bench_env(AION_ROUTER_POLICY_PATH=str(policy), AION_LOG_LEVEL="WARNING")
+    setup_django(env)
+    from django.db import connection
+    from django.db.models import Max, Min
 
-    with httpx.Client() as http:  # pooled, like the router's shared client
-        started = time.perf_counter()
-        for _ in range(args.tasks):
-            http.post(f"{host}/v1/invoke", content=body, headers={"Content-Type": "application/json"}, timeout=5).json()
-        direct = args.tasks / (time.perf_counter() - started)
+    from router.models import Task
 
-    started = time.perf_counter()
-    for _ in range(args.tasks):
-        response = client.post("/v1/tasks", body, content_type="application/json")
-        assert response.status_code == 202, response.content
-        assert services.execute_task(response.json()["id"]) == "OK"
-    in_process = args.tasks / (time.perf_counter() - started)
-    date = time.strftime("%Y-%m-%d")
-    baseline = f"direct HTTP: {direct:,.0f} calls/s"
-    row = f"| router tasks end to end, in-process ({args.tasks} tasks) | {in_process:,.0f} tasks/s | {baseline} |"
-    print(f"{row} {in_process / direct:.2f} | {date} |")
-
-    if args.worker:
-        from aion.testing.processes import ROOT as project_root
-
-        env = dict(os.environ)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "aion", "worker", "-l", "WARNING", "--pool", "solo"],
-            cwd=project_root,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+    key = create_api_key(env, "router.admin", tenant="bench")
+    headers = {"x-api-key": key, "Content-Type": "application/json"}
+    concurrency = str(n) if args.pool == "threads" else "2"
+    worker_log = open(Path(env["AION_VAR_DIR"]) / "worker.log", "wb")
+    worker = subprocess.Popen(
+        [PY, "-m", "celery", "-A", "aion", "worker", "-l", "WARNING", "--pool", args.pool, "--concurrency", concurrency, *WORKER_FLAGS],
+        cwd=ROOT,
+        env=env,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        baseline = direct_calls(host, args.seconds, n)
+        executed = in_process_execution(args.seconds, n)
+        connection.close()
+        row(
+            f"Task execution alone (execute_task on {n} threads in one process: claim, call, record)",
+            f"{executed:,.0f} tasks/s",
+            f"direct HTTP to the same host, {n} threads: {baseline:,.0f} calls/s",
+            executed / baseline,
+            "(part of the end-to-end path)",
         )
+        with served(env) as base:
+            import httpx
+
+            # Warm-up (server, worker, policy bootstrap, pooled connections): not measured.
+            for _ in range(n):
+                assert httpx.post(f"{base}/v1/tasks", content=BODY, headers=headers, timeout=10).status_code == 202
+            wait_until(lambda: Task.objects.exclude(status="OK").count() == 0, 60, "the warm-up tasks")
+            connection.close()
+            measured_from = Task.objects.aggregate(m=Max("created_at"))["m"]
+            submitted = load(f"{base}/v1/tasks", seconds=args.seconds, method="POST", headers=headers, body=BODY.encode())
+            measured = Task.objects.filter(created_at__gt=measured_from)
+            wait_until(lambda: not measured.exclude(status__in=["OK", "ERROR", "TIMEOUT"]).exists(), 120, "the submitted tasks")
+            span = measured.aggregate(first=Min("created_at"), last=Max("finished_at"))
+            ok = measured.filter(status="OK").count()
+            failed = measured.exclude(status="OK").count()
+        seconds = (span["last"] - span["first"]).total_seconds()
+        rate = ok / seconds if seconds else 0.0
+        row(
+            f"Tasks end to end (POST /v1/tasks, Celery {args.pool} ×{concurrency}, {n} connections)",
+            f"{rate:,.0f} tasks/s ({ok} OK, {failed} not OK, {submitted.errors} submit errors; submit {submitted.rate:,.0f}/s)",
+            f"direct HTTP to the same host, {n} threads: {baseline:,.0f} calls/s",
+            rate / baseline,
+            "≥ 0.3×",
+        )
+    finally:
+        worker.terminate()
         try:
-            time.sleep(3)  # let the worker connect before timing
-            started = time.perf_counter()
-            ids = []
-            for _ in range(args.tasks):
-                response = client.post("/v1/tasks", body, content_type="application/json")
-                ids.append(response.json()["id"])
-            deadline = time.monotonic() + 300
-            while Task.objects.filter(pk__in=ids, status="OK").count() < len(ids) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            done = Task.objects.filter(pk__in=ids, status="OK").count()
-            with_worker = done / (time.perf_counter() - started)
-        finally:
-            worker.terminate()
-            worker.wait(10)
-        row = f"| router tasks end to end, Celery worker (solo, {done} tasks) | {with_worker:,.0f} tasks/s | {baseline} |"
-        print(f"{row} {with_worker / direct:.2f} | {date} |")
-    server.shutdown()
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        worker_log.close()
+        host_process.terminate()
+        host_process.wait(timeout=10)
 
 
 if __name__ == "__main__":
