@@ -1,13 +1,39 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels (``<app>/routing.py``)."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels (``<app>/routing.py``).
+
+HTTP runs Django's WSGI handler on a bounded thread pool (a2wsgi), one hand-off per request. Django's
+own ASGI handler crosses between the event loop and a fresh thread several times per request with sync
+middleware (each ``process_view`` and the view itself), and starts a new thread, hence a new database
+connection, for every request; measured in bench/api_overhead.py, the WSGI path serves 3-4x more. The
+few views that stream from async iterators (``ASYNC_HTTP_PATHS``) keep Django's ASGI handler.
+"""
 
 import importlib
 import os
+import re
 from collections.abc import Callable
 
 from django.core.asgi import get_asgi_application
+from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aion.settings")
 django_asgi_app = get_asgi_application()
+
+from a2wsgi import WSGIMiddleware  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+django_wsgi_app = WSGIMiddleware(get_wsgi_application(), workers=settings.AION_WEB_THREADS)  # type: ignore[arg-type]
+
+# Views returning StreamingHttpResponse over an async iterator (Server-Sent Events) stay on the ASGI handler,
+# so a long-lived stream holds no pool thread.
+ASYNC_HTTP_PATHS = re.compile(r"^/v1/tasks/[^/]+/events$")
+
+
+async def http(scope: dict, receive: Callable, send: Callable) -> None:
+    if ASYNC_HTTP_PATHS.match(scope["path"]):
+        await django_asgi_app(scope, receive, send)
+    else:
+        await django_wsgi_app(scope, receive, send)  # type: ignore[arg-type]
+
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
@@ -43,7 +69,7 @@ async def lifespan(scope: dict, receive: Callable, send: Callable) -> None:
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns()))),
         "lifespan": lifespan,
     }

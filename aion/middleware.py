@@ -36,6 +36,9 @@ class RequestIdMiddleware:
 
 
 def route_name(request: HttpRequest) -> str:
+    known = getattr(request, "aion_route", None)
+    if known:
+        return str(known)
     match = getattr(request, "resolver_match", None)
     if match is None:
         try:
@@ -71,6 +74,26 @@ class MetricsMiddleware:
                 },
             )
         return response
+
+
+class HealthProbeMiddleware:
+    """Answers the liveness probe (``GET``/``HEAD /healthz``) before sessions, CSRF, auth and the URL resolver.
+
+    Probes come many times a minute from every kubelet; they need none of that stack, only the request id
+    and the request metrics above this middleware. ``aion.health.healthz`` stays routed (same answer) for
+    the schema and for anything that reaches it another way.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info == "/healthz" and request.method in ("GET", "HEAD"):
+            from aion.health import healthz
+
+            request.aion_route = "healthz"  # type: ignore[attr-defined]  # for the metrics, without resolving the URL
+            return healthz(request)
+        return self.get_response(request)
 
 
 class BodySizeMiddleware:

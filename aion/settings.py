@@ -70,6 +70,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "aion.middleware.RequestIdMiddleware",
     "aion.middleware.MetricsMiddleware",
+    "aion.middleware.HealthProbeMiddleware",
     "aion.middleware.BodySizeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -137,6 +138,9 @@ else:
             },
         }
     }
+# Threads serving HTTP in one web process (aion/asgi.py). Keep AION_DB_POOL_SIZE at least this large,
+# so a request never waits for a connection another thread of the same process holds.
+AION_WEB_THREADS = env.integer("AION_WEB_THREADS", 8, minimum=1, maximum=512)
 # SQLite tests use a file (not :memory:) so worker subprocesses in tests see the same data.
 _test_db_default = None if DATABASE_URL else str(VAR_DIR / "test-aion.sqlite3")
 DATABASES["default"]["TEST"] = {"NAME": env.string("AION_TEST_DATABASE_NAME") or _test_db_default}

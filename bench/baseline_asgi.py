@@ -1,6 +1,8 @@
 """The baselines the gateway and the kernel are measured against: bare Django views, no middleware.
 
-Served exactly like the product (same server, same process count, same database settings):
+Served exactly like the product: the same ASGI application object (``aion.asgi``: the same server,
+HTTP path and thread pool), the same process count and database settings, but the settings of
+``bench/baseline_settings.py`` (no middleware, two bare views):
     uvicorn bench.baseline_asgi:application
   - ``GET /bare``: a JSON view with no middleware and no database (the gateway's baseline);
   - ``POST /bare-insert``: the same, plus one INSERT on the product's database (the kernel apply's).
@@ -12,6 +14,6 @@ import os
 
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.baseline_settings"
 
-from django.core.asgi import get_asgi_application
+from aion.asgi import application
 
-application = get_asgi_application()
+__all__ = ["application"]
