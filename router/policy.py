@@ -351,18 +351,28 @@ def active_revision_number() -> int:
     return int(number or 0)
 
 
-def active_policy(*, max_age_seconds: float | None = None) -> Policy:
+def active_number_subquery() -> Any:
+    """The active revision number as a subquery, to read it with another row in one round trip."""
+    from django.db.models import Subquery
+
+    from router.models import PolicyState
+
+    return Subquery(PolicyState.objects.filter(pk=1).values("active_number")[:1])
+
+
+def active_policy(*, max_age_seconds: float | None = None, active_number: int | None = None) -> Policy:
     """The active Policy; the database is asked only when the last check is older than the bound.
 
-    It is re-parsed only when the revision number in the database changed.
+    It is re-parsed only when the revision number in the database changed. ACTIVE_NUMBER is the
+    active revision number when the caller has just read it (in the same query as its own row).
     """
     global _cached
     bound = float(settings.AION_ROUTER_POLICY_CHECK_SECONDS) if max_age_seconds is None else max_age_seconds
     cached = _cached
     now = time.monotonic()
-    if cached is not None and bound > 0 and now - cached[1] < bound:
+    if active_number is None and cached is not None and bound > 0 and now - cached[1] < bound:
         return cached[0]
-    number = active_revision_number()
+    number = active_revision_number() if active_number is None else active_number
     if cached is not None and cached[0].revision == number and number:
         _cached = (cached[0], now)
         return cached[0]

@@ -30,7 +30,7 @@ from router.choices import TERMINAL_STATUSES, Outcome, RevisionSource, TaskStatu
 from router.clients import CallResult, call_target
 from router.engine import Decision, RoutingRefused, TaskSpec, decide
 from router.models import PolicyRevision, PolicyState, RuntimeSample, Task
-from router.policy import PolicyInvalid, Target, active_policy, parse_policy, policy_changed, policy_path
+from router.policy import PolicyInvalid, Target, active_number_subquery, active_policy, parse_policy, policy_changed, policy_path
 from router.stats import runtime_view
 
 logger = logging.getLogger("router")
@@ -188,10 +188,11 @@ def _problem(exc: RoutingRefused) -> Problem:
     return Problem(exc.status, exc.detail, slug=exc.slug, **exc.extra)
 
 
-def decide_for(spec: TaskSpec, *, policy_max_age_seconds: float | None = None) -> Decision:
-    """Decide with the active policy (checked within AION_ROUTER_POLICY_CHECK_SECONDS unless told otherwise)."""
+def decide_for(spec: TaskSpec, *, active_policy_number: int | None = None) -> Decision:
+    """Decide with the active policy: checked within AION_ROUTER_POLICY_CHECK_SECONDS, or the
+    ACTIVE_POLICY_NUMBER the caller has just read (0 = none yet: the first use bootstraps it)."""
     try:
-        policy = active_policy(max_age_seconds=policy_max_age_seconds)
+        policy = active_policy(active_number=active_policy_number)
     except PolicyInvalid as exc:
         raise Problem(503, "no valid router policy is active", slug="policy-unavailable", errors=exc.errors) from exc
     try:
@@ -380,7 +381,9 @@ def execute_task(task_id: str, *, now: Any = None) -> str:
     Claiming is a conditional UPDATE: PENDING, or RUNNING whose lease expired (the
     worker that held it died). A live lease means another worker has it: "busy".
     """
-    task = Task.objects.filter(pk=task_id).first()
+    # The task and the active policy revision in one round trip: execution routes with the revision
+    # active now, so a reload is seen by every worker on its next task.
+    task = Task.objects.filter(pk=task_id).annotate(active_policy_number=active_number_subquery()).order_by().first()
     if task is None:
         return "missing"
     if task.status in TERMINAL_STATUSES:
@@ -399,8 +402,7 @@ def execute_task(task_id: str, *, now: Any = None) -> str:
     )
     now = now or timezone.now()
     try:
-        # Execution always routes with the revision active now (one primary-key read per task).
-        decision = decide_for(spec, policy_max_age_seconds=0)
+        decision = decide_for(spec, active_policy_number=int(getattr(task, "active_policy_number", None) or 0))
     except Problem as exc:
         return _finish_without_call(task, exc, now)
     lease_until = now + timedelta(seconds=_lease_seconds(decision))
