@@ -120,7 +120,8 @@ def test_a_batch_is_one_claim_and_one_write_and_reuses_one_connection(receiver, 
     make_endpoint(f"http://receiver.test:{receiver.port}/hook")
     for _ in range(10):
         publish_event()
-    with django_assert_max_num_queries(8):  # claim, endpoints, attempts INSERT, status UPDATE (+ savepoints)
+    # claim (+ SET LOCAL on PostgreSQL), endpoints, attempts INSERT, status UPDATE, + the two savepoint pairs
+    with django_assert_max_num_queries(10):
         sent = deliver_batch(pending_ids())
     assert [d.status for d in sent] == [DeliveryStatus.SUCCEEDED] * 10 and all(d.attempts == 1 for d in sent)
     assert len(receiver.seen) == 10 and len({s.client_port for s in receiver.seen}) == 1  # one kept-alive connection
