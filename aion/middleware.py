@@ -7,8 +7,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
+from django.utils.functional import SimpleLazyObject, empty
 
 from aion.context import accept_or_generate_request_id, request_id_var
 from aion.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -94,6 +97,22 @@ class HealthProbeMiddleware:
             request.aion_route = "healthz"  # type: ignore[attr-defined]  # for the metrics, without resolving the URL
             return healthz(request)
         return self.get_response(request)
+
+
+class LazyMessageMiddleware(MessageMiddleware):
+    """Django's messages, but the storage (a signed-cookie reader) is only built when a view or template uses it.
+
+    API requests never do; Django's middleware built it, and signed its cookie, on every request.
+    """
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(lambda: default_storage(request))  # type: ignore[attr-defined]
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        messages = getattr(request, "_messages", None)
+        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:  # type: ignore[attr-defined]
+            return response  # never used: nothing to store
+        return super().process_response(request, response)
 
 
 class BodySizeMiddleware:
