@@ -29,6 +29,7 @@ import binascii
 import hashlib
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -214,62 +215,65 @@ def main() -> None:
     total_mib = sum(len(c) for mine in chunks for c in mine) / MiB
     encoded: list[list[object]] = [[base64.b64encode(c) for c in mine] for mine in chunks]
 
-    import httpx
+    try:
+        import httpx
 
-    load = f"{args.clients} clients, {total_mib:.0f} MiB in {args.chunk_mib} MiB chunks"
-    baseline_rates: list[float] = []
-    issue_rates: list[float] = []
-    durable_ratios: dict[str, list[float]] = {form: [] for form in forms}
-    rates: dict[str, list[float]] = {form: [] for form in forms}
-    ratios: dict[str, list[float]] = {form: [] for form in forms}
-    with served(env) as base:
-        created = httpx.post(
-            f"{base}/v1/memory/profile", json={"name": "bench", "pipeline": ["extract"]}, headers={"x-api-key": key}, timeout=30
-        )
-        if created.status_code not in (200, 201):
-            raise SystemExit(f"profile: {created.status_code} {created.text[:300]}")
-        digests = [[hashlib.sha256(c).hexdigest() for c in mine] for mine in chunks]
-        bodies = {form: prepare(chunks, form) for form in forms}
-        for form in forms:  # warm-up: first-request imports, connections
-            ingest(base, key, [mine[:2] for mine in bodies[form]], digests, form)
-        # Rounds alternate the baseline and each form, so a neighbour's load on this shared machine
-        # weighs on both sides of each ratio; the row reports the median round.
-        server = served_pid()
-        profile = os.environ.get("AION_BENCH_PROFILE", "")
-        for form in forms if profile else ():  # profiling only: one run per form under py-spy, no rows
-            with profiled(f"{profile}.{form}"):
-                ingest(base, key, bodies[form], digests, form)
-        for _ in range(0 if profile else args.rounds):
-            with tempfile.TemporaryDirectory(prefix="aion-bench-baseline-", dir=env["AION_VAR_DIR"]) as folder:
-                client_cpu = time.process_time()
-                baseline_rate = total_mib / baseline(encoded, Path(folder))
-                client_cpu = time.process_time() - client_cpu
-            print(
-                f"[memory_ingest] durable baseline: {baseline_rate:,.0f} MiB/s; "
-                f"CPU per chunk {client_cpu / sum(map(len, chunks)) * 1000:.1f} ms",
-                file=sys.stderr,
-                flush=True,
+        load = f"{args.clients} clients, {total_mib:.0f} MiB in {args.chunk_mib} MiB chunks"
+        baseline_rates: list[float] = []
+        issue_rates: list[float] = []
+        durable_ratios: dict[str, list[float]] = {form: [] for form in forms}
+        rates: dict[str, list[float]] = {form: [] for form in forms}
+        ratios: dict[str, list[float]] = {form: [] for form in forms}
+        with served(env) as base:
+            created = httpx.post(
+                f"{base}/v1/memory/profile", json={"name": "bench", "pipeline": ["extract"]}, headers={"x-api-key": key}, timeout=30
             )
-            baseline_rates.append(baseline_rate)
-            with tempfile.TemporaryDirectory(prefix="aion-bench-issue-baseline-", dir=env["AION_VAR_DIR"]) as folder:
-                issue_rate = total_mib / issue_baseline(encoded, Path(folder))
-            issue_rates.append(issue_rate)
-            for form in forms:
-                server_cpu, client_cpu = cpu_seconds(server), time.process_time()
-                seconds, upload_ids = ingest(base, key, bodies[form], digests, form)
-                server_cpu, client_cpu = cpu_seconds(server) - server_cpu, time.process_time() - client_cpu
-                count = sum(len(mine) for mine in chunks)
+            if created.status_code not in (200, 201):
+                raise SystemExit(f"profile: {created.status_code} {created.text[:300]}")
+            digests = [[hashlib.sha256(c).hexdigest() for c in mine] for mine in chunks]
+            bodies = {form: prepare(chunks, form) for form in forms}
+            for form in forms:  # warm-up: first-request imports, connections
+                ingest(base, key, [mine[:2] for mine in bodies[form]], digests, form)
+            # Rounds alternate the baseline and each form, so a neighbour's load on this shared machine
+            # weighs on both sides of each ratio; the row reports the median round.
+            server = served_pid()
+            profile = os.environ.get("AION_BENCH_PROFILE", "")
+            for form in forms if profile else ():  # profiling only: one run per form under py-spy, no rows
+                with profiled(f"{profile}.{form}"):
+                    ingest(base, key, bodies[form], digests, form)
+            for _ in range(0 if profile else args.rounds):
+                with tempfile.TemporaryDirectory(prefix="aion-bench-baseline-", dir=env["AION_VAR_DIR"]) as folder:
+                    client_cpu = time.process_time()
+                    baseline_rate = total_mib / baseline(encoded, Path(folder))
+                    client_cpu = time.process_time() - client_cpu
                 print(
-                    f"[memory_ingest] {form}: {total_mib / seconds:,.0f} MiB/s; CPU per chunk: server "
-                    f"{server_cpu / count * 1000:.1f} ms, clients {client_cpu / count * 1000:.1f} ms; wall per chunk "
-                    f"{seconds / count * 1000:.1f} ms over {args.clients} clients",
+                    f"[memory_ingest] durable baseline: {baseline_rate:,.0f} MiB/s; "
+                    f"CPU per chunk {client_cpu / sum(map(len, chunks)) * 1000:.1f} ms",
                     file=sys.stderr,
                     flush=True,
                 )
-                check(base, key, upload_ids, chunks)
-                rates[form].append(total_mib / seconds)
-                ratios[form].append(total_mib / seconds / issue_rate)
-                durable_ratios[form].append(total_mib / seconds / baseline_rate)
+                baseline_rates.append(baseline_rate)
+                with tempfile.TemporaryDirectory(prefix="aion-bench-issue-baseline-", dir=env["AION_VAR_DIR"]) as folder:
+                    issue_rate = total_mib / issue_baseline(encoded, Path(folder))
+                issue_rates.append(issue_rate)
+                for form in forms:
+                    server_cpu, client_cpu = cpu_seconds(server), time.process_time()
+                    seconds, upload_ids = ingest(base, key, bodies[form], digests, form)
+                    server_cpu, client_cpu = cpu_seconds(server) - server_cpu, time.process_time() - client_cpu
+                    count = sum(len(mine) for mine in chunks)
+                    print(
+                        f"[memory_ingest] {form}: {total_mib / seconds:,.0f} MiB/s; CPU per chunk: server "
+                        f"{server_cpu / count * 1000:.1f} ms, clients {client_cpu / count * 1000:.1f} ms; wall per chunk "
+                        f"{seconds / count * 1000:.1f} ms over {args.clients} clients",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    check(base, key, upload_ids, chunks)
+                    rates[form].append(total_mib / seconds)
+                    ratios[form].append(total_mib / seconds / issue_rate)
+                    durable_ratios[form].append(total_mib / seconds / baseline_rate)
+    finally:
+        shutil.rmtree(env["AION_VAR_DIR"], ignore_errors=True)  # every round's chunks: gigabytes over a run
     for form in forms:
         if not rates[form]:
             continue
