@@ -11,7 +11,13 @@ class Config(AppConfig):
     def ready(self) -> None:
         from aion.health import register_check
         from router.metrics import register_collector
-        from router.services import policy_health
+
+        def policy_health() -> dict:
+            # Imported on first use: router.services pulls in DRF and the policy store, which a process
+            # that never serves the router (the outbox relay, beat) should not pay for at start-up.
+            from router.services import policy_health as check
+
+            return check()
 
         register_collector()
         register_check("router_policy", policy_health)
