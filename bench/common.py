@@ -294,14 +294,41 @@ def _threads(url: str, seconds: float, conns: int, method: str, headers: dict[st
     return Load(len(latencies), elapsed, statistics.median(latencies) * 1000 if latencies else 0.0, p99 * 1000, errors, statuses)
 
 
+def in_threads(count: int, target: Callable[[int], Any]) -> float:
+    """Runs ``target(i)`` for i in range(count), each on its own thread, all released at once by a barrier.
+
+    Returns the wall time from the release to the last join; re-raises the first error a thread raised.
+    """
+    barrier = threading.Barrier(count + 1)
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            target(index)
+        except BaseException as exc:  # reported after the join
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return elapsed
+
+
 def concurrent_calls(fn: Callable[[int], Any], total: int, workers: int | None = None) -> tuple[float, list[float]]:
     """Runs ``fn(i)`` for i in range(total) on ``workers`` threads; returns (seconds, sorted latencies in s)."""
-    workers = workers or connections()
     latencies: list[float] = []
     lock = threading.Lock()
     counter = iter(range(total))
 
-    def loop() -> None:
+    def loop(_: int) -> None:
         mine = []
         while True:
             with lock:
@@ -314,13 +341,8 @@ def concurrent_calls(fn: Callable[[int], Any], total: int, workers: int | None =
         with lock:
             latencies.extend(mine)
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=loop) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - started, sorted(latencies)
+    elapsed = in_threads(workers or connections(), loop)
+    return elapsed, sorted(latencies)
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:

@@ -35,7 +35,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import bench_env, create_api_key, row, served
+from common import bench_env, create_api_key, in_threads, row, served
 
 MiB = 1024 * 1024
 TARGET = ">= 0.5x"
@@ -64,27 +63,7 @@ def make_chunks(clients: int, chunks: int, chunk_bytes: int) -> list[list[bytes]
 
 def run_threads(work: list[list[object]], fn) -> float:  # type: ignore[no-untyped-def]
     """Runs fn(client, items) on one thread per client, all released together; returns the wall time."""
-    barrier = threading.Barrier(len(work) + 1)
-    errors: list[BaseException] = []
-
-    def target(client: int) -> None:
-        barrier.wait()
-        try:
-            fn(client, work[client])
-        except BaseException as exc:  # reported after the join
-            errors.append(exc)
-
-    threads = [threading.Thread(target=target, args=(c,)) for c in range(len(work))]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if errors:
-        raise errors[0]
-    return elapsed
+    return in_threads(len(work), lambda client: fn(client, work[client]))
 
 
 def baseline(encoded: list[list[object]], folder: Path) -> float:

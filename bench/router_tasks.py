@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import PY, ROOT, bench_env, connections, create_api_key, load, row, served, setup_django
+from common import PY, ROOT, bench_env, connections, create_api_key, in_threads, load, row, served, setup_django
 
 HOST = r"""
 import json
@@ -76,12 +76,10 @@ def direct_calls(host: str, seconds: float, threads: int) -> float:
 
     counts: list[int] = []
     lock = threading.Lock()
-    barrier = threading.Barrier(threads)
 
-    def loop() -> None:
+    def loop(_: int) -> None:
         done = 0
         with httpx.Client(timeout=10) as client:
-            barrier.wait()
             stop_at = time.monotonic() + seconds
             while time.monotonic() < stop_at:
                 response = client.post(f"{host}/v1/invoke", content=BODY, headers={"Content-Type": "application/json"})
@@ -90,13 +88,7 @@ def direct_calls(host: str, seconds: float, threads: int) -> float:
         with lock:
             counts.append(done)
 
-    started = time.perf_counter()
-    workers = [threading.Thread(target=loop) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return sum(counts) / (time.perf_counter() - started)
+    return sum(counts) / in_threads(threads, loop)
 
 
 def in_process_execution(seconds: float, threads: int) -> float:
@@ -116,11 +108,9 @@ def in_process_execution(seconds: float, threads: int) -> float:
         work.put(str(task.id))
     counts: list[int] = []
     lock = threading.Lock()
-    barrier = threading.Barrier(threads)
 
-    def loop() -> None:
+    def loop(_: int) -> None:
         done = 0
-        barrier.wait()
         stop_at = time.monotonic() + seconds
         while time.monotonic() < stop_at:
             assert services.execute_task(work.get_nowait()) == "OK"
@@ -129,13 +119,7 @@ def in_process_execution(seconds: float, threads: int) -> float:
         with lock:
             counts.append(done)
 
-    started = time.perf_counter()
-    workers = [threading.Thread(target=loop) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    rate = sum(counts) / (time.perf_counter() - started)
+    rate = sum(counts) / in_threads(threads, loop)
     Task.objects.filter(status="PENDING").delete()
     return rate
 

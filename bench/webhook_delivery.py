@@ -25,12 +25,11 @@ import queue
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import PY, bench_env, connections, row, setup_django
+from common import PY, bench_env, connections, in_threads, row, setup_django
 
 RECEIVER = r"""
 import sys
@@ -70,11 +69,8 @@ def run_threads(work: queue.Queue[object], threads: int, handle: object) -> floa
     from django.db import connection
 
     connection.close()  # the main thread's connection goes back to the pool while the threads run
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(threads + 1)
 
-    def loop() -> None:
-        barrier.wait()
+    def drain(_: int) -> None:
         try:
             while True:
                 try:
@@ -82,22 +78,10 @@ def run_threads(work: queue.Queue[object], threads: int, handle: object) -> floa
                 except queue.Empty:
                     return
                 handle(item)  # type: ignore[operator]
-        except BaseException as exc:  # reported after the run
-            errors.append(exc)
         finally:
             connection.close()
 
-    workers = [threading.Thread(target=loop) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for worker in workers:
-        worker.join()
-    elapsed = time.perf_counter() - started
-    if errors:
-        raise errors[0]
-    return elapsed
+    return in_threads(threads, drain)
 
 
 def main(count: int) -> None:
