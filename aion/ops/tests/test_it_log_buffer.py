@@ -55,3 +55,26 @@ def test_a_served_process_writes_every_request_log_by_the_time_it_exits_on_sigte
     instance.process.send_signal(signal.SIGTERM)
     instance.process.wait(timeout=30)
     assert RequestLog.objects.filter(request_id__startswith=prefix).count() == 50, instance.log()[-2000:]
+
+
+@pytest.mark.slow
+def test_a_celery_worker_writes_its_buffered_task_logs_when_it_stops():
+    """A real worker (solo pool) with a long flush interval: the task log row appears by the time SIGTERM has stopped it."""
+    import time
+
+    from aion.models import WorkerHeartbeat
+    from aion.ops.models import TaskLog
+    from aion.tasks import worker_heartbeat
+    from aion.testing.processes import start_celery_worker, stop
+
+    worker = start_celery_worker("--hostname", "logbuffer@%h", AION_LOG_FLUSH_SECONDS="3600", AION_TESTING="0")
+    try:
+        worker_heartbeat.delay()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not WorkerHeartbeat.objects.filter(hostname__startswith="logbuffer@").exists():
+            time.sleep(0.2)
+        assert WorkerHeartbeat.objects.filter(hostname__startswith="logbuffer@").exists()
+        assert not TaskLog.objects.filter(task_name="aion.worker_heartbeat").exists()  # buffered, not yet written
+    finally:
+        output = stop(worker)
+    assert TaskLog.objects.filter(task_name="aion.worker_heartbeat", status="SUCCESS").exists(), output[-2000:]
