@@ -7,6 +7,7 @@ connection, for every request; measured in bench/api_overhead.py, the WSGI path 
 few views that stream from async iterators (``ASYNC_HTTP_PATHS``) keep Django's ASGI handler.
 """
 
+import asyncio
 import importlib
 import os
 import re
@@ -21,6 +22,8 @@ django_asgi_app = get_asgi_application()
 from a2wsgi import WSGIMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from aion import context  # noqa: E402
+
 django_wsgi_app = WSGIMiddleware(get_wsgi_application(), workers=settings.AION_WEB_THREADS)  # type: ignore[arg-type]
 
 # Views returning StreamingHttpResponse over an async iterator (Server-Sent Events) stay on the ASGI handler,
@@ -29,6 +32,8 @@ ASYNC_HTTP_PATHS = re.compile(r"^/v1/tasks/[^/]+/events$")
 
 
 async def http(scope: dict, receive: Callable, send: Callable) -> None:
+    if context._server_loop is None:
+        context.remember_server_loop(asyncio.get_running_loop())
     if ASYNC_HTTP_PATHS.match(scope["path"]):
         await django_asgi_app(scope, receive, send)
     else:

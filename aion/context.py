@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import random
 import re
@@ -22,3 +23,20 @@ def accept_or_generate_request_id(candidate: str | None) -> str:
 
 def current_request_id() -> str | None:
     return request_id_var.get()
+
+
+# The ASGI server's event loop, remembered by aion.asgi on the first HTTP request. HTTP views run on
+# pool threads outside it; what must happen on that loop (the in-memory channel layer's queues, which
+# the WebSocket consumers wait on) is scheduled there with asyncio.run_coroutine_threadsafe.
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def remember_server_loop(loop: asyncio.AbstractEventLoop) -> None:
+    global _server_loop
+    _server_loop = loop
+
+
+def server_event_loop() -> asyncio.AbstractEventLoop | None:
+    """The serving event loop when this process is an ASGI server and it is running, else None."""
+    loop = _server_loop
+    return loop if loop is not None and loop.is_running() else None

@@ -37,6 +37,8 @@ def notify_tenant(tenant_id: str, *messages: dict[str, Any]) -> None:
         from asgiref.sync import async_to_sync
         from channels.layers import get_channel_layer
 
+        from aion.context import server_event_loop
+
         layer = get_channel_layer()
         if layer is None:
             return
@@ -48,7 +50,12 @@ def notify_tenant(tenant_id: str, *messages: dict[str, Any]) -> None:
 
         if type(layer).__name__ == "InMemoryChannelLayer":
             # In-process queues belong to the server's event loop: send there (and wait, it is cheap).
-            async_to_sync(send_all)()
+            # HTTP views run on pool threads outside that loop (aion.asgi), so hand the send over.
+            server_loop = server_event_loop()
+            if server_loop is not None:
+                asyncio.run_coroutine_threadsafe(send_all(), server_loop).result(timeout=5)
+            else:
+                async_to_sync(send_all)()  # no ASGI server in this process (tests, commands, workers)
             return
         # A network layer (Redis): hand the send to this process's sender loop and do not wait for
         # it; the response never waits on the channel layer (it cost 10% of an approval under load).

@@ -69,3 +69,35 @@ def test_the_socket_refuses_anonymous_and_roleless_users():
 
     assert async_to_sync(attempt)(None) == (False, 4401)
     assert async_to_sync(attempt)(roleless) == (False, 4403)
+
+
+@pytest.mark.slow
+def test_a_served_process_pushes_changes_made_over_http_to_open_pages(tmp_path):
+    """The deployed process (the Dockerfile's command) with the in-memory channel layer: an HTTP submit, which runs
+    on a pool thread outside the server's event loop, still reaches a WebSocket held open on that loop."""
+    import json
+
+    from websockets.sync.client import connect
+
+    from aion.testing.processes import serve, stop
+
+    proposer = persona([Role.KERNEL_PROPOSER])
+    cookie = session_cookie("served-watcher", [Role.AUDITOR]).decode()
+    instance = serve(tmp_path, REDIS_URL="")  # no Redis: Channels' in-memory layer, the embedded default
+    try:
+        origin = instance.url("").rstrip("/")
+        with connect(f"ws://127.0.0.1:{instance.port}/ws/kernel/proposals", additional_headers={"Cookie": cookie, "Origin": origin}) as ws:
+            import httpx
+
+            body = {
+                "scope": "sysctl",
+                "changes": [{"key": "vm.swappiness", "from": None, "to": 10}],
+                "justification": "live",
+                "risk_score": 0.1,
+            }
+            response = httpx.post(instance.url("/v1/kernel/proposals"), json=body, headers={"x-api-key": proposer.raw_key}, timeout=30)
+            assert response.status_code == 201, response.text
+            message = json.loads(ws.recv(timeout=10))
+        assert message["id"] == response.json()["id"] and message["state"] == "pending"
+    finally:
+        stop(instance.process)
