@@ -56,6 +56,12 @@ def test_every_contract_variable_is_read_by_settings(name):
     assert f'"{name}"' in (ROOT / "aion" / "settings.py").read_text(), f"{name} is not read in aion/settings.py"
 
 
+def test_the_database_pool_size_variable_is_read_and_documented():
+    """The contract's second round: "the database pool size variable you document" (docs/architecture.md)."""
+    assert '"AION_DB_POOL_SIZE"' in (ROOT / "aion" / "settings.py").read_text()
+    assert "`AION_DB_POOL_SIZE`" in (ROOT / "docs" / "architecture.md").read_text()
+
+
 def test_roles_are_exactly_the_contracts():
     assert {role.value for role in Role} == ROLES
 
