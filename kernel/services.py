@@ -20,11 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch, QuerySet
 from django.utils import timezone
 
 from aion import audit
@@ -79,7 +80,11 @@ def same_value(a: Any, b: Any) -> bool:
 
 
 def proposal_etag(proposal: Proposal) -> str:
-    return etag_for(f"kernel.proposal:{proposal.pk}:{proposal.version}")
+    return _proposal_etag(proposal.pk, proposal.version)
+
+
+def _proposal_etag(pk: Any, version: int) -> str:
+    return etag_for(f"kernel.proposal:{pk}:{version}")
 
 
 def revision_etag(tenant_id: str, scope: str, number: int, sha256: str) -> str:
@@ -221,61 +226,134 @@ def _approvals(proposal: Proposal) -> list[Approval]:
 # --- representation ----------------------------------------------------------------------------
 
 
+# What a state is made of: the proposal's own columns and its revisions' numbers, never a revision
+# row (its document can be large). The list reads exactly these as rows (``proposal_rows``).
+STATE_COLUMNS = (
+    "id",
+    "tenant_id",
+    "scope",
+    "target",
+    "state",
+    "changes",
+    "justification",
+    "risk_score",
+    "ttl_seconds",
+    "expires_at",
+    "content_hash",
+    "proposer",
+    "required_approvals",
+    "auto_apply",
+    "breakglass",
+    "drifted_keys",
+    "reject_reason",
+    "rollback_reason",
+    "decided_by",
+    "created_at",
+    "updated_at",
+    "approved_at",
+    "applied_at",
+    "rejected_at",
+    "expired_at",
+    "failed_at",
+    "rolled_back_at",
+    "version",
+)
+REVISION_NUMBERS = ("base_revision", "applied_revision", "rollback_revision")
+APPROVAL_COLUMNS = ("approver", "approver_kind", "created_at", "comment", "content_hash", "breakglass")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def approval_state(approval: Approval) -> dict[str, Any]:
+    return approval_row_state({name: getattr(approval, name) for name in APPROVAL_COLUMNS})
+
+
+def approval_row_state(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``approval_state`` of a row holding ``APPROVAL_COLUMNS``."""
     return {
-        "approver": approval.approver,
-        "approver_kind": approval.approver_kind,
-        "approved_at": approval.created_at.isoformat(),
-        "comment": approval.comment,
-        "content_hash": approval.content_hash,
-        "breakglass": approval.breakglass,
+        "approver": row["approver"],
+        "approver_kind": row["approver_kind"],
+        "approved_at": row["created_at"].isoformat(),
+        "comment": row["comment"],
+        "content_hash": row["content_hash"],
+        "breakglass": row["breakglass"],
     }
 
 
 def proposal_state(proposal: Proposal) -> dict[str, Any]:
     """The full state of a proposal: the API representation and every event's payload."""
+    row = {name: getattr(proposal, name) for name in STATE_COLUMNS}
+    for name in REVISION_NUMBERS:
+        revision: ConfigRevision | None = getattr(proposal, name)
+        row[f"{name}_number"] = revision.number if revision is not None else None
+    return proposal_row_state(row, [approval_state(a) for a in _approvals(proposal)])
 
-    def iso(value: datetime | None) -> str | None:
-        return value.isoformat() if value else None
 
-    def number(revision: ConfigRevision | None) -> int | None:
-        return revision.number if revision is not None else None
+def proposal_row_state(row: Mapping[str, Any], approvals: list[dict[str, Any]]) -> dict[str, Any]:
+    """``proposal_state`` of a row holding ``STATE_COLUMNS`` and ``<revision>_number``, with its APPROVALS' states.
 
+    The one place the representation is written: the model's state is built through it too, so a
+    list item and the detail (or an event's payload) are the same keys in the same order."""
+    iso = _iso
     return {
-        "id": str(proposal.pk),
-        "tenant_id": proposal.tenant_id,
-        "scope": proposal.scope,
-        "target": proposal.target,
-        "state": proposal.state,
-        "changes": proposal.changes,
-        "justification": proposal.justification,
-        "risk_score": proposal.risk_score,
-        "ttl_seconds": proposal.ttl_seconds,
-        "expires_at": iso(proposal.expires_at),
-        "base_revision": number(proposal.base_revision),
-        "content_hash": proposal.content_hash,
-        "proposer": proposal.proposer,
-        "required_approvals": proposal.required_approvals,
-        "approvals": [approval_state(a) for a in _approvals(proposal)],
-        "auto_apply": proposal.auto_apply,
-        "breakglass": proposal.breakglass,
-        "drifted_keys": proposal.drifted_keys,
-        "reject_reason": proposal.reject_reason,
-        "rollback_reason": proposal.rollback_reason,
-        "decided_by": proposal.decided_by,
-        "applied_revision": number(proposal.applied_revision),
-        "rollback_revision": number(proposal.rollback_revision),
-        "created_at": iso(proposal.created_at),
-        "updated_at": iso(proposal.updated_at),
-        "approved_at": iso(proposal.approved_at),
-        "applied_at": iso(proposal.applied_at),
-        "rejected_at": iso(proposal.rejected_at),
-        "expired_at": iso(proposal.expired_at),
-        "failed_at": iso(proposal.failed_at),
-        "rolled_back_at": iso(proposal.rolled_back_at),
-        "version": proposal.version,
-        "etag": proposal_etag(proposal),
+        "id": str(row["id"]),
+        "tenant_id": row["tenant_id"],
+        "scope": row["scope"],
+        "target": row["target"],
+        "state": row["state"],
+        "changes": row["changes"],
+        "justification": row["justification"],
+        "risk_score": row["risk_score"],
+        "ttl_seconds": row["ttl_seconds"],
+        "expires_at": iso(row["expires_at"]),
+        "base_revision": row["base_revision_number"],
+        "content_hash": row["content_hash"],
+        "proposer": row["proposer"],
+        "required_approvals": row["required_approvals"],
+        "approvals": approvals,
+        "auto_apply": row["auto_apply"],
+        "breakglass": row["breakglass"],
+        "drifted_keys": row["drifted_keys"],
+        "reject_reason": row["reject_reason"],
+        "rollback_reason": row["rollback_reason"],
+        "decided_by": row["decided_by"],
+        "applied_revision": row["applied_revision_number"],
+        "rollback_revision": row["rollback_revision_number"],
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+        "approved_at": iso(row["approved_at"]),
+        "applied_at": iso(row["applied_at"]),
+        "rejected_at": iso(row["rejected_at"]),
+        "expired_at": iso(row["expired_at"]),
+        "failed_at": iso(row["failed_at"]),
+        "rolled_back_at": iso(row["rolled_back_at"]),
+        "version": row["version"],
+        "etag": _proposal_etag(row["id"], row["version"]),
     }
+
+
+def proposal_rows(queryset: QuerySet[Proposal]) -> QuerySet[Proposal, dict[str, Any]]:
+    """QUERYSET read as the rows ``proposal_row_state`` takes: the revisions' numbers joined, not their rows."""
+    numbers = {f"{name}_number": F(f"{name}__number") for name in REVISION_NUMBERS}
+    return queryset.values(*STATE_COLUMNS, **numbers)
+
+
+def proposal_states(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The states of ROWS (from ``proposal_rows``), their approvals read in one query.
+
+    Only proposals changed since submission (version > 1) can have approvals: recording one
+    bumps the version in the same transaction (``approve_proposal``, ``breakglass_approve``), so a
+    page of fresh proposals reads none."""
+    rows = list(rows)
+    changed = [row["id"] for row in rows if row["version"] > 1]
+    approvals: dict[Any, list[dict[str, Any]]] = {}
+    if changed:
+        oldest_first = Approval.objects.filter(proposal_id__in=changed).order_by("created_at", "id")
+        for approval in oldest_first.values("proposal_id", *APPROVAL_COLUMNS):
+            approvals.setdefault(approval["proposal_id"], []).append(approval_row_state(approval))
+    return [proposal_row_state(row, approvals.get(row["id"], [])) for row in rows]
 
 
 def proposal_diff(proposal: Proposal) -> list[dict[str, Any]]:
@@ -611,6 +689,9 @@ def expire_proposals(now: datetime | None = None, *, tenant_id: str | None = Non
     due = Proposal.objects.filter(state__in=OPEN_STATES, expires_at__lte=now)
     if tenant_id is not None:
         due = due.filter(tenant_id=tenant_id)
+    # Every list runs this first: nothing due (the usual case) costs one indexed EXISTS.
+    if not due.exists():
+        return 0
     expired = 0
     for proposal in due.order_by("expires_at")[:limit]:
         if expire_if_due(proposal, now).state == ProposalState.EXPIRED:
