@@ -109,10 +109,9 @@ class ProposalViewSet(GenericViewSet):
     def list(self, request: Request) -> Response:
         # Reads see expiry at once, even between two runs of the beat job.
         services.expire_proposals(tenant_id=_principal(request).tenant_id)
-        queryset = self.get_queryset()
+        rows = services.proposal_rows(_principal(request).tenant_id)
         if request.query_params.keys() & ProposalFilterSet.base_filters.keys():
-            queryset = self.filter_queryset(queryset)  # building the filter set costs more than the page; only when asked
-        rows = services.proposal_rows(queryset)
+            rows = self.filter_queryset(rows)  # building the filter set costs more than the page: only when asked
         page = self.paginate_queryset(rows)
         data = services.proposal_states(page if page is not None else rows)
         return self.get_paginated_response(data) if page is not None else Response(data)
