@@ -85,9 +85,9 @@ def test_a_full_page_counts_and_a_short_page_does_not(proposer: Persona) -> None
     assert page("?state=applied") == (0, [], False, False, 0)
 
 
-def test_list_items_are_the_proposal_state_key_for_key(proposer: Persona, admin: Persona, admin2: Persona) -> None:
+def test_list_items_are_the_proposal_state_key_for_key(proposer: Persona, admin: Persona, admin2: Persona, breakglass: Persona) -> None:
     """Every kind of proposal: fresh, applied then rolled back, half-approved on a base revision,
-    rejected, expired. The list item equals the detail's state (``proposal_state`` of the model),
+    applied by break-glass, rejected, expired. The list item equals the detail's state (``proposal_state`` of the model),
     in the same key order, so the JSON is the same bytes."""
     fresh = submit(proposer, changes=[change("net.ipv4.tcp_fin_timeout", None, 30)])
     rolled = submit(proposer, changes=SWAPPINESS)
@@ -95,6 +95,9 @@ def test_list_items_are_the_proposal_state_key_for_key(proposer: Persona, admin:
     half = submit(proposer, risk_score=0.6, changes=[change("vm.swappiness", 10, 20)])
     assert act(admin, half["id"], "approve", {"comment": "one of two"}).json()["state"] == "pending"
     assert act(admin2, rolled["id"], "rollback", {"reason": "undo"}).json()["state"] == "rolled_back"
+    forced = submit(proposer, risk_score=0.6, changes=[change("net.ipv4.tcp_fin_timeout", None, 15)])
+    justification = "Incident 42: the ingest pool drops connections, applying now"
+    assert act(breakglass, forced["id"], "breakglass", {"justification": justification}).json()["state"] == "applied"
     rejected = submit(proposer, scope="network", changes=[change("mtu", None, 9000)])
     assert act(admin, rejected["id"], "reject", {"reason": "no"}).status_code == 200
     due = submit(proposer, ttl_seconds=60, changes=[change("net.core.somaxconn", None, 1024)])
@@ -104,7 +107,7 @@ def test_list_items_are_the_proposal_state_key_for_key(proposer: Persona, admin:
         items = {p["id"]: p for p in body["results"]}
         details = {pid: proposer.client.get(f"/v1/kernel/proposals/{pid}").json() for pid in items}
 
-    assert set(items) == {fresh["id"], rolled["id"], half["id"], rejected["id"], due["id"]}
+    assert set(items) == {fresh["id"], rolled["id"], half["id"], forced["id"], rejected["id"], due["id"]}
     for pid, item in items.items():
         detail = details[pid]
         del detail["diff"], detail["history"]
@@ -113,6 +116,7 @@ def test_list_items_are_the_proposal_state_key_for_key(proposer: Persona, admin:
     assert items[rolled["id"]]["applied_revision"] == 1 and items[rolled["id"]]["rollback_revision"] == 2
     assert [a["comment"] for a in items[half["id"]]["approvals"]] == ["one of two"]
     assert items[half["id"]]["base_revision"] == 1
+    assert [(a["approver"], a["breakglass"]) for a in items[forced["id"]]["approvals"]] == [(breakglass.subject, True)]
 
 
 def test_the_list_expires_due_proposals_with_audit_and_event(proposer: Persona) -> None:
