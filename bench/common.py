@@ -259,14 +259,12 @@ def _threads(url: str, seconds: float, conns: int, method: str, headers: dict[st
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
-    barrier = threading.Barrier(conns)
 
-    def client_loop() -> None:
+    def client_loop(_: int) -> None:
         mine: list[float] = []
         codes: dict[int, int] = {}
         with httpx.Client(timeout=10) as client:
-            barrier.wait()
+            stop_at = time.monotonic() + seconds
             while time.monotonic() < stop_at:
                 extra = {"Idempotency-Key": uuid.uuid4().hex} if unique else {}
                 t0 = time.perf_counter()
@@ -281,13 +279,7 @@ def _threads(url: str, seconds: float, conns: int, method: str, headers: dict[st
             for code, count in codes.items():
                 statuses[code] = statuses.get(code, 0) + count
 
-    started = time.perf_counter()
-    workers = [threading.Thread(target=client_loop) for _ in range(conns)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    elapsed = time.perf_counter() - started
+    elapsed = in_threads(conns, client_loop)
     latencies.sort()
     errors = sum(count for code, count in statuses.items() if code >= 400)
     p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)] if latencies else 0.0

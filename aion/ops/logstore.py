@@ -120,18 +120,20 @@ class LogBuffer:
     """
 
     def __init__(self) -> None:
+        self._reset()
+        # A forked child (Celery prefork) inherits neither the parent's thread nor its entries.
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
         self.lock = threading.Lock()
+        self.flush_lock = threading.Lock()
         self.entries: list[tuple[str, dict[str, Any]]] = []
         self.wake = threading.Event()
         self.thread: threading.Thread | None = None
-        self.pid = os.getpid()
-        self.flush_lock = threading.Lock()
 
     def add(self, log_type: str, entry: dict[str, Any]) -> None:
         entry.setdefault("created_at", timezone.now())
         with self.lock:
-            if self.pid != os.getpid():  # forked (Celery prefork): the parent's thread and entries are not ours
-                self.__init__()  # type: ignore[misc]
             self.entries.append((log_type, entry))
             overflow = len(self.entries) - settings.AION_LOG_BUFFER_MAX_ENTRIES
             if overflow > 0:

@@ -120,6 +120,7 @@ def test_list_items_are_the_proposal_state_key_for_key(proposer: Persona, admin:
 
 
 def test_the_list_expires_due_proposals_with_audit_and_event(proposer: Persona) -> None:
+    """The clock is moved by patching Django's ``timezone.now`` (not our code): no engine can wait out a TTL here."""
     due = submit(proposer, ttl_seconds=60)
     kept = submit(proposer, ttl_seconds=3600, changes=SWAPPINESS)
 
