@@ -9,6 +9,7 @@ class AionConfig(AppConfig):
     def ready(self) -> None:
         import signal
 
+        import aion.api.filters
         import aion.relay  # noqa: F401 - registers the outbox backlog gauges on /metrics
         from aion.auth import keys
 

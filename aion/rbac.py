@@ -71,6 +71,11 @@ class RolePermission(BasePermission):
     """DRF default permission: 401 without a credential, 403 without the declared role."""
 
     def has_permission(self, request: Any, view: Any) -> bool:
+        # The method check comes first: a method the route does not serve (TRACE, or PUT on a list) is a
+        # 405 with Allow (DRF's default response headers), not a 403 that hides what the route offers.
+        method = (request.method or "").lower()
+        if method not in view.http_method_names or not hasattr(view, method):
+            raise exceptions.MethodNotAllowed(request.method)
         role = required_role_for(view, request)
         if role is None:
             raise exceptions.PermissionDenied(f"{type(view).__name__} declares no required role; refusing.")

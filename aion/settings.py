@@ -361,6 +361,8 @@ AION_ENCRYPTION_KEY_PREVIOUS = env.string("AION_ENCRYPTION_KEY_PREVIOUS")
 AION_KERNEL_POLICY_PATH = env.string("AION_KERNEL_POLICY_PATH", str(BASE_DIR / "policies" / "kernel" / "policy.yaml"))
 
 # --- Memory -------------------------------------------------------------------------------------
+# JSON bodies nested deeper than this many arrays/objects are a 400 (aion/api/parsers.py).
+AION_JSON_MAX_DEPTH = env.integer("AION_JSON_MAX_DEPTH", 64, minimum=2, maximum=512)
 AION_MEMORY_MAX_CHUNK_BYTES = env.integer("AION_MEMORY_MAX_CHUNK_BYTES", 8 * 1024 * 1024, minimum=1)
 AION_MEMORY_MAX_UPLOAD_BYTES = env.integer("AION_MEMORY_MAX_UPLOAD_BYTES", 1024 * 1024 * 1024, minimum=1)
 # Under ASGI Django spools every request body to a temp file past FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB by default),
@@ -437,7 +439,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["aion.rbac.RolePermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["aion.api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "aion.api.pagination.Pagination",
     "PAGE_SIZE": 50,

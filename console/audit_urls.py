@@ -6,5 +6,5 @@ from console import audit_views
 
 urlpatterns = [
     path("", audit_views.audit_list, name="audit"),
-    path("<int:pk>/", audit_views.audit_detail, name="audit-detail"),
+    path("<id:pk>/", audit_views.audit_detail, name="audit-detail"),
 ]

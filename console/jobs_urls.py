@@ -6,6 +6,6 @@ from console import jobs_views
 
 urlpatterns = [
     path("", jobs_views.jobs, name="jobs"),
-    path("runs/<int:pk>/", jobs_views.run_detail, name="jobs-run"),
+    path("runs/<id:pk>/", jobs_views.run_detail, name="jobs-run"),
     path("<str:name>/run/", jobs_views.run_now, name="jobs-run-now"),
 ]

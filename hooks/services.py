@@ -33,6 +33,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from rest_framework.exceptions import ParseError
 
 from aion import audit
 from aion.models import AuditResult
@@ -289,12 +290,13 @@ def _missing_signature(tenant_id: str, source_ip: str | None, headers: dict[str,
 
 
 def parse_approval_body(body: bytes) -> dict[str, Any]:
+    from aion.api.parsers import decode_json_body
     from hooks.api.serializers import ApprovalHookSerializer
 
     try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise Problem(400, "The body is not valid JSON.", slug="malformed-request") from None
+        data = decode_json_body(body)
+    except ParseError as exc:
+        raise Problem(400, f"The body is not valid JSON: {exc.detail}", slug="malformed-request") from None
     serializer = ApprovalHookSerializer(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)

@@ -7,12 +7,12 @@ from hooks import views
 app_name = "hooks"
 urlpatterns = [
     path("", views.index, name="index"),
-    path("endpoints/<int:pk>/<str:action>", views.endpoint_action, name="endpoint-action"),
+    path("endpoints/<id:pk>/<str:action>", views.endpoint_action, name="endpoint-action"),
     path("deliveries/", views.deliveries, name="deliveries"),
-    path("deliveries/<int:pk>/redeliver", views.redeliver, name="redeliver"),
+    path("deliveries/<id:pk>/redeliver", views.redeliver, name="redeliver"),
     path("deliveries/recover", views.recover, name="recover"),
     path("sources/", views.sources, name="sources"),
-    path("sources/<int:pk>/<str:action>", views.source_action, name="source-action"),
+    path("sources/<id:pk>/<str:action>", views.source_action, name="source-action"),
     path("incidents/", views.incidents, name="incidents"),
-    path("incidents/<int:pk>/acknowledge", views.acknowledge_incident, name="acknowledge-incident"),
+    path("incidents/<id:pk>/acknowledge", views.acknowledge_incident, name="acknowledge-incident"),
 ]

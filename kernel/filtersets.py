@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import django_filters
 
+from aion.api.filters import BoundedIsoDateTimeFilter
 from kernel.choices import ProposalState
 from kernel.models import Proposal
 
@@ -12,8 +13,8 @@ class ProposalFilterSet(django_filters.FilterSet):
     state = django_filters.MultipleChoiceFilter(choices=ProposalState.choices)
     scope = django_filters.CharFilter()
     proposer = django_filters.CharFilter()
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = BoundedIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = BoundedIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Proposal

@@ -7,6 +7,7 @@ import re
 import django_filters
 from django.db.models import QuerySet
 
+from aion.api.filters import BoundedIsoDateTimeFilter
 from router.choices import Route, TaskStatus
 from router.models import Task
 
@@ -16,8 +17,8 @@ class TaskFilterSet(django_filters.FilterSet):
     route = django_filters.ChoiceFilter(choices=Route.choices)
     target = django_filters.CharFilter()
     intent = django_filters.CharFilter(method="filter_intent", help_text="exact, or a glob like chat.*")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = BoundedIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = BoundedIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Task

@@ -6,6 +6,7 @@ from typing import Any
 
 import django_filters
 
+from aion.api.filters import BoundedIsoDateTimeFilter
 from aion.models import AuditRecord, AuditResult
 
 
@@ -19,8 +20,8 @@ class AuditRecordFilterSet(django_filters.FilterSet):
     resource = django_filters.CharFilter(method="filter_resource", label="type or type:id")
     request_id = django_filters.CharFilter(field_name="request_id")
     result = django_filters.ChoiceFilter(field_name="result", choices=AuditResult.choices)
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = BoundedIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = BoundedIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = AuditRecord

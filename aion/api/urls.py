@@ -8,5 +8,5 @@ from aion.auth.views import WhoAmIView
 urlpatterns = [
     path("whoami", WhoAmIView.as_view(), name="whoami"),
     path("audit", AuditRecordViewSet.as_view({"get": "list"}), name="audit-list"),
-    path("audit/<int:pk>", AuditRecordViewSet.as_view({"get": "retrieve"}), name="audit-detail"),
+    path("audit/<id:pk>", AuditRecordViewSet.as_view({"get": "retrieve"}), name="audit-detail"),
 ]

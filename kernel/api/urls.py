@@ -23,6 +23,6 @@ urlpatterns = [
     path("kernel/proposals/<uuid:pk>/breakglass", _action("breakglass"), name="kernel-proposal-breakglass"),
     path("kernel/config/<str:scope>", views.ConfigView.as_view(), name="kernel-config"),
     path("kernel/config/<str:scope>/revisions", views.RevisionListView.as_view(), name="kernel-config-revisions"),
-    path("kernel/config/<str:scope>/revisions/<int:number>", views.RevisionDetailView.as_view(), name="kernel-config-revision"),
+    path("kernel/config/<str:scope>/revisions/<id:number>", views.RevisionDetailView.as_view(), name="kernel-config-revision"),
     path("kernel/policy", views.PolicyView.as_view(), name="kernel-policy"),
 ]
