@@ -37,4 +37,6 @@ RUN AION_SECRET_KEY=build-only AION_ENV=dev python manage.py collectstatic --noi
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
-CMD ["uvicorn", "aion.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--proxy-headers"]
+# --no-proxy-headers: uvicorn must not rewrite the peer from X-Forwarded-For (it would by default, trusting 127.0.0.1);
+# the app believes forwarded addresses only from AION_TRUSTED_PROXIES (aion/clientip.py), X-Forwarded-Proto via AION_BEHIND_TLS_PROXY.
+CMD ["uvicorn", "aion.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--no-proxy-headers"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -91,3 +92,52 @@ def url(name: str, default: str = "", *, schemes: tuple[str, ...] = ()) -> str:
     if value and schemes and value.split("://", 1)[0] not in schemes:
         raise ImproperlyConfigured(f"{name} must use one of the schemes {', '.join(schemes)}; got {value!r}")
     return value
+
+
+# Secret keys that are public (Django's template default, the repo's compose and build-time values, placeholders).
+KNOWN_DEFAULT_SECRET_PREFIXES = ("django-insecure", "changeme", "change-me", "change_me", "local-compose-only", "build-only", "secret")
+PRODUCTION_BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
+
+
+def production_violation(
+    *,
+    debug: bool,
+    database_engine: str,
+    redis_url: str,
+    broker_url: str,
+    secret_key: str,
+    webhook_private_networks: bool,
+    cosign_keys: str,
+    vault_addr: str,
+    metrics_token: str,
+) -> str | None:
+    """The first reason (one line, naming the variable) this configuration must not run with AION_ENV=prod, or None."""
+    lowered_key = secret_key.strip().lower()
+    checks = (
+        (debug, "AION_DEBUG must be off"),
+        (database_engine.endswith("sqlite3"), "DATABASE_URL must name a PostgreSQL database (SQLite is single-host only)"),
+        (not redis_url, "REDIS_URL must be set (the in-process cache and rate limiter count per process)"),
+        (
+            broker_url.split("://", 1)[0] not in PRODUCTION_BROKER_SCHEMES,
+            f"CELERY_BROKER_URL must be a redis:// or amqp:// broker, not {broker_url.split('://', 1)[0]}://",
+        ),
+        (len(secret_key) < 50, f"AION_SECRET_KEY must be at least 50 characters (it has {len(secret_key)})"),
+        (
+            lowered_key.startswith(KNOWN_DEFAULT_SECRET_PREFIXES) or len(set(secret_key)) < 5,
+            "AION_SECRET_KEY is a known default or placeholder; generate a random one",
+        ),
+        (webhook_private_networks, "AION_WEBHOOK_ALLOW_PRIVATE_NETWORKS must be off (outbound webhooks to private addresses)"),
+        (
+            not cosign_keys.strip() and not vault_addr,
+            "AION_COSIGN_PUBLIC_KEYS (or VAULT_ADDR with AION_COSIGN_VAULT_PATH) must supply the trusted Cosign keys",
+        ),
+        (not metrics_token, "AION_METRICS_TOKEN (or AION_METRICS_TOKEN_FILE) must be set: /metrics is not public"),
+    )
+    return next((message for failed, message in checks if failed), None)
+
+
+def require_production(**values: Any) -> None:
+    """Raises ImproperlyConfigured with one line naming the variable when VALUES break a production invariant."""
+    problem = production_violation(**values)
+    if problem:
+        raise ImproperlyConfigured(f"AION_ENV=prod: {problem}")

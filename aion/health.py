@@ -2,7 +2,11 @@
 
 Each dependency reports ``ok``, ``degraded``, ``down`` or ``disabled`` (the
 embedded default is in use), with its engine and latency. /readyz answers 503
-when a dependency the configuration requires is down. Apps add checks with
+when a dependency the configuration requires is down. The public answer is only
+a status per dependency (``{"database": {"status": "ok"}, ...}``): engines,
+hosts, paths and errors go only to a caller holding the metrics bearer token
+(``AION_METRICS_TOKEN``; with none configured, allowed outside prod only,
+everyone). /healthz is public and does no I/O. Apps add checks with
 ``register_check`` (e.g. the kernel policy loader reports a bad policy file).
 """
 
@@ -199,10 +203,18 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "service": "aion-control"})
 
 
+def public_view(body: dict[str, Any]) -> dict[str, Any]:
+    """BODY without the details (engines, host:port, paths, errors, backlogs): a status per dependency."""
+    dependencies = {name: {"status": result["status"]} for name, result in body["dependencies"].items()}
+    return {"status": body["status"], "service": body["service"], "dependencies": dependencies}
+
+
 def readyz(request: HttpRequest) -> JsonResponse:
+    from aion.metrics import has_metrics_token
+
     code, body = readiness()
-    return JsonResponse(body, status=code)
+    return JsonResponse(body if has_metrics_token(request) else public_view(body), status=code)
 
 
 healthz.required_role = "public"  # type: ignore[attr-defined]
-readyz.required_role = "public"  # type: ignore[attr-defined]
+readyz.required_role = "public"  # type: ignore[attr-defined]  # details only with the metrics token

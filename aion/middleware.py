@@ -13,9 +13,10 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from django.utils.functional import SimpleLazyObject, empty
 
+from aion.clientip import client_ip
 from aion.context import accept_or_generate_request_id, request_id_var
 from aion.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from aion.problems import problem_response
+from aion.problems import problem_response, status_title
 
 logger = logging.getLogger("aion.request")
 
@@ -74,6 +75,7 @@ class MetricsMiddleware:
                     "route": route,
                     "status": response.status_code,
                     "duration_ms": round(elapsed * 1000, 2),
+                    "client_ip": client_ip(request),
                 },
             )
         return response
@@ -144,3 +146,31 @@ class BodySizeMiddleware:
         if isinstance(exception, RequestDataTooBig):
             return problem_response(413, "The request body is too large.")
         return None
+
+
+class ErrorBodyMiddleware:
+    """An error response with no body (Django's ``require_POST`` 405, a bare ``HttpResponseNotAllowed``) gets one:
+    problem JSON on API and platform routes, an HTML page on Console and admin routes. Headers such as ``Allow``
+    are kept."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code < 400 or response.streaming or response.content:
+            return response
+        from django.template.loader import render_to_string
+
+        status = response.status_code
+        title = status_title(status)
+        detail = {405: f"{request.method} is not allowed here; allowed: {response.get('Allow', 'none')}."}.get(status, title)
+        if request.path.startswith(("/console", "/admin")):
+            html = render_to_string("error.html", {"status": status, "title": title, "detail": detail}, request=request)
+            replacement = HttpResponse(html, status=status, content_type="text/html; charset=utf-8")
+        else:
+            replacement = problem_response(status, detail)
+        for name, value in response.items():
+            if name.lower() not in ("content-type", "content-length"):
+                replacement[name] = value
+        return replacement

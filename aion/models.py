@@ -111,19 +111,37 @@ class OutboxEvent(models.Model):
         return f"{self.topic}:{self.key} {self.event_type}"
 
 
+class IncidentKind(models.TextChoices):
+    """Every kind of security incident, defined once (API filter, Console filter, ``record_incident``)."""
+
+    HOOK_SIGNATURE = "hook_signature", "Hook signature"
+    MODULE_SIGNATURE = "module_signature", "Module signature"
+    REPLAY = "replay", "Replayed hook delivery"
+    AUTH_FAILURE = "auth_failure", "Repeated authentication failures"
+    SELF_APPROVAL = "self_approval", "Self-approval attempt"
+
+
+class IncidentState(models.TextChoices):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+
+
 class SecurityIncident(models.Model):
-    """A failed verification (webhook signature, module signature, ...), kept for investigation."""
+    """A refused security check (signature, replay, auth lockout, self-approval), kept for investigation."""
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    tenant_id = models.CharField(max_length=64, db_index=True, blank=True)
-    kind = models.CharField(max_length=64, db_index=True, help_text="e.g. hook_signature, module_signature")
+    tenant_id = models.CharField(max_length=64, db_index=True, blank=True, help_text="Verified tenant, else AION_PLATFORM_TENANT")
+    kind = models.CharField(max_length=64, db_index=True, choices=IncidentKind.choices)
     reason = models.CharField(max_length=100, db_index=True)
     source_ip = models.GenericIPAddressField(null=True, blank=True)
     headers = models.JSONField(default=dict, blank=True, help_text="Request headers, secrets redacted")
     body_sha256 = models.CharField(max_length=64, blank=True)
     details = models.JSONField(default=dict, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
+    state = models.CharField(max_length=16, choices=IncidentState.choices, default=IncidentState.OPEN, db_index=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=200, blank=True)
+    note = models.TextField(blank=True, help_text="Why it was acknowledged (required by the acknowledge action)")
 
     class Meta:
         ordering = ["-created_at", "-id"]

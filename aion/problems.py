@@ -63,6 +63,11 @@ _TITLES = {
 }
 
 
+def status_title(status: int) -> str:
+    """The reason phrase this API uses for STATUS (RFC 9110's, "Error" for others)."""
+    return _TITLES.get(status, "Error")
+
+
 class Problem(drf.APIException):
     """An API error with a status, a stable type slug, a detail and optional field errors."""
 
@@ -218,6 +223,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         status = 500
         body = problem_body(500, "An unexpected error occurred; it has been logged with this request id.")
     set_rollback()
+    # A problem is JSON whatever the view negotiated: the schema view would otherwise render it as YAML, the
+    # Swagger UI as HTML, and a failed negotiation (406, an unknown ?format=) with the first renderer.
+    request = context.get("request")
+    if request is not None:
+        from rest_framework.renderers import JSONRenderer
+
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = PROBLEM_CONTENT_TYPE
     response = Response(body, status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
     return response
 

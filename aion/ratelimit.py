@@ -4,10 +4,12 @@
 is limited without declaring anything. The route class comes from the view's
 ``rate_limit_class`` (a key of ``settings.AION_RATE_LIMITS``), else ``write``
 for unsafe methods and ``default`` for safe ones. Both the credential and the
-client IP are checked atomically in one script call; the tighter one decides.
+client IP (``aion.clientip.client_ip``: forwarded addresses only from
+AION_TRUSTED_PROXIES) are checked atomically in one script call; the tighter one decides.
 
-When Redis is configured but unreachable the limiter fails closed: a 429
-problem whose detail says the limiter is unavailable (runbook "Redis & Kafka
+When Redis is configured but unreachable the limiter fails closed: a 503
+problem with ``Retry-After`` whose detail says the limiter is unavailable (a
+down dependency, as everywhere on the platform; runbook "Redis & Kafka
 Recovery"). With no REDIS_URL an in-process limiter is used (single process
 only: each process counts on its own). ``RateLimitHeadersMiddleware`` copies
 the decision to ``RateLimit-Limit``, ``RateLimit-Remaining`` and
@@ -31,6 +33,7 @@ from prometheus_client import Counter
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import BaseThrottle
 
+from aion.clientip import client_ip
 from aion.problems import Problem
 
 logger = logging.getLogger("aion.ratelimit")
@@ -204,17 +207,6 @@ def limiter() -> RedisLimiter | InProcessLimiter:
         return _limiters[url]  # type: ignore[no-any-return]
 
 
-def client_ip(request: Any) -> str:
-    """REMOTE_ADDR, or the N-th address from the right of X-Forwarded-For behind N trusted proxies."""
-    meta = request.META
-    hops = settings.AION_TRUSTED_PROXY_HOPS
-    if hops:
-        forwarded = [part.strip() for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
-        if len(forwarded) >= hops:
-            return forwarded[-hops]
-    return str(meta.get("REMOTE_ADDR") or "unknown")
-
-
 def route_class_for(request: Any, view: Any) -> str:
     declared = getattr(view, "rate_limit_class", None)
     if declared:
@@ -251,7 +243,7 @@ def check(route_class: str, credential: str | None, ip: str) -> Decision:
 def unavailable_problem(route_class: str) -> Problem:
     RATE_LIMIT_REJECTIONS.labels(route_class, "limiter_unavailable").inc()
     return Problem(
-        429,
+        503,
         "The rate limiter is unavailable, so this route is refusing requests (fail closed). Retry shortly.",
         slug="rate-limiter-unavailable",
         headers={"Retry-After": "5"},

@@ -30,6 +30,7 @@ class Role(StrEnum):
     MEMORY_READER = "memory.reader"
     ROUTER_ADMIN = "router.admin"
     MODULES_ADMIN = "modules.admin"
+    SECURITY_ADMIN = "security.admin"
     AUDITOR = "auditor"
 
 

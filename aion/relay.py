@@ -1,6 +1,6 @@
 """Relays the outbox to Kafka: oldest first, one relay at a time, per-key order kept, each row marked published once.
 
-``relay_once()`` (the ``aion.relay_outbox`` beat task) takes a lease in
+``relay_once()`` (the ``aion.relay_outbox`` beat task; ``relay()`` also says why nothing was sent) takes a lease in
 ``OutboxRelayState`` with a conditional UPDATE, so only one relay runs at a
 time on PostgreSQL and SQLite alike (a second relay skipping locked rows would
 overtake the first), and renews it for every batch.
@@ -322,23 +322,47 @@ def backoff_seconds(failures: int) -> int:
     return int(min(settings.AION_OUTBOX_MAX_BACKOFF_SECONDS, 2 ** min(failures, 20)))
 
 
+@dataclass(frozen=True)
+class RelayResult:
+    """What one relay run did. SKIPPED says why it sent nothing at all ("" when it ran)."""
+
+    published: int = 0
+    skipped: str = ""  # "" | "disabled" | "backing_off" | "leased" (another relay holds the lease)
+    lease_holder: str = ""  # with "leased", or when another relay took the lease over mid-run
+    lease_expires_at: datetime | None = None
+    next_attempt_at: datetime | None = None  # with "backing_off"
+    error: str = ""  # why Kafka did not take rows (unreachable, or the first refused row); "" when none failed
+
+
+def _other_holder() -> tuple[str, datetime | None]:
+    state = OutboxRelayState.objects.filter(name=STATE_NAME).values_list("holder", "lease_expires_at").first()
+    return (state[0], state[1]) if state else ("", None)
+
+
 def relay_once(*, now: datetime | None = None, max_batches: int = 20, producer: Any = None) -> int:
-    """Relays unpublished rows; returns how many were published (0 when disabled, backing off or leased elsewhere).
+    """Relays unpublished rows; returns how many were published (0 when disabled, backing off or leased elsewhere)."""
+    return relay(now=now, max_batches=max_batches, producer=producer).published
+
+
+def relay(*, now: datetime | None = None, max_batches: int = 20, producer: Any = None) -> RelayResult:
+    """Relays unpublished rows and says what happened (``manage.py outbox_relay`` tells a held lease from a failure).
 
     Pipelined: batch N+1 is read and handed to Kafka while batch N's answers are on their way, and
     each batch's acknowledged rows are marked published with one UPDATE once their answers are in.
     PRODUCER replaces the shared kafka-python producer (tests); it is never closed here.
     """
     if not settings.KAFKA_BOOTSTRAP_SERVERS:
-        return 0
+        return RelayResult(skipped="disabled")
     now = now or timezone.now()
     state, _ = OutboxRelayState.objects.get_or_create(name=STATE_NAME)
     if state.next_attempt_at is not None and now < state.next_attempt_at:
-        return 0
+        return RelayResult(skipped="backing_off", next_attempt_at=state.next_attempt_at, error=state.last_error)
     holder = holder_id()
     if not _acquire_lease(now, holder):
-        return 0
+        other, until = _other_holder()
+        return RelayResult(skipped="leased", lease_holder=other, lease_expires_at=until)
     own_producer = producer is None
+    lost_lease = False
     run = RelayRun()
     try:
         after_id = 0
@@ -354,6 +378,7 @@ def relay_once(*, now: datetime | None = None, max_batches: int = 20, producer: 
                 break
             after_id = batch[-1][_ID]
             if not _acquire_lease(max(now, timezone.now()), holder):
+                lost_lease = True
                 break  # the lease ran out and another relay took over: stop sending
             if active is None:
                 try:
@@ -371,7 +396,9 @@ def relay_once(*, now: datetime | None = None, max_batches: int = 20, producer: 
         if in_flight is not None:
             _settle(in_flight, run, active, own_producer=own_producer)
         _record_run(run, now, own_producer=own_producer)
-        return run.published
+        other, until = _other_holder() if lost_lease else ("", None)
+        error = run.unavailable or (run.failed[0][1] if run.failed else "")
+        return RelayResult(published=run.published, lease_holder=other, lease_expires_at=until, error=error)
     finally:
         _release_lease(holder)
 

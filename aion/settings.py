@@ -13,6 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from aion import env
+from aion.clientip import parse_networks as parse_trusted_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env.string("AION_VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -69,6 +70,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "aion.middleware.RequestIdMiddleware",
     "aion.middleware.MetricsMiddleware",
+    "aion.middleware.ErrorBodyMiddleware",
     "aion.middleware.HealthProbeMiddleware",
     "aion.middleware.BodySizeMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -181,7 +183,7 @@ AION_RATE_LIMITS = {
 
 # --- Celery: a serverless filesystem broker under var/, or Redis via CELERY_BROKER_URL --------
 CELERY_BROKER_URL = env.url("CELERY_BROKER_URL", schemes=("redis", "rediss", "amqp", "filesystem", "sqla+sqlite", "memory"))
-if not CELERY_BROKER_URL:
+if CELERY_BROKER_URL in ("", "filesystem://"):  # named explicitly, it gets the same folders (it had none)
     CELERY_BROKER_URL = "filesystem://"
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
@@ -305,6 +307,11 @@ AION_ENCRYPTION_KEY = env.string("AION_ENCRYPTION_KEY")  # Fernet key for secret
 # --- Gateway: identity ------------------------------------------------------------------------
 AION_GATEWAY_API_KEYS = env.string("AION_GATEWAY_API_KEYS")
 AION_DEFAULT_TENANT = env.string("AION_DEFAULT_TENANT", "default")
+# Security incidents of unauthenticated or unknown-tenant requests are filed here, never under the tenant a
+# request only claimed; principals allowed to act for it are platform admins (docs/security.md).
+AION_PLATFORM_TENANT = env.string("AION_PLATFORM_TENANT", "platform").strip()
+if not AION_PLATFORM_TENANT or len(AION_PLATFORM_TENANT) > 64:
+    raise ImproperlyConfigured(f"AION_PLATFORM_TENANT must be 1-64 characters, got {AION_PLATFORM_TENANT!r}")
 AION_JWT_ISSUER = env.string("AION_JWT_ISSUER", "aion-control")
 AION_JWT_AUDIENCE = env.string("AION_JWT_AUDIENCE", "aion-api")
 AION_JWKS_PATH = env.string("AION_JWKS_PATH", str(VAR_DIR / "jwks.json"))
@@ -329,7 +336,11 @@ for _name, _spec in AION_RATE_LIMITS.items():
     _count, _, _period = _spec.partition("/")
     if not (_count.isdigit() and _period.isdigit() and int(_count) > 0 and int(_period) > 0):
         raise ImproperlyConfigured(f"AION_RATE_LIMIT_{_name.upper()} must look like <count>/<seconds>, got {_spec!r}")
-AION_TRUSTED_PROXY_HOPS = env.integer("AION_TRUSTED_PROXY_HOPS", 0, minimum=0)  # X-Forwarded-For hops to trust
+# Peers (comma-separated CIDRs) whose forwarded-for header is believed; empty = none (aion/clientip.py, docs/security.md).
+AION_TRUSTED_PROXIES = env.string("AION_TRUSTED_PROXIES").strip()
+parse_trusted_networks(AION_TRUSTED_PROXIES)  # a bad entry fails start-up, naming the variable
+if env.raw("AION_TRUSTED_PROXY_HOPS") not in (None, "", "0"):
+    raise ImproperlyConfigured("AION_TRUSTED_PROXY_HOPS is gone: list the proxies' addresses in AION_TRUSTED_PROXIES (CIDRs)")
 AION_RATE_LIMIT_KEY_PREFIX = env.string("AION_RATE_LIMIT_KEY_PREFIX", "aion:rl")
 AION_IDEMPOTENCY_KEY_PREFIX = env.string("AION_IDEMPOTENCY_KEY_PREFIX", "aion:idem")
 AION_IDEMPOTENCY_LOCK_SECONDS = env.integer("AION_IDEMPOTENCY_LOCK_SECONDS", 120, minimum=1)  # in-flight marker lifetime
@@ -446,14 +457,20 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "aion.problems.exception_handler",
     # Fail-closed GCRA limiter on every view (route class from the view's rate_limit_class).
     "DEFAULT_THROTTLE_CLASSES": ["aion.ratelimit.GatewayThrottle"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "aion.api.schema.AionAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "AION Control API",
     "DESCRIPTION": "Control plane: kernel proposals, memory, router, modules and hooks.",
     "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_INCLUDE_SCHEMA": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "aion.api.schema.add_platform_routes"],
+    "ENUM_NAME_OVERRIDES": {
+        "ProposalStateEnum": "kernel.choices.ProposalState",
+        "UploadStateEnum": "memory.choices.UploadState",
+        "IncidentStateEnum": "aion.models.IncidentState",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
@@ -484,4 +501,20 @@ LOGGING = {
 # --- Metrics ------------------------------------------------------------------------------------
 # Web, worker and beat share counters through prometheus_client's multiprocess mode when set.
 PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+# Bearer token for /metrics and the details of /readyz (aion/metrics.py); unset = open, allowed outside prod only.
+AION_METRICS_TOKEN = env.string("AION_METRICS_TOKEN").strip()
 CSRF_FAILURE_VIEW = "aion.problems.csrf_failure"
+
+# --- Production invariants: AION_ENV=prod refuses to start on an unsafe configuration (docs/security.md) ------
+if AION_ENV == "prod":
+    env.require_production(
+        debug=DEBUG,
+        database_engine=DATABASES["default"]["ENGINE"],
+        redis_url=REDIS_URL,
+        broker_url=CELERY_BROKER_URL,
+        secret_key=SECRET_KEY,
+        webhook_private_networks=AION_WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+        cosign_keys=AION_COSIGN_PUBLIC_KEYS,
+        vault_addr=VAULT_ADDR,
+        metrics_token=AION_METRICS_TOKEN,
+    )

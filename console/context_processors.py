@@ -14,6 +14,7 @@ NAV = [
     ("Router", "router:index"),
     ("Modules", "modules:index"),
     ("Audit", "console:audit"),
+    ("Incidents", "console:incidents"),
     ("Jobs", "console:jobs"),
 ]
 

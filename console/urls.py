@@ -12,6 +12,7 @@ urlpatterns = [
     path("logout/", views.ConsoleLogoutView.as_view(), name="logout"),
     path("status.json", views.status_json, name="status-json"),
     path("audit/", include("console.audit_urls")),
+    path("security/incidents/", include("console.incidents_urls")),
     path("jobs/", include("console.jobs_urls")),
     path("proposals/", include("kernel.urls")),
     path("webhooks/", include("hooks.urls")),

@@ -22,12 +22,12 @@ class ConsoleLogoutView(LogoutView):
 
 @role_required(AUTHENTICATED)
 def dashboard(request: HttpRequest) -> HttpResponse:
-    from aion.models import SecurityIncident
+    from aion.incidents import visible_incidents
+    from aion.models import IncidentState
 
     _, ready = readiness()
-    incidents = SecurityIncident.objects.filter(acknowledged_at__isnull=True)
     principal = request.principal  # type: ignore[attr-defined]
-    incidents = incidents.filter(tenant_id=principal.tenant_id)
+    incidents = visible_incidents(principal).filter(state=IncidentState.OPEN)
     return render(
         request,
         "console/dashboard.html",

@@ -193,49 +193,67 @@ def _failure_limit() -> tuple[int, int]:
     return int(count), int(window or 60)
 
 
-def _failure_key(source_ip: str | None) -> str:
-    return f"{settings.AION_RATE_LIMIT_KEY_PREFIX}:hook_failures:{source_ip or 'unknown'}"
+def _failure_keys(tenant_id: str, source_ip: str | None) -> tuple[str, str]:
+    """(the claimed tenant at this address, the address as a whole): a forger behind a shared NAT fills only these."""
+    prefix = f"{settings.AION_RATE_LIMIT_KEY_PREFIX}:hook_failures"
+    ip = source_ip or "unknown"
+    claimed = hashlib.sha256(tenant_id.encode()).hexdigest()[:16]  # header text never goes into a cache key raw
+    return f"{prefix}:{claimed}:{ip}", f"{prefix}:*:{ip}"
 
 
-def _check_failure_rate(source_ip: str | None) -> None:
-    """An IP that keeps failing verification is refused before any work (429)."""
+def _check_failure_rate(tenant_id: str, source_ip: str | None) -> None:
+    """Refuses (429) a hook that failed verification once its (tenant, IP) pair or its IP failed too often.
+
+    Only failing hooks get here, so a correctly signed one is never refused by anyone's failures; the lockout
+    only stops a forger from filling the incident store. The IP bucket is AION_RATE_LIMIT_IP_FACTOR times the
+    pair's, so rotating claimed tenants does not escape it. A down counter store is a 503 (fail closed).
+    """
     limit, window = _failure_limit()
+    pair_key, ip_key = _failure_keys(tenant_id, source_ip)
     try:
-        failures = int(cache.get(_failure_key(source_ip)) or 0)
+        counts = cache.get_many([pair_key, ip_key])
     except Exception as exc:
-        raise Problem(503, "The rate limiter is unavailable.", slug="rate-limiter-unavailable") from exc
-    if failures >= limit:
+        raise Problem(
+            503, "The rate limiter is unavailable; retry later.", slug="rate-limiter-unavailable", headers={"Retry-After": "5"}
+        ) from exc
+    if int(counts.get(pair_key) or 0) >= limit or int(counts.get(ip_key) or 0) >= limit * settings.AION_RATE_LIMIT_IP_FACTOR:
         raise Problem(429, "Too many failed hook verifications from this address.", headers={"Retry-After": str(window)})
 
 
-def _count_failure(source_ip: str | None) -> None:
+def _count_failure(tenant_id: str, source_ip: str | None) -> None:
     _, window = _failure_limit()
-    key = _failure_key(source_ip)
-    try:
-        if not cache.add(key, 1, timeout=window):
-            cache.incr(key)
-    except Exception:  # noqa: BLE001 - counting is best effort; the check fails closed
-        logger.warning("could not count a hook verification failure")
+    for key in _failure_keys(tenant_id, source_ip):
+        try:
+            if not cache.add(key, 1, timeout=window):
+                cache.incr(key)
+        except Exception:  # noqa: BLE001 - counting is best effort; the check fails closed
+            logger.warning("could not count a hook verification failure")
 
 
 def _verification_failed(
-    reason: str, *, tenant_id: str, source_ip: str | None, headers: dict[str, str], body: bytes, status: int = 401
+    reason: str, *, tenant_id: str, source_ip: str | None, headers: dict[str, str], body: bytes, status: int = 401, verified: bool = False
 ) -> Problem:
-    """Record the incident (row, audit, event), count it, and build the answer that reveals nothing."""
+    """Record the incident (row, audit, event), count it, and build the answer that reveals nothing.
+
+    Past the failure limit of (tenant, IP) it raises the 429 instead, recording nothing (docs/webhooks.md, "Lockout").
+    """
     import ipaddress
 
     from aion.incidents import record_incident
+    from aion.models import IncidentKind
 
+    _check_failure_rate(tenant_id, source_ip)
     try:
         stored_ip: str | None = str(ipaddress.ip_address(source_ip or ""))
     except ValueError:
         stored_ip = None
+    # Only a verified source names the tenant; an unverified claim is filed under the platform tenant.
     record_incident(
-        "hook_signature", reason, tenant_id=tenant_id[:64], source_ip=stored_ip, headers=headers, body=body,
-        details={"route": "/v1/hooks/approval", "body_bytes": len(body)},
+        IncidentKind.HOOK_SIGNATURE, reason, tenant_id=tenant_id[:64] if verified else "", claimed_tenant=tenant_id,
+        source_ip=stored_ip, headers=headers, body=body, details={"route": "/v1/hooks/approval", "body_bytes": len(body)},
     )  # fmt: skip
     HOOK_SIGNATURE_FAILURES.labels(reason).inc()
-    _count_failure(source_ip)
+    _count_failure(tenant_id, source_ip)
     if status == 403:
         return Problem(403, GENERIC_403, slug="hook-forbidden")
     return Problem(401, GENERIC_401, slug="hook-unverified")
@@ -247,7 +265,6 @@ def verify_inbound(
     """(source, tenant, delivery id) of a correctly signed hook; raises Problem (and records incidents) otherwise."""
     now = _now(now)
     lowered = {k.lower(): v for k, v in headers.items()}
-    _check_failure_rate(source_ip)
     tenant_id = lowered.get(signing.TENANT_HEADER, "").strip()
     delivery_id = lowered.get(signing.DELIVERY_HEADER, "").strip()
     header = lowered.get(signing.SIGNATURE_HEADER, "").strip()
@@ -313,7 +330,7 @@ def receive_approval_hook(*, headers: dict[str, str], body: bytes, source_ip: st
     if needed.value not in source.scopes:
         raise _verification_failed(
             SignatureFailure.SCOPE_NOT_GRANTED, tenant_id=tenant_id, source_ip=source_ip,
-            headers={k.lower(): v for k, v in headers.items()}, body=body, status=403,
+            headers={k.lower(): v for k, v in headers.items()}, body=body, status=403, verified=True,
         )  # fmt: skip
     try:
         claim = idempotency.claim(tenant_id, delivery_id)
@@ -323,6 +340,7 @@ def receive_approval_hook(*, headers: dict[str, str], body: bytes, source_ip: st
         if claim.in_progress:
             raise Problem(409, "This delivery is still being processed; retry shortly.", slug="delivery-in-progress",
                           headers={"Retry-After": "1"})  # fmt: skip
+        _record_replay(source, tenant_id, delivery_id, source_ip, headers, body)
         return HookResponse(int(claim.status or 200), _canonical(claim.body or {}), replay=True)
     try:
         status, response = _act_on_approval(source, tenant_id, delivery_id, data, now=now)
@@ -334,6 +352,27 @@ def receive_approval_hook(*, headers: dict[str, str], body: bytes, source_ip: st
     except idempotency.IdempotencyUnavailable:
         logger.warning("could not store the response of hook delivery %s", delivery_id)
     return HookResponse(status, _canonical(response))
+
+
+def _record_replay(
+    source: ResolvedSource, tenant_id: str, delivery_id: str, source_ip: str | None, headers: dict[str, str], body: bytes
+) -> None:
+    """A correctly signed delivery id seen again (a sender retry, or a captured request resent within the timestamp
+    tolerance): one ``replay`` incident per delivery id, under the verified source's tenant."""
+    import ipaddress
+
+    from aion.incidents import record_incident_once
+    from aion.models import IncidentKind
+
+    try:
+        stored_ip: str | None = str(ipaddress.ip_address(source_ip or ""))
+    except ValueError:
+        stored_ip = None
+    record_incident_once(
+        f"{tenant_id}\n{delivery_id}", settings.AION_IDEMPOTENCY_TTL_SECONDS, IncidentKind.REPLAY, "duplicate_delivery",
+        tenant_id=tenant_id, source_ip=stored_ip, headers={k.lower(): v for k, v in headers.items()}, body=body,
+        details={"route": "/v1/hooks/approval", "delivery_id": delivery_id, "source": source.name},
+    )  # fmt: skip
 
 
 def _canonical(body: dict[str, Any]) -> dict[str, Any]:
@@ -497,7 +536,7 @@ def delete_endpoint(endpoint: WebhookEndpoint, *, actor: Any) -> None:
 
 
 def rotate_endpoint_secret(endpoint: WebhookEndpoint, *, actor: Any, grace_hours: float | None = None, now: datetime | None = None) -> str:
-    """A new whsec_ secret; during the grace period both signatures are sent (two v1= entries)."""
+    """A new whsec_ secret; during the grace period both signatures are sent (two v1= entries in each header)."""
     now = _now(now)
     hours = settings.AION_WEBHOOK_SECRET_GRACE_HOURS if grace_hours is None else grace_hours
     secret = new_endpoint_secret()
@@ -611,13 +650,17 @@ def delivery_body(delivery: WebhookDelivery) -> bytes:
 
 
 def delivery_headers(delivery: WebhookDelivery, body: bytes, now: datetime) -> dict[str, str]:
+    """Signed twice over the same secrets and second: x-omerta-signature, and Standard Webhooks (webhook-*)."""
+    secrets = endpoint_signing_secrets(delivery.endpoint, now)
+    delivery_id = str(delivery.delivery_id)
     return {
         "Content-Type": "application/json",
         "User-Agent": "AION-Webhooks/1.0",
-        signing.SIGNATURE_HEADER: signing.sign(body, endpoint_signing_secrets(delivery.endpoint, now), timestamp=now.timestamp()),
-        signing.DELIVERY_HEADER: str(delivery.delivery_id),
+        signing.SIGNATURE_HEADER: signing.sign(body, secrets, timestamp=now.timestamp()),
+        signing.DELIVERY_HEADER: delivery_id,
         signing.EVENT_HEADER: delivery.event_type,
         signing.TENANT_HEADER: delivery.tenant_id,
+        **signing.standard_headers(delivery_id, body, secrets, timestamp=now.timestamp()),
     }
 
 
@@ -1032,16 +1075,3 @@ def failures_per_hour(tenant_id: str, *, now: datetime | None = None, hours: int
 
 def body_sha256(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
-
-
-def acknowledge_incident(incident: Any, *, actor: Any, now: datetime | None = None) -> bool:
-    """Mark a security incident seen (conditional update: acknowledges once); False if it already was."""
-    from aion.models import SecurityIncident
-
-    now = _now(now)
-    with transaction.atomic():
-        changed = SecurityIncident.objects.filter(pk=incident.pk, acknowledged_at__isnull=True).update(acknowledged_at=now)
-        if changed:
-            audit.record("security_incident.acknowledged", "security_incident", incident.pk, actor=actor,
-                         tenant_id=incident.tenant_id, after={"acknowledged_at": now.isoformat()})  # fmt: skip
-    return bool(changed)

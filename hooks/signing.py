@@ -6,10 +6,17 @@ one matching a known secret is accepted. Comparisons are constant-time, and
 timestamps further than the tolerance from now (either direction) are refused.
 
 docs/webhooks.md carries a copy of ``verify_signature`` for receivers.
+
+Outbound deliveries are also signed the Standard Webhooks way (https://www.standardwebhooks.com/),
+so receivers can verify with an off-the-shelf library: ``webhook-id``, ``webhook-timestamp`` and
+``webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<t>.<raw body>")>`` (one space-separated entry
+per secret). The key is the same bytes as above (the secret's UTF-8); receivers get it as
+``whsec_<base64 of those bytes>`` (``standard_webhooks_secret``), the form those libraries decode.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import time
@@ -20,6 +27,10 @@ DELIVERY_HEADER = "x-omerta-delivery"
 EVENT_HEADER = "x-omerta-event"
 TENANT_HEADER = "x-tenant-id"
 DEFAULT_TOLERANCE_SECONDS = 300
+STANDARD_ID_HEADER = "webhook-id"
+STANDARD_TIMESTAMP_HEADER = "webhook-timestamp"
+STANDARD_SIGNATURE_HEADER = "webhook-signature"
+WHSEC_PREFIX = "whsec_"
 
 
 class SignatureError(ValueError):
@@ -30,9 +41,12 @@ class SignatureError(ValueError):
         self.reason = reason
 
 
+def _key(secret: str | bytes) -> bytes:
+    return secret.encode() if isinstance(secret, str) else secret
+
+
 def compute_signature(secret: str | bytes, timestamp: int, body: bytes) -> str:
-    key = secret.encode() if isinstance(secret, str) else secret
-    return hmac.new(key, str(int(timestamp)).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.new(_key(secret), str(int(timestamp)).encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 def sign(body: bytes, secrets: Iterable[str | bytes], *, timestamp: float | None = None) -> str:
@@ -40,6 +54,31 @@ def sign(body: bytes, secrets: Iterable[str | bytes], *, timestamp: float | None
     t = int(time.time() if timestamp is None else timestamp)
     parts = [f"t={t}"] + [f"v1={compute_signature(secret, t, body)}" for secret in secrets]
     return ",".join(parts)
+
+
+def standard_webhooks_secret(secret: str | bytes) -> str:
+    """SECRET in the Standard Webhooks form: ``whsec_`` + base64 of the exact HMAC key bytes.
+
+    Our raw endpoint secrets also start with ``whsec_`` but are not base64 of their key, so a
+    Standard Webhooks library must be given this form, never the raw secret.
+    """
+    return WHSEC_PREFIX + base64.b64encode(_key(secret)).decode("ascii")
+
+
+def compute_standard_signature(secret: str | bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The base64 HMAC-SHA256 of ``"<id>.<t>.<body>"`` (no ``v1,`` prefix)."""
+    digest = hmac.new(_key(secret), f"{msg_id}.{int(timestamp)}.".encode() + body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def standard_headers(msg_id: str, body: bytes, secrets: Iterable[str | bytes], *, timestamp: float | None = None) -> dict[str, str]:
+    """The three Standard Webhooks headers signing BODY with every secret given (active first)."""
+    t = int(time.time() if timestamp is None else timestamp)
+    return {
+        STANDARD_ID_HEADER: msg_id,
+        STANDARD_TIMESTAMP_HEADER: str(t),
+        STANDARD_SIGNATURE_HEADER: " ".join(f"v1,{compute_standard_signature(secret, msg_id, t, body)}" for secret in secrets),
+    }
 
 
 def parse_header(header: str) -> tuple[int, list[str]]:

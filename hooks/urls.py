@@ -14,5 +14,4 @@ urlpatterns = [
     path("sources/", views.sources, name="sources"),
     path("sources/<id:pk>/<str:action>", views.source_action, name="source-action"),
     path("incidents/", views.incidents, name="incidents"),
-    path("incidents/<id:pk>/acknowledge", views.acknowledge_incident, name="acknowledge-incident"),
 ]

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from aion.problems import Problem
 from aion.rbac import Role, role_required
-from hooks import services
+from hooks import services, signing
 from hooks.choices import DeliveryStatus, HookScope
 from hooks.models import HookSource, WebhookDelivery, WebhookEndpoint
 
@@ -80,7 +80,13 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "hooks/index.html",
-        {"endpoints": endpoints, "chart": failure_chart(tenant), "new_secret": new_secret, "scopes": HookScope.choices},
+        {
+            "endpoints": endpoints,
+            "chart": failure_chart(tenant),
+            "new_secret": new_secret,
+            "scopes": HookScope.choices,
+            "new_secret_whsec": signing.standard_webhooks_secret(new_secret) if new_secret else None,
+        },
     )
 
 
@@ -106,6 +112,7 @@ def endpoint_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         secret = services.rotate_endpoint_secret(endpoint, actor=actor)
         endpoint.refresh_from_db()
         return render(request, "hooks/secret_once.html", {"what": f"endpoint {endpoint.pk} ({endpoint.url})", "secret": secret,
+                                                          "secret_whsec": signing.standard_webhooks_secret(secret),
                                                           "back": "hooks:index"})  # fmt: skip
     elif action == "delete":
         services.delete_endpoint(endpoint, actor=actor)
@@ -207,23 +214,11 @@ def source_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     return HttpResponse(status=404)
 
 
-@role_required(Role.HOOKS_ADMIN)
+@role_required(Role.AUDITOR, Role.SECURITY_ADMIN, Role.HOOKS_ADMIN)
 def incidents(request: HttpRequest) -> HttpResponse:
-    from aion.models import SecurityIncident
+    """The Webhooks tab's incidents: the Console's security incidents page, filtered to hook signatures."""
+    from django.urls import reverse
 
-    rows = SecurityIncident.objects.filter(tenant_id=_tenant(request), kind="hook_signature").order_by("-created_at")
-    show = request.GET.get("show", "open")
-    if show != "all":
-        rows = rows.filter(acknowledged_at__isnull=True)
-    page = Paginator(rows, 50).get_page(request.GET.get("page"))
-    return render(request, "hooks/incidents.html", {"page": page, "show": show})
+    from aion.models import IncidentKind
 
-
-@require_POST
-@role_required(Role.HOOKS_ADMIN)
-def acknowledge_incident(request: HttpRequest, pk: int) -> HttpResponse:
-    from aion.models import SecurityIncident
-
-    incident = get_object_or_404(SecurityIncident, pk=pk, tenant_id=_tenant(request))
-    services.acknowledge_incident(incident, actor=_actor(request))
-    return redirect("hooks:incidents")
+    return redirect(f"{reverse('console:incidents')}?kind={IncidentKind.HOOK_SIGNATURE}")

@@ -140,6 +140,25 @@ def _check_tenant(actor: Principal, proposal: Proposal) -> None:
         raise Problem(404, "No such proposal.", slug="not-found")
 
 
+def _refuse_self_approval(actor: Principal, proposal: Proposal, action: str, detail: str) -> Problem:
+    """The proposer approving their own proposal: audited (denied) and a ``self_approval`` incident, then a 403.
+
+    Called before the proposal lock (the proposer never changes), so the record commits although the action fails."""
+    from aion.incidents import record_incident
+    from aion.models import IncidentKind
+
+    with transaction.atomic():
+        audit.record(
+            f"{RESOURCE_TYPE}.{action}", RESOURCE_TYPE, proposal.pk, actor=actor, tenant_id=proposal.tenant_id,
+            result=AuditResult.DENIED, metadata={"reason": "separation_of_duties", "proposer": proposal.proposer},
+        )  # fmt: skip
+        record_incident(
+            IncidentKind.SELF_APPROVAL, action, tenant_id=proposal.tenant_id, actor=actor,
+            details={"proposal_id": str(proposal.pk), "proposer": proposal.proposer, "action": action},
+        )  # fmt: skip
+    return Problem(403, detail, slug="separation-of-duties")
+
+
 def _invalid_transition(proposal: Proposal, wanted: str) -> Problem:
     return Problem(
         409,
@@ -751,6 +770,8 @@ def approve_proposal(
     if len(comment) > MAX_TEXT:
         raise Problem(400, "The comment is too long.", errors={"comment": [f"At most {MAX_TEXT} characters."]})
     proposal = expire_if_due(proposal, now)
+    if proposal.state == ProposalState.PENDING and proposal.proposer == actor.subject:
+        raise _refuse_self_approval(actor, proposal, "approve", "Separation of duties: the proposer cannot approve their own proposal.")
     with transaction.atomic():
         proposal = _lock_proposal(proposal)
         _check_if_match(if_match, proposal)
@@ -1005,6 +1026,9 @@ def breakglass_approve(
             errors={"justification": [f"Between {policy.breakglass_min_justification} and {MAX_TEXT} characters."]},
         )
     proposal = expire_if_due(proposal, now)
+    if proposal.state in OPEN_STATES and proposal.proposer == actor.subject:
+        detail = "Separation of duties: break-glass needs an approval that is not the proposer's."
+        raise _refuse_self_approval(actor, proposal, "breakglass_approve", detail)
     with transaction.atomic():
         proposal = _lock_proposal(proposal)
         _check_if_match(if_match, proposal)

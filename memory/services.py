@@ -160,8 +160,24 @@ def _enqueue(task_name: str, upload_id: Any) -> None:
 PROFILE_FIELDS = ("embedding_model", "chunk_size", "chunk_overlap", "pipeline", "retention_days", "description")
 
 
+def check_model_loadable(model: str) -> None:
+    """A 422 naming the models this installation can load, instead of a failure at every upload's embed step."""
+    reason = embeddings.unavailable_reason(model)
+    if reason is None:
+        return
+    available = embeddings.available_models()
+    raise Problem(
+        422,
+        f"This installation cannot load the embedding model {model!r}: {reason} Available models: {', '.join(available)}.",
+        slug="embedding-model-unavailable",
+        errors={"embedding_model": [f"{reason} Available: {', '.join(available)}."]},
+        available_models=available,
+    )
+
+
 def save_profile(tenant_id: str, name: str, fields: dict[str, Any], *, actor: Any) -> tuple[MemoryProfile, bool]:
     """Create the profile NAME or update it; an actual change bumps ``version`` (uploads keep theirs)."""
+    check_model_loadable(fields.get("embedding_model", embeddings.HASH_MODEL))
     with transaction.atomic():
         profile = MemoryProfile.objects.select_for_update().filter(tenant_id=tenant_id, name=name).first()
         if profile is None:
@@ -614,7 +630,17 @@ def abort_stale_uploads(now: datetime | None = None) -> int:
 # --- search ---------------------------------------------------------------------------------------
 
 
-def search(tenant_id: str, profile_name: str, query: str, top_k: int, metadata_filter: dict[str, Any]) -> list[dict[str, Any]]:
+# Scores are cosine similarities (-1..1). Under hash-384 a segment that shares no word or word pair with
+# the query scores 0 (or +-1/sqrt(query features x segment features) on a bucket collision), while a one-word
+# literal match in a default 1000-character segment scores ~0.06: 0.03 drops the first and keeps the second.
+# Semantic models separate more widely (MiniLM: unrelated <= 0.17, related >= 0.42, measured); see docs/memory.md.
+DEFAULT_MIN_SCORE = 0.03
+
+
+def search(
+    tenant_id: str, profile_name: str, query: str, top_k: int, metadata_filter: dict[str, Any], *, min_score: float = DEFAULT_MIN_SCORE
+) -> list[dict[str, Any]]:
+    """The TOP_K segments nearest to QUERY, best first, among those scoring at least MIN_SCORE."""
     profile = MemoryProfile.objects.filter(tenant_id=tenant_id, name=profile_name).first()
     if profile is None:
         raise Problem(400, f"Unknown profile {profile_name!r}.", slug="unknown-profile", errors={"profile": ["Unknown profile."]})
@@ -628,6 +654,8 @@ def search(tenant_id: str, profile_name: str, query: str, top_k: int, metadata_f
         raise Problem(503, str(exc), slug="vector-store-unavailable") from exc
     hits = []
     for point in points:
+        if float(point.score) < min_score:
+            break  # best first: the rest score lower still
         payload = point.payload or {}
         hits.append(
             {

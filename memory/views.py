@@ -58,7 +58,7 @@ def index(request: HttpRequest) -> HttpResponse:
             "profiles": profiles,
             "editing": editing,
             "steps": [s.value for s in PROFILE_STEPS],
-            "models": embeddings.registered_models(),
+            "models": embeddings.available_models(),
             "query": query,
             "search_profile": search_profile,
             "hits": hits,
@@ -90,6 +90,10 @@ def profile_save(request: HttpRequest) -> HttpResponse:
         return redirect(index_url())
     fields = dict(serializer.validated_data)
     name = fields.pop("name")
-    profile, created = services.save_profile(principal.tenant_id, name, fields, actor=principal)
+    try:
+        profile, created = services.save_profile(principal.tenant_id, name, fields, actor=principal)
+    except Problem as problem:  # e.g. a model this installation cannot load (422)
+        messages.error(request, str(problem.detail))
+        return redirect(index_url())
     messages.success(request, f"Profile {profile.name} {'created' if created else 'saved'} (version {profile.version}).")
     return redirect(index_url())

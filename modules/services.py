@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from aion import audit
 from aion.incidents import record_incident
-from aion.models import AuditResult
+from aion.models import AuditResult, IncidentKind
 from aion.outbox import actor_name, publish
 from aion.topics import MODULE_RELEASES
 from modules import manifest as manifests
@@ -37,7 +37,7 @@ EVENT_REGISTERED = "modules.release.registered"
 EVENT_ACTIVATED = "modules.release.activated"
 EVENT_ROLLED_BACK = "modules.release.rolled_back"
 EVENT_DISABLED = "modules.release.disabled"
-INCIDENT_KIND = "module_signature"
+INCIDENT_KIND = IncidentKind.MODULE_SIGNATURE
 
 
 # --- Errors every caller maps the same way (the API turns them into problems) -----------------

@@ -80,7 +80,7 @@ def run(argv: list[str]) -> int:
     processes = {
         "web": [
             *(str(PY), "-m", "uvicorn", "aion.asgi:application", "--host", host, "--port", port),
-            *("--no-access-log", "--log-config", str(ROOT / "aion" / "uvicorn_logging.json")),
+            *("--no-access-log", "--no-proxy-headers", "--log-config", str(ROOT / "aion" / "uvicorn_logging.json")),
         ],
         "worker": [str(PY), "-m", "celery", "-A", "aion", "worker", "-l", "INFO", "--concurrency", env.get("AION_WORKER_CONCURRENCY", "2")],
         "beat": [str(PY), "-m", "celery", "-A", "aion", "beat", "-l", "INFO", "--pidfile", str(var_dir / "beat.pid")],

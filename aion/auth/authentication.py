@@ -44,7 +44,36 @@ def count_failure(request: Any) -> None:
     except ratelimit.LimiterUnavailable as exc:
         raise ratelimit.unavailable_problem("auth_failures") from exc
     if not decision.allowed:
+        ratelimit.RATE_LIMIT_REJECTIONS.labels("auth_failures", "limit").inc()
+        _record_lockout(request, decision)
         raise Problem(429, "Too many failed credentials from this address.", slug="rate-limited", headers=decision.headers())
+
+
+def _record_lockout(request: Any, decision: Any) -> None:
+    """One ``auth_failure`` incident per lockout of an address (not per refused request), under the platform
+    tenant: no credential verified, so the x-tenant-id it sent is only ``claimed_tenant``. Best effort: the 429 stands."""
+    import ipaddress
+    import logging
+
+    from aion import ratelimit
+    from aion.incidents import record_incident_once
+    from aion.models import IncidentKind
+
+    ip = ratelimit.client_ip(request)
+    try:
+        stored_ip: str | None = str(ipaddress.ip_address(ip))
+    except ValueError:
+        stored_ip = None
+    meta = request.META
+    try:
+        record_incident_once(
+            ip, decision.reset_seconds, IncidentKind.AUTH_FAILURE, "too_many_failed_credentials",
+            claimed_tenant=str(meta.get("HTTP_X_TENANT_ID", ""))[:64], source_ip=stored_ip,
+            details={"path": str(getattr(request, "path", ""))[:500], "user_agent": str(meta.get("HTTP_USER_AGENT", ""))[:200],
+                     "limit": decision.limit, "retry_after_seconds": decision.retry_after_seconds},
+        )  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - recording must not turn the 429 into a 500
+        logging.getLogger("aion.auth").warning("could not record an auth failure incident", extra={"error": f"{type(exc).__name__}: {exc}"})
 
 
 class ApiKeyAuthentication(BaseAuthentication):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -24,9 +26,19 @@ def jwks_view(request: HttpRequest) -> JsonResponse:
 jwks_view.required_role = "public"  # type: ignore[attr-defined]
 
 
+class WhoAmISerializer(serializers.Serializer):
+    subject = serializers.CharField()
+    kind = serializers.CharField()
+    tenant_id = serializers.CharField()
+    roles = serializers.ListField(child=serializers.CharField())
+
+
 class WhoAmIView(APIView):
+    """GET /v1/whoami: the caller's principal as the server sees it."""
+
     required_role = AUTHENTICATED
 
+    @extend_schema(responses=WhoAmISerializer)
     def get(self, request: Request) -> Response:
         principal: Any = request.user
         return Response(

@@ -23,7 +23,7 @@ ENVIRONMENT = [
 ]  # fmt: skip
 ROLES = {
     "kernel.admin", "kernel.proposer", "kernel.breakglass", "hooks.admin", "memory.writer", "memory.reader",
-    "router.admin", "modules.admin", "auditor",
+    "router.admin", "modules.admin", "auditor", "security.admin",
 }  # fmt: skip
 TOPIC_NAMES = {
     "kernel.proposals", "aion.metrics.runtime", "aion.audit.activity", "aion.router.decisions", "aion.tasks.lifecycle",

@@ -81,7 +81,9 @@ def test_every_other_role_is_not_enough_to_write():
             assert response.status_code in (403, 404, 405), f"{method.upper()} {route.path} -> {response.status_code}"
             assert response["Content-Type"].startswith("application/problem+json")
             refused += response.status_code == 403
-    assert refused >= 100  # the walk really reached the permission check, not only 404/405
+    # The method check comes first (405 with Allow), so only the writes a route serves reach the role check: the
+    # walk must still have reached it on most of them, not stopped at 404/405.
+    assert refused >= 20
 
 
 GARBAGE = [

@@ -25,6 +25,7 @@ def test_roles_are_the_named_permissions():
         "memory.reader",
         "router.admin",
         "modules.admin",
+        "security.admin",
         "auditor",
     } == ALL_ROLES
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from hooks import signing
 from hooks.choices import ApprovalDecision, HookScope
 from hooks.models import DeliveryAttempt, HookSource, WebhookDelivery, WebhookEndpoint
 
@@ -26,6 +28,25 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
             "previous_secret_expires_at", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "disabled_reason", "secret_fingerprint", "previous_secret_expires_at", "created_at", "updated_at"]
+
+
+class WebhookEndpointSecretSerializer(WebhookEndpointSerializer):
+    """An endpoint with its new signing secret in both forms; answered once, by create and rotate-secret."""
+
+    # The view passes the new secret as context["secret"]; it is never read back from the database.
+    secret = serializers.SerializerMethodField(help_text="The signing secret (HMAC key: its UTF-8 bytes), for x-omerta-signature.")
+    secret_whsec = serializers.SerializerMethodField(
+        help_text="The same key as Standard Webhooks expects it: whsec_ + base64 of the key bytes, for webhook-signature."
+    )
+
+    class Meta(WebhookEndpointSerializer.Meta):
+        fields = [*WebhookEndpointSerializer.Meta.fields, "secret", "secret_whsec"]
+
+    def get_secret(self, endpoint: WebhookEndpoint) -> str:
+        return str(self.context["secret"])
+
+    def get_secret_whsec(self, endpoint: WebhookEndpoint) -> str:
+        return signing.standard_webhooks_secret(self.context["secret"])
 
 
 class RotateSecretSerializer(serializers.Serializer):
@@ -55,6 +76,12 @@ class RecoverSerializer(serializers.Serializer):
     endpoint = serializers.IntegerField(required=False, min_value=1)
 
 
+class SecretFingerprintSerializer(serializers.Serializer):
+    fingerprint = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
 class HookSourceSerializer(serializers.ModelSerializer):
     name = serializers.SlugField(max_length=100)
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=HookScope.choices), allow_empty=False)
@@ -66,5 +93,6 @@ class HookSourceSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "scopes", "service_identity", "enabled", "created_at", "secret_fingerprints"]
         read_only_fields = ["id", "enabled", "created_at", "secret_fingerprints"]
 
+    @extend_schema_field(SecretFingerprintSerializer(many=True))
     def get_secret_fingerprints(self, source: HookSource) -> list[dict[str, object]]:
         return [{"fingerprint": s.fingerprint, "created_at": s.created_at, "expires_at": s.expires_at} for s in source.secrets.all()]

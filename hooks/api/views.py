@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import status as http
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
@@ -20,12 +21,14 @@ from aion.api.views import APIView, GenericViewSet, ModelViewSet
 from aion.problems import Problem
 from aion.ratelimit import client_ip
 from aion.rbac import Role
-from hooks import services
+from hooks import services, signing
 from hooks.api.serializers import (
+    ApprovalHookSerializer,
     HookSourceSerializer,
     RecoverSerializer,
     RotateSecretSerializer,
     WebhookDeliverySerializer,
+    WebhookEndpointSecretSerializer,
     WebhookEndpointSerializer,
 )
 from hooks.filtersets import WebhookDeliveryFilterSet
@@ -63,6 +66,16 @@ class ApprovalHookView(APIView):
     max_body_bytes = settings.AION_HOOK_MAX_BODY_BYTES
     rate_limit_class = "hooks"
 
+    @extend_schema(
+        request=ApprovalHookSerializer,
+        responses={200: OpenApiTypes.OBJECT},
+        parameters=[
+            OpenApiParameter(signing.SIGNATURE_HEADER, str, OpenApiParameter.HEADER, required=True, description="t=<unix>,v1=<hex HMAC>"),
+            OpenApiParameter(signing.TENANT_HEADER, str, OpenApiParameter.HEADER, required=True),
+            OpenApiParameter(signing.DELIVERY_HEADER, str, OpenApiParameter.HEADER, required=True, description="Idempotency key"),
+        ],
+        description="No API credential: the HMAC signature over the raw body is the credential (docs/webhooks.md).",
+    )
     def post(self, request: Request) -> Response:
         body = request._request.body  # the raw bytes the signature covers, before any parsing
         result = services.receive_approval_hook(headers=dict(request.headers), body=body, source_ip=client_ip(request))
@@ -82,6 +95,11 @@ class WebhookEndpointViewSet(ModelViewSet):
     serializer_class = WebhookEndpointSerializer
     queryset = WebhookEndpoint.objects.all()
 
+    def _with_secret(self, endpoint: WebhookEndpoint, secret: str) -> dict[str, Any]:
+        """The endpoint plus its new secret in both forms (raw and Standard Webhooks ``whsec_``)."""
+        return WebhookEndpointSecretSerializer(endpoint, context={**self.get_serializer_context(), "secret": secret}).data
+
+    @extend_schema(request=WebhookEndpointSerializer, responses={201: WebhookEndpointSecretSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -90,7 +108,7 @@ class WebhookEndpointViewSet(ModelViewSet):
             tenant_id=principal(request).tenant_id, url=data["url"], event_types=data["event_types"],
             description=data.get("description", ""), enabled=data.get("enabled", True), actor=request.user,
         )  # fmt: skip
-        body = {**self.get_serializer(endpoint).data, "secret": secret}
+        body = self._with_secret(endpoint, secret)
         return Response(body, status=http.HTTP_201_CREATED, headers={"ETag": etag_for(self.get_serializer(endpoint).data)})
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -112,18 +130,20 @@ class WebhookEndpointViewSet(ModelViewSet):
         services.delete_endpoint(endpoint, actor=request.user)
         return Response(status=http.HTTP_204_NO_CONTENT)
 
+    @extend_schema(request=None, responses=WebhookDeliverySerializer)
     @action(detail=True, methods=["post"])
     def ping(self, request: Request, pk: str | None = None) -> Response:
         delivery = services.send_test_ping(self.get_object(), actor=request.user)
         return Response(WebhookDeliverySerializer(delivery).data, status=http.HTTP_200_OK)
 
+    @extend_schema(request=RotateSecretSerializer, responses=WebhookEndpointSecretSerializer)
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request: Request, pk: str | None = None) -> Response:
         grace_hours = _requested_grace_hours(request)
         endpoint = self.get_object()
         secret = services.rotate_endpoint_secret(endpoint, actor=request.user, grace_hours=grace_hours)
         endpoint.refresh_from_db()
-        return Response({**self.get_serializer(endpoint).data, "secret": secret})
+        return Response(self._with_secret(endpoint, secret))
 
 
 class WebhookDeliveryViewSet(GenericViewSet):

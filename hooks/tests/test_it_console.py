@@ -122,15 +122,18 @@ def test_sources_page_adds_and_rotates_with_the_secret_shown_once(owner):
 
 
 def test_incidents_list_and_acknowledge(owner):
+    """The Webhooks tab's Incidents is the Console's security incidents page filtered to hook signatures."""
     from aion.incidents import record_incident
 
     incident = record_incident("hook_signature", "bad_signature", tenant_id=TENANT, source_ip="203.0.113.1", body=b"{}")
     record_incident("hook_signature", "bad_signature", tenant_id=OTHER_TENANT, source_ip="203.0.113.2", body=b"{}")
-    html = owner.get("/console/webhooks/incidents/").content.decode()
+    tab = owner.get("/console/webhooks/incidents/")
+    assert tab.status_code == 302 and tab["Location"] == "/console/security/incidents/?kind=hook_signature"
+    html = owner.get(tab["Location"]).content.decode()
     assert f'data-incident="{incident.pk}"' in html and "203.0.113.2" not in html
-    owner.post(f"/console/webhooks/incidents/{incident.pk}/acknowledge")
+    owner.post(f"/console/security/incidents/{incident.pk}/acknowledge", {"note": "rotated the CI secret"})
     incident.refresh_from_db()
-    assert incident.acknowledged_at is not None
+    assert incident.acknowledged_at is not None and incident.state == "acknowledged" and incident.note == "rotated the CI secret"
     # the dashboard badge counts unacknowledged incidents only
     assert 'id="incident-badge"' not in owner.get("/console/").content.decode()
 

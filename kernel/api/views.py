@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from aion.api.pagination import Pagination
+from aion.api.schema import page_parameters, paginated
 from aion.api.views import APIView, GenericViewSet
 from aion.auth.principal import Principal
 from aion.problems import Problem
@@ -121,11 +122,15 @@ class ProposalViewSet(GenericViewSet):
         proposal = services.expire_if_due(self.get_object())
         return proposal_response(proposal, detail=True)
 
-    @extend_schema(request=serializers.ProposalCreateSerializer, responses=serializers.ProposalSerializer)
+    @extend_schema(request=serializers.ProposalCreateSerializer, responses={201: serializers.ProposalSerializer})
     def create(self, request: Request) -> Response:
         return self._submit(request, serializers.ProposalCreateSerializer)
 
-    @extend_schema(request=serializers.BreakglassCreateSerializer, responses=serializers.ProposalSerializer)
+    @extend_schema(
+        request=serializers.BreakglassCreateSerializer,
+        responses={201: serializers.ProposalSerializer},
+        operation_id="v1_kernel_proposals_breakglass_submit",
+    )
     def breakglass_submit(self, request: Request) -> Response:
         return self._submit(request, serializers.BreakglassCreateSerializer, breakglass=True)
 
@@ -191,6 +196,7 @@ class ConfigReadView(APIView):
 class ConfigView(ConfigReadView):
     """``GET /v1/kernel/config/{scope}``: the current revision, with an ETag (If-None-Match gets 304)."""
 
+    @extend_schema(responses={200: serializers.RevisionSerializer, 304: None})
     def get(self, request: Request, scope: str) -> Response:
         tenant_id = _principal(request).tenant_id
         revision = services.current_revision(tenant_id, scope)
@@ -207,9 +213,12 @@ class ConfigView(ConfigReadView):
 class RevisionListView(ConfigReadView):
     """``GET /v1/kernel/config/{scope}/revisions``: newest first, paginated."""
 
+    @extend_schema(
+        responses=paginated(serializers.RevisionSerializer, "PaginatedRevisionList"),
+        parameters=page_parameters(),
+        operation_id="v1_kernel_config_revisions_list",
+    )
     def get(self, request: Request, scope: str) -> Response:
-        from aion.api.pagination import Pagination
-
         tenant_id = _principal(request).tenant_id
         if not _known_scope(tenant_id, scope):
             raise self.unknown_scope(scope)

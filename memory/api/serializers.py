@@ -6,12 +6,14 @@ import re
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from memory import embeddings
 from memory.choices import DEFAULT_PIPELINE, PROFILE_STEPS, UploadState
 from memory.models import MemoryProfile, Upload
-from memory.services import MAX_TOTAL_CHUNKS, compact_ranges, missing_indices
+from memory.services import DEFAULT_MIN_SCORE, MAX_TOTAL_CHUNKS, compact_ranges, missing_indices
 
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -27,6 +29,7 @@ def validate_metadata(value: Any) -> dict[str, Any]:
     return value
 
 
+@extend_schema_field(OpenApiTypes.BYTE)
 class Base64TextField(serializers.Field):
     """A string, checked only for type here: CharField's per-character validators cost seconds on 11 MiB.
 
@@ -182,6 +185,16 @@ class SearchSerializer(serializers.Serializer):
     query = serializers.CharField(max_length=8000)
     top_k = serializers.IntegerField(min_value=1, required=False, default=5)
     filter = serializers.JSONField(required=False, default=dict)
+    min_score = serializers.FloatField(
+        min_value=-1.0,
+        max_value=1.0,
+        required=False,
+        default=DEFAULT_MIN_SCORE,
+        help_text=(
+            f"Drop hits scoring below this cosine similarity (-1..1; default {DEFAULT_MIN_SCORE}, which drops hits that share "
+            "nothing with the query under hash-384; -1 returns every hit). See docs/memory.md."
+        ),
+    )
 
     def validate_top_k(self, value: int) -> int:
         if value > settings.AION_MEMORY_SEARCH_MAX_TOP_K:
@@ -194,3 +207,72 @@ class SearchSerializer(serializers.Serializer):
             if isinstance(item, bool) or not isinstance(item, str | int):
                 raise serializers.ValidationError(f"{key}: filter values must be strings or integers.")
         return dict(value)
+
+
+# --- Response shapes (the OpenAPI document's; the views build these bodies as dicts) ------------------------
+
+
+class UploadProgressSerializer(serializers.Serializer):
+    """The shape of ``upload_progress``: always the first block; checksum and counts once assembled."""
+
+    upload_id = serializers.UUIDField()
+    state = serializers.ChoiceField(choices=UploadState.choices)
+    profile = serializers.CharField(allow_null=True)
+    profile_version = serializers.IntegerField()
+    filename = serializers.CharField(allow_blank=True)
+    content_type = serializers.CharField(allow_blank=True)
+    received_chunks = serializers.IntegerField()
+    total_chunks = serializers.IntegerField(allow_null=True)
+    missing = serializers.CharField(allow_blank=True, help_text="Missing chunk indices as ranges, e.g. '3-7,9'")
+    bytes_received = serializers.IntegerField()
+    percent_complete = serializers.FloatField()
+    age_seconds = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    step = serializers.CharField(allow_blank=True)
+    metadata = serializers.JSONField()
+    checksum = serializers.CharField(required=False)
+    size_bytes = serializers.IntegerField(required=False)
+    object_key = serializers.CharField(required=False)
+    bucket = serializers.CharField(required=False)
+    segment_count = serializers.IntegerField(required=False, allow_null=True)
+    vector_count = serializers.IntegerField(required=False, allow_null=True)
+    completed_at = serializers.DateTimeField(required=False)
+    failure_reason = serializers.CharField(required=False)
+
+
+class ChunkOutcomeSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["stored", "duplicate"])
+
+
+class IngestResponseSerializer(UploadProgressSerializer):
+    chunk = ChunkOutcomeSerializer()
+
+
+class ProfileCatalogSerializer(serializers.Serializer):
+    profiles = ProfileOutSerializer(many=True)
+    embedding_models = serializers.ListField(child=serializers.CharField())
+
+
+class StatusResponseSerializer(ProfileCatalogSerializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    active_uploads = serializers.IntegerField()
+    uploads = UploadProgressSerializer(many=True)
+
+
+class SearchHitSerializer(serializers.Serializer):
+    score = serializers.FloatField()
+    upload_id = serializers.CharField(allow_null=True)
+    segment_index = serializers.IntegerField(allow_null=True)
+    text = serializers.CharField(allow_blank=True)
+    filename = serializers.CharField(allow_blank=True)
+    metadata = serializers.JSONField()
+
+
+class SearchResponseSerializer(serializers.Serializer):
+    profile = serializers.CharField()
+    query = serializers.CharField()
+    hits = SearchHitSerializer(many=True)

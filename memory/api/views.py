@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,11 +19,16 @@ from memory import embeddings, services
 from memory.api.parsers import OCTET_STREAM, ChunkBytesParser, IngestJSONParser
 from memory.api.serializers import (
     IngestFieldsSerializer,
+    IngestResponseSerializer,
     IngestSerializer,
+    ProfileCatalogSerializer,
     ProfileOutSerializer,
     ProfileSerializer,
+    SearchResponseSerializer,
     SearchSerializer,
     StatusQuerySerializer,
+    StatusResponseSerializer,
+    UploadProgressSerializer,
     upload_progress,
 )
 from memory.choices import ACTIVE_STATES
@@ -71,6 +77,11 @@ class IngestView(APIView):
     max_body_bytes = INGEST_MAX_BODY_BYTES
     parser_classes = [IngestJSONParser, ChunkBytesParser]
 
+    @extend_schema(
+        request={"application/json": IngestSerializer, OCTET_STREAM: OpenApiTypes.BINARY},
+        responses={200: IngestResponseSerializer, 201: IngestResponseSerializer},
+        description="The octet-stream form takes the other fields in the query string (see IngestFieldsSerializer).",
+    )
     def post(self, request: Request) -> Response:
         if (request.content_type or "").split(";")[0].strip().lower() == OCTET_STREAM:
             serializer: IngestFieldsSerializer = IngestFieldsSerializer(data=_octet_stream_fields(request))
@@ -103,10 +114,12 @@ class ProfileView(APIView):
 
     required_roles = {"GET": Role.MEMORY_READER, "POST": Role.MEMORY_WRITER, "*": Role.MEMORY_WRITER}
 
+    @extend_schema(responses=ProfileCatalogSerializer)
     def get(self, request: Request) -> Response:
         profiles = MemoryProfile.objects.filter(tenant_id=tenant_of(request))
-        return Response({"profiles": ProfileOutSerializer(profiles, many=True).data, "embedding_models": embeddings.registered_models()})
+        return Response({"profiles": ProfileOutSerializer(profiles, many=True).data, "embedding_models": embeddings.available_models()})
 
+    @extend_schema(request=ProfileSerializer, responses={200: ProfileOutSerializer, 201: ProfileOutSerializer})
     def post(self, request: Request) -> Response:
         serializer = ProfileSerializer(data=_json_object(request))
         serializer.is_valid(raise_exception=True)
@@ -121,6 +134,10 @@ class StatusView(APIView):
 
     required_role = Role.MEMORY_READER
 
+    @extend_schema(
+        parameters=[StatusQuerySerializer, OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+        responses=StatusResponseSerializer,
+    )
     def get(self, request: Request) -> Response:
         query = StatusQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -144,7 +161,7 @@ class StatusView(APIView):
                 "active_uploads": Upload.objects.filter(tenant_id=tenant, state__in=ACTIVE_STATES).count(),
                 "uploads": [upload_progress(upload) for upload in page],
                 "profiles": ProfileOutSerializer(profiles, many=True).data,
-                "embedding_models": embeddings.registered_models(),
+                "embedding_models": embeddings.available_models(),
             }
         )
 
@@ -154,6 +171,7 @@ class ReprocessView(APIView):
 
     required_role = Role.MEMORY_WRITER
 
+    @extend_schema(request=None, responses={202: UploadProgressSerializer})
     def post(self, request: Request, upload_id: Any) -> Response:
         upload = Upload.objects.filter(tenant_id=tenant_of(request), pk=upload_id).first()
         if upload is None:
@@ -163,13 +181,16 @@ class ReprocessView(APIView):
 
 
 class SearchView(APIView):
-    """POST /v1/memory/search: the top_k segments nearest to the query in a profile's collection."""
+    """POST /v1/memory/search: the top_k segments nearest to the query in a profile's collection, scoring at least min_score."""
 
     required_role = Role.MEMORY_READER
 
+    @extend_schema(request=SearchSerializer, responses=SearchResponseSerializer)
     def post(self, request: Request) -> Response:
         serializer = SearchSerializer(data=_json_object(request))
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data
-        hits = services.search(tenant_of(request), fields["profile"], fields["query"], fields["top_k"], fields["filter"])
+        hits = services.search(
+            tenant_of(request), fields["profile"], fields["query"], fields["top_k"], fields["filter"], min_score=fields["min_score"]
+        )
         return Response({"profile": fields["profile"], "query": fields["query"], "hits": hits})

@@ -30,8 +30,9 @@ def indexed(personas, post, upload_file, eager_celery):
 
 
 def test_hits_carry_score_upload_segment_text_and_metadata(personas, post, indexed):
+    # min_score -1: the unrelated document is the second hit, to compare scores.
     garden, _ = indexed
-    response = post(personas.teammate, URL, {"profile": "notes", "query": "prune tomato plants", "top_k": 2})
+    response = post(personas.teammate, URL, {"profile": "notes", "query": "prune tomato plants", "top_k": 2, "min_score": -1})
     assert response.status_code == 200, response.json()
     hits = response.json()["hits"]
     assert len(hits) == 2
@@ -45,12 +46,15 @@ def test_hits_carry_score_upload_segment_text_and_metadata(personas, post, index
 
 
 def test_metadata_filter_and_top_k(personas, post, indexed):
+    # min_score -1 keeps every hit, however unrelated: these check the filter and top_k alone.
     garden, taxes = indexed
-    hits = post(personas.teammate, URL, {"profile": "notes", "query": "prune tomato plants", "filter": {"topic": "money"}}).json()["hits"]
+    hits = post(
+        personas.teammate, URL, {"profile": "notes", "query": "prune tomato plants", "filter": {"topic": "money"}, "min_score": -1}
+    ).json()["hits"]
     assert [h["upload_id"] for h in hits] == [str(taxes.id)]
-    hits = post(personas.teammate, URL, {"profile": "notes", "query": "anything", "filter": {"year": 2026}}).json()["hits"]
+    hits = post(personas.teammate, URL, {"profile": "notes", "query": "anything", "filter": {"year": 2026}, "min_score": -1}).json()["hits"]
     assert [h["upload_id"] for h in hits] == [str(garden.id)]
-    assert len(post(personas.teammate, URL, {"profile": "notes", "query": "x", "top_k": 1}).json()["hits"]) == 1
+    assert len(post(personas.teammate, URL, {"profile": "notes", "query": "x", "top_k": 1, "min_score": -1}).json()["hits"]) == 1
 
 
 def test_errors_and_tenancy(personas, post, indexed):

@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from aion.api.etag import check_if_match, etag_for
+from aion.api.schema import page_parameters, paginated
 from aion.api.views import APIView, GenericViewSet
 from aion.problems import Problem
 from aion.ratelimit import client_ip
@@ -107,6 +108,7 @@ class ModuleViewSet(GenericViewSet):
         headers = {"Location": f"/v1/modules/{module.name}"}
         return Response(payload, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK, headers=headers)
 
+    @extend_schema(responses=paginated(ModuleVersionSerializer, "PaginatedModuleVersionList"), parameters=page_parameters())
     @action(detail=True, methods=["get"])
     def versions(self, request: Request, name: str) -> Response:
         module = self.get_object()

@@ -55,10 +55,59 @@ class DecisionSerializer(serializers.Serializer):
     fallbacks = serializers.ListField(child=serializers.CharField())
 
 
-class TaskSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Task
-        fields = ["id"]
+class TaskEngineSerializer(serializers.Serializer):
+    route = serializers.CharField(allow_blank=True)
+    target = serializers.CharField(allow_blank=True)
+    chosen_by = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField(allow_blank=True)
+
+
+class TaskUsageSerializer(serializers.Serializer):
+    latency_ms = serializers.FloatField(allow_null=True)
+    tokens = serializers.IntegerField(allow_null=True)
+    cost_usd = serializers.FloatField()
+
+
+class TaskErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField(allow_blank=True)
+
+
+class TaskLinksSerializer(serializers.Serializer):
+    self = serializers.CharField()
+    events = serializers.CharField()
+
+
+class TaskSerializer(serializers.Serializer):
+    """A task as the API returns it: ``task_state`` (the public result shape) plus what was submitted and the runs.
+
+    The fields are declared for the OpenAPI document; ``to_representation`` builds the body.
+    """
+
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    intent = serializers.CharField()
+    engine = TaskEngineSerializer()
+    usage = TaskUsageSerializer()
+    error = TaskErrorSerializer(allow_null=True)
+    updated_at = serializers.DateTimeField()
+    tenant_id = serializers.CharField()
+    params = serializers.JSONField()
+    preferred_engine = serializers.CharField()
+    priority = serializers.CharField()
+    sla = serializers.JSONField()
+    metadata = serializers.JSONField()
+    strategy = serializers.CharField(allow_blank=True)
+    policy_revision = serializers.IntegerField(allow_null=True)
+    fallbacks = serializers.JSONField()
+    attempts = serializers.JSONField(help_text="One entry per target call")
+    output = serializers.JSONField(allow_null=True)
+    runs = serializers.JSONField()
+    submitted_by = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    links = TaskLinksSerializer()
 
     def to_representation(self, instance: Task) -> dict[str, Any]:
         data = task_state(instance)
@@ -96,3 +145,54 @@ class PolicyRevisionSerializer(serializers.ModelSerializer):
 
 class RollbackInputSerializer(serializers.Serializer):
     revision = serializers.IntegerField(min_value=1)
+
+
+# --- Response shapes (the OpenAPI document's; the views build these bodies as dicts) ------------------------
+
+
+class RevisionChangeSerializer(serializers.Serializer):
+    """reload and rollback: 201 with the new revision, 200 when nothing changed."""
+
+    changed = serializers.BooleanField()
+    revision = PolicyRevisionSerializer()
+
+
+class ActivePolicyRevisionSerializer(PolicyRevisionSerializer):
+    content = serializers.JSONField()
+
+    class Meta(PolicyRevisionSerializer.Meta):
+        fields = [*PolicyRevisionSerializer.Meta.fields, "content"]
+
+
+class PolicyHistoryItemSerializer(PolicyRevisionSerializer):
+    class Meta(PolicyRevisionSerializer.Meta):
+        fields = [f for f in PolicyRevisionSerializer.Meta.fields if f != "diff"]
+
+
+class PolicyResponseSerializer(serializers.Serializer):
+    active = ActivePolicyRevisionSerializer(allow_null=True)
+    history = PolicyHistoryItemSerializer(many=True)
+
+
+class TargetRowSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    route = serializers.CharField()
+    price_per_1k_tokens = serializers.FloatField(allow_null=True)
+    health = serializers.CharField(allow_null=True)
+    p50_ms = serializers.FloatField(allow_null=True)
+    p95_ms = serializers.FloatField(allow_null=True)
+    error_rate = serializers.FloatField(allow_null=True)
+    samples = serializers.IntegerField()
+    in_flight = serializers.IntegerField()
+
+
+class BudgetSerializer(serializers.Serializer):
+    daily_usd = serializers.FloatField(allow_null=True)
+    spent_today_usd = serializers.FloatField()
+
+
+class TargetsResponseSerializer(serializers.Serializer):
+    policy_revision = serializers.IntegerField()
+    targets = TargetRowSerializer(many=True)
+    budget = BudgetSerializer()

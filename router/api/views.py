@@ -15,7 +15,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import renderers, status
+from rest_framework import serializers as drf_serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,9 +28,12 @@ from aion.rbac import Role
 from router import services
 from router.api.serializers import (
     DecisionSerializer,
+    PolicyResponseSerializer,
     PolicyRevisionSerializer,
+    RevisionChangeSerializer,
     RollbackInputSerializer,
     RouteInputSerializer,
+    TargetsResponseSerializer,
     TaskInputSerializer,
     TaskSerializer,
 )
@@ -71,6 +76,7 @@ class PolicyView(APIView):
 
     required_role = Role.ROUTER_ADMIN
 
+    @extend_schema(responses=PolicyResponseSerializer)
     def get(self, request: Request) -> Response:
         if not PolicyState.objects.filter(pk=1, active_number__gt=0).exists():
             try:
@@ -86,6 +92,7 @@ class PolicyReloadView(APIView):
     required_role = Role.ROUTER_ADMIN
     rate_limit_class = "write"
 
+    @extend_schema(request=None, responses={200: RevisionChangeSerializer, 201: RevisionChangeSerializer})
     def post(self, request: Request) -> Response:
         try:
             revision, created = services.reload_policy(actor=request.user, tenant_id=_tenant(request))
@@ -100,6 +107,7 @@ class PolicyRollbackView(APIView):
     required_role = Role.ROUTER_ADMIN
     rate_limit_class = "write"
 
+    @extend_schema(request=RollbackInputSerializer, responses={200: RevisionChangeSerializer, 201: RevisionChangeSerializer})
     def post(self, request: Request) -> Response:
         serializer = RollbackInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -117,6 +125,7 @@ class RouteDryRunView(APIView):
 
     required_role = Role.ROUTER_ADMIN
 
+    @extend_schema(request=RouteInputSerializer, responses=DecisionSerializer)
     def post(self, request: Request) -> Response:
         serializer = RouteInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -129,6 +138,7 @@ class TargetsView(APIView):
 
     required_role = Role.ROUTER_ADMIN
 
+    @extend_schema(responses=TargetsResponseSerializer)
     def get(self, request: Request) -> Response:
         try:
             policy = active_policy()
@@ -185,6 +195,7 @@ class TaskViewSet(GenericViewSet):
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         return Response(TaskSerializer(self.get_object()).data)
 
+    @extend_schema(request=TaskInputSerializer, responses={202: TaskSerializer})
     def create(self, request: Request) -> Response:
         serializer = TaskInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -199,6 +210,7 @@ class TaskViewSet(GenericViewSet):
             headers["Idempotent-Replay"] = "true"
         return Response(TaskSerializer(task).data, status=status.HTTP_202_ACCEPTED, headers=headers)
 
+    @extend_schema(request=None, responses=TaskSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         task = services.cancel_task(self.get_object(), actor=request.user)
@@ -254,6 +266,21 @@ class TaskEventsView(APIView):
     required_role = Role.ROUTER_ADMIN
     renderer_classes = [renderers.JSONRenderer, EventStreamRenderer]
 
+    @extend_schema(
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(
+                inline_serializer(
+                    "TaskServerSentEvent",
+                    {
+                        "id": drf_serializers.CharField(required=False),
+                        "event": drf_serializers.ChoiceField(["status", "end", "timeout", "gone"]),
+                        "data": drf_serializers.CharField(help_text="JSON: the task state (status) or {id, status}"),
+                    },
+                ),
+                description="status, end, timeout or gone events",
+            )
+        }
+    )
     def get(self, request: Request, pk: Any) -> StreamingHttpResponse:
         task = Task.objects.filter(pk=pk, tenant_id=_tenant(request)).only("id").first()
         if task is None:
