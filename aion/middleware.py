@@ -82,22 +82,25 @@ class MetricsMiddleware:
 
 
 class HealthProbeMiddleware:
-    """Answers the liveness probe (``GET``/``HEAD /healthz``) before sessions, CSRF, auth and the URL resolver.
+    """Answers the probes (``GET``/``HEAD /healthz`` and ``/readyz``) before sessions, CSRF, auth and the URL resolver.
 
     Probes come many times a minute from every kubelet; they need none of that stack, only the request id
     and the request metrics above this middleware. ``aion.health.healthz`` stays routed (same answer) for
-    the schema and for anything that reaches it another way.
+    the schema and for anything that reaches it another way (``aion.health.readyz`` likewise).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path_info == "/healthz" and request.method in ("GET", "HEAD"):
-            from aion.health import healthz
+        if request.path_info in ("/healthz", "/readyz") and request.method in ("GET", "HEAD"):
+            from aion.health import healthz, readyz
 
-            request.aion_route = "healthz"  # type: ignore[attr-defined]  # for the metrics, without resolving the URL
-            return healthz(request)
+            route = request.path_info[1:]
+            request.aion_route = route  # type: ignore[attr-defined]  # for the metrics, without resolving the URL
+            # Also before the Host check (CommonMiddleware): the kubelet's probes send the pod's IP as Host, which
+            # AION_ALLOWED_HOSTS does not list, so a routed /readyz answered them 400 and the pod never became ready.
+            return healthz(request) if route == "healthz" else readyz(request)
         return self.get_response(request)
 
 

@@ -267,6 +267,10 @@ KAFKA_BOOTSTRAP_SERVERS = env.csv("KAFKA_BOOTSTRAP_SERVERS")
 AION_KAFKA_CLIENT_ID = env.string("AION_KAFKA_CLIENT_ID", "aion-control")
 AION_OUTBOX_BATCH_SIZE = env.integer("AION_OUTBOX_BATCH_SIZE", 500, minimum=1)
 AION_OUTBOX_STALE_SECONDS = env.integer("AION_OUTBOX_STALE_SECONDS", 300, minimum=1)
+# manage.py runtime_consumer (group control-plane): records per poll, and how long a poll may be late before the
+# group hands its partitions to another member (a batch is one INSERT, so a minute is ample).
+AION_RUNTIME_CONSUMER_BATCH = env.integer("AION_RUNTIME_CONSUMER_BATCH", 500, minimum=1)
+AION_RUNTIME_CONSUMER_MAX_POLL_SECONDS = env.decimal_number("AION_RUNTIME_CONSUMER_MAX_POLL_SECONDS", 60.0, minimum=1.0)
 
 # --- Vector store: Qdrant local mode under var/qdrant, or a server via QDRANT_URL --------------
 QDRANT_URL = env.url("QDRANT_URL", schemes=("http", "https"))

@@ -5,35 +5,24 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from aion.api.filtersets import AuditRecordFilterSet
 from aion.models import AuditRecord
 from aion.rbac import Role, role_required
-
-PAGE_SIZE = 50
+from console.listing import filtered_page
 
 
 @role_required(Role.AUDITOR)
 def audit_list(request: HttpRequest) -> HttpResponse:
     principal: Any = request.principal  # type: ignore[attr-defined]
     records = AuditRecord.objects.filter(tenant_id=principal.tenant_id).order_by("-created_at", "-id")
-    filterset = AuditRecordFilterSet(request.GET or None, queryset=records)
-    if filterset.is_bound and not filterset.is_valid():
-        errors = {field: [str(e) for e in messages] for field, messages in filterset.errors.items()}
-        queryset = records.none()
-    else:
-        errors = {}
-        queryset = filterset.qs
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    listed = filtered_page(request, AuditRecordFilterSet, records)
     return render(
         request,
         "console/audit.html",
-        {"page": page, "filters": request.GET, "errors": errors, "query": query.urlencode(), "tenant_id": principal.tenant_id},
+        {"page": listed.page, "filters": request.GET, "errors": listed.errors, "query": listed.query, "tenant_id": principal.tenant_id},
     )
 
 

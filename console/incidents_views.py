@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -15,8 +14,8 @@ from aion import incidents
 from aion.api.filtersets import SecurityIncidentFilterSet
 from aion.models import IncidentKind, IncidentState
 from aion.rbac import Role, role_required
+from console.listing import filtered_page
 
-PAGE_SIZE = 50
 # Reads: auditors, and whoever may acknowledge (the API's IncidentPermission does the same).
 READ_ROLES = (Role.AUDITOR, Role.SECURITY_ADMIN, Role.HOOKS_ADMIN)
 ACKNOWLEDGE_ROLES = (Role.SECURITY_ADMIN, Role.HOOKS_ADMIN)
@@ -31,25 +30,16 @@ def incident_list(request: HttpRequest) -> HttpResponse:
     params.setdefault("state", IncidentState.OPEN)
     if params.get("state") == "all":
         params.pop("state")
-    filterset = SecurityIncidentFilterSet(params, queryset=rows)
-    if not filterset.is_valid():
-        errors = {field: [str(e) for e in found] for field, found in filterset.errors.items()}
-        queryset = rows.none()
-    else:
-        errors = {}
-        queryset = filterset.qs
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    listed = filtered_page(request, SecurityIncidentFilterSet, rows, params)
     return render(
         request,
         "console/incidents.html",
         {
-            "page": page,
+            "page": listed.page,
             "filters": request.GET,
             "state": request.GET.get("state", IncidentState.OPEN),
-            "errors": errors,
-            "query": query.urlencode(),
+            "errors": listed.errors,
+            "query": listed.query,
             "kinds": IncidentKind.choices,
             "tenants": incidents.visible_tenants(principal),
             "can_acknowledge": bool(set(principal.roles) & {str(r) for r in ACKNOWLEDGE_ROLES}),

@@ -1,4 +1,4 @@
-"""Memory metrics: ingest bytes, pipeline step durations, vectors stored, and uploads by state.
+"""Memory metrics: ingest bytes, pipeline step durations, vectors stored, uploads by state, store-level multipart aborts.
 
 ``memory_uploads{state}`` and ``memory_vectors`` are read from the database at scrape time (a
 collector on ``aion.metrics.scrape_registry``), so every process reports the same numbers.
@@ -22,6 +22,12 @@ STEP_DURATION = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 VECTORS_STORED = Counter("memory_vectors_stored_total", "Vectors upserted into Qdrant by the store step")
+# Store-level, unlike memory_uploads{state="aborted"}: an upload whose multipart upload is already gone
+# (MinIO's api stale_uploads_expiry, a bucket rule) or that never had one (filesystem) is not counted.
+STORAGE_MULTIPART_ABORTED = Counter(
+    "aion_storage_multipart_aborted_total",
+    "Multipart uploads the memory.abort_stale_uploads beat job aborted at the object store (AbortMultipartUpload)",
+)
 
 
 class MemoryCollector:

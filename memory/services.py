@@ -37,7 +37,7 @@ from aion.problems import Problem
 from aion.topics import MEMORY_UPLOADS
 from memory import embeddings, text, vectors
 from memory.choices import ACTIVE_STATES, PROFILE_STEPS, PipelineStep, UploadState
-from memory.metrics import INGEST_BYTES, STEP_DURATION, VECTORS_STORED
+from memory.metrics import INGEST_BYTES, STEP_DURATION, STORAGE_MULTIPART_ABORTED, VECTORS_STORED
 from memory.models import MemoryProfile, Upload, UploadChunk
 from memory.storage import S3_MIN_PART_BYTES, AssemblyError, ChunkRef, get_backend
 
@@ -553,10 +553,15 @@ def reprocess_upload(upload: Upload, *, actor: Any, now: datetime | None = None)
 
 def abort_upload(upload: Upload, *, actor: Any, reason: str) -> bool:
     """Abort an incomplete upload and remove its chunks and multipart upload."""
+    return _abort_upload(upload, actor=actor, reason=reason)[0]
+
+
+def _abort_upload(upload: Upload, *, actor: Any, reason: str) -> tuple[bool, bool]:
+    """(the upload was aborted, a multipart upload was aborted at the store)."""
     with transaction.atomic():
         locked = Upload.objects.select_for_update().filter(pk=upload.pk).first()
         if locked is None or locked.state not in ACTIVE_STATES:
-            return False
+            return False, False
         chunks = _chunk_refs(locked)
         before = locked.state
         locked.state = UploadState.ABORTED
@@ -564,8 +569,7 @@ def abort_upload(upload: Upload, *, actor: Any, reason: str) -> bool:
         locked.aborted_at = locked.updated_at = timezone.now()
         locked.save()
         _record_upload_change(locked, "memory.upload.aborted", actor, before_state=before, publish_event=True, metadata={"reason": reason})
-    get_backend().abort(locked, chunks)
-    return True
+    return True, get_backend().abort(locked, chunks)
 
 
 def delete_document(upload: Upload, *, actor: Any, reason: str) -> None:
@@ -614,13 +618,20 @@ def apply_retention(now: datetime | None = None) -> int:
 
 
 def abort_stale_uploads(now: datetime | None = None) -> int:
-    """Abort incomplete uploads past ``expires_at`` (AION_MEMORY_UPLOAD_TTL_HOURS, 72 h by default)."""
+    """Abort incomplete uploads past ``expires_at`` (AION_MEMORY_UPLOAD_TTL_HOURS, 72 h by default).
+
+    This is the 72 h multipart clean-up on every store (MinIO ignores AbortIncompleteMultipartUpload);
+    each AbortMultipartUpload it makes counts in ``aion_storage_multipart_aborted_total``.
+    """
     now = now or timezone.now()
     aborted = 0
     for upload in Upload.objects.filter(state=UploadState.RECEIVING, expires_at__lte=now).iterator():
         actor = system_principal(upload.tenant_id, "memory-abort-stale")
         try:
-            if abort_upload(upload, actor=actor, reason=f"incomplete after {settings.AION_MEMORY_UPLOAD_TTL_HOURS} h"):
+            done, at_store = _abort_upload(upload, actor=actor, reason=f"incomplete after {settings.AION_MEMORY_UPLOAD_TTL_HOURS} h")
+            if at_store:
+                STORAGE_MULTIPART_ABORTED.inc()
+            if done:
                 aborted += 1
         except Exception:
             logger.exception("could not abort a stale memory upload", extra={"upload_id": str(upload.id)})

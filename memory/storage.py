@@ -69,7 +69,7 @@ class MemoryBackend(Protocol):
     def write_chunk(self, upload: UploadTarget, index: int, data: bytes, *, may_be_part: bool = False) -> tuple[str, str]: ...
     def assemble(self, upload: UploadTarget, chunks: list[ChunkRef]) -> Assembled: ...
     def discard_chunks(self, upload: UploadTarget, chunks: Iterable[ChunkRef]) -> None: ...
-    def abort(self, upload: UploadTarget, chunks: Iterable[ChunkRef]) -> None: ...
+    def abort(self, upload: UploadTarget, chunks: Iterable[ChunkRef]) -> bool: ...  # True: a multipart upload was aborted at the store
     def open_object(self, key: str) -> IO[bytes]: ...
     def object_exists(self, key: str) -> bool: ...
     def delete_object(self, key: str) -> None: ...
@@ -166,8 +166,9 @@ class LocalBackend:
                 os.unlink(os.path.join(folder, leftover))
             os.rmdir(folder)
 
-    def abort(self, upload: UploadTarget, chunks: Iterable[ChunkRef]) -> None:
+    def abort(self, upload: UploadTarget, chunks: Iterable[ChunkRef]) -> bool:
         self.discard_chunks(upload, chunks)
+        return False  # no multipart upload on a filesystem
 
     def open_object(self, key: str) -> IO[bytes]:
         return self.storage.open(key, "rb")  # type: ignore[no-any-return]
@@ -295,16 +296,18 @@ class S3Backend:
         for start in range(0, len(keys), 1000):
             self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys[start : start + 1000], "Quiet": True})
 
-    def abort(self, upload: UploadTarget, chunks: Iterable[ChunkRef]) -> None:
+    def abort(self, upload: UploadTarget, chunks: Iterable[ChunkRef]) -> bool:
         self.discard_chunks(upload, chunks)
-        if upload.multipart_upload_id:
-            try:
-                self.client.abort_multipart_upload(
-                    Bucket=self.bucket, Key=self._key(upload.object_key), UploadId=upload.multipart_upload_id
-                )
-            except self.client.exceptions.ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") not in ("NoSuchUpload", "404"):
-                    raise
+        if not upload.multipart_upload_id:
+            return False
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._key(upload.object_key), UploadId=upload.multipart_upload_id)
+        except self.client.exceptions.ClientError as exc:
+            # Already gone (MinIO's stale_uploads_expiry or a bucket rule got there first): nothing aborted here.
+            if exc.response.get("Error", {}).get("Code") not in ("NoSuchUpload", "404"):
+                raise
+            return False
+        return True
 
     def open_object(self, key: str) -> IO[bytes]:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]  # type: ignore[no-any-return]

@@ -141,6 +141,26 @@ def load_verified(catalog_path: Path) -> tuple[str | None, list[tuple[CatalogEnt
     return tenant, loaded
 
 
+def _check_manifests(loaded: list[tuple[CatalogEntry, dict[str, Any]]]) -> None:
+    problems = []
+    for entry, document in loaded:
+        errors = manifests.validate(document)
+        if errors:
+            problems.append(f"{entry.name}: invalid manifest: " + "; ".join(f"{p}: {', '.join(m)}" for p, m in errors.items()))
+    if problems:
+        raise CatalogError(problems)
+
+
+def check_catalog(catalog_path: Path) -> list[CatalogEntry]:
+    """Checksums and manifests (schema, name, version) of every entry, signatures left out; registers nothing.
+
+    For places without the trusted keys (a CI job before deploy); the import itself always verifies signatures.
+    """
+    _, loaded = load_verified(catalog_path)
+    _check_manifests(loaded)
+    return [entry for entry, _ in loaded]
+
+
 def import_catalog(
     catalog_path: Path, *, tenant_id: str | None, actor: Any, dry_run: bool = False, keyring: KeyRing | None = None
 ) -> tuple[str, list[ImportedEntry]]:
@@ -150,13 +170,8 @@ def import_catalog(
     if not tenant:
         raise CatalogError(["no tenant: pass --tenant or set 'tenant' in the catalog"])
     ring = keyring if keyring is not None else load_keyring()
+    _check_manifests(loaded)
     problems = []
-    for entry, document in loaded:
-        errors = manifests.validate(document)
-        if errors:
-            problems.append(f"{entry.name}: invalid manifest: " + "; ".join(f"{p}: {', '.join(m)}" for p, m in errors.items()))
-    if problems:
-        raise CatalogError(problems)
     for entry, document in loaded:
         try:
             services.verify_or_refuse(document, tenant_id=tenant, actor=actor, action="import", keyring=ring)

@@ -43,3 +43,5 @@ class SignatureFailure(models.TextChoices):
     IDENTITY_MISMATCH = "identity_mismatch", "Signed image reference differs from the manifest image"
     WRONG_TYPE = "wrong_type", "Payload is not a cosign container image signature"
     UNRESOLVED = "unresolved_reference", "Signature reference cannot be resolved"
+    MANIFEST_MISMATCH = "manifest_mismatch", "The signed manifest differs from this manifest (a signed field changed)"
+    LEGACY_FORMAT = "legacy_signature", "An image-digest-only signature; the whole manifest must be signed (DSSE in-toto)"

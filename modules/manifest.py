@@ -118,10 +118,27 @@ def check(manifest: Any) -> dict[str, Any]:
     return dict(manifest)
 
 
+def canonical_json(document: Any) -> bytes:
+    """JSON with sorted keys, no whitespace, UTF-8 (not ASCII-escaped); for manifests (no floats) this equals RFC 8785 (JCS)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
 def canonical_sha256(manifest: dict[str, Any]) -> str:
-    """The identity of a manifest's content, the same whether it arrived as YAML or JSON."""
-    blob = json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    """The identity of a manifest's content (signature included), the same whether it arrived as YAML or JSON."""
+    return hashlib.sha256(canonical_json(manifest)).hexdigest()
+
+
+SIGNATURE_FIELD = "signature"  # the only top-level field a manifest signature does not cover
+
+
+def signed_content(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What a manifest signature covers: every field except ``signature`` itself, as written (defaults not filled in)."""
+    return {key: value for key, value in manifest.items() if key != SIGNATURE_FIELD}
+
+
+def signed_sha256(manifest: dict[str, Any]) -> str:
+    """The hex sha256 of the canonical JSON of ``signed_content`` (the in-toto predicate's ``manifest_sha256``)."""
+    return hashlib.sha256(canonical_json(signed_content(manifest))).hexdigest()
 
 
 @dataclass(frozen=True)

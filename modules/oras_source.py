@@ -1,13 +1,13 @@
 """OPTIONAL ORAS source: pull a module manifest and its Cosign signature from an OCI registry.
 
 Thin on purpose. Enabled only when ``AION_ORAS_REGISTRY`` is set (``host[:port]``,
-plain HTTP with ``AION_ORAS_INSECURE=true``). An artifact holds three files,
-pushed by operators with::
+plain HTTP with ``AION_ORAS_INSECURE=true``). An artifact holds the manifest and its
+DSSE envelope, pushed by operators with::
 
-    oras push $AION_ORAS_REGISTRY/modules/<name>:<version> \
-        manifest.yaml payload.json signature.sig
+    oras push $AION_ORAS_REGISTRY/modules/<name>:<version> manifest.yaml envelope.json
 
-(``payload.json``/``signature.sig`` are ``cosign sign --output-payload/--output-signature``).
+(``envelope.json`` is ``cosign attest-blob --output-signature``; docs/modules.md). An artifact with the
+old ``payload.json``/``signature.sig`` pair is still read, and then refused by verification as a legacy signature.
 Only references under the configured registry are pulled, and the registry
 host goes through the SSRF guard first (cloud metadata is never reachable).
 """
@@ -26,6 +26,7 @@ from aion import netguard
 MANIFEST_FILES = ("manifest.yaml", "manifest.yml", "manifest.json")
 PAYLOAD_FILE = "payload.json"
 SIGNATURE_FILE = "signature.sig"
+ENVELOPE_FILE = "envelope.json"
 
 
 class OrasUnavailable(RuntimeError):
@@ -53,7 +54,7 @@ def pull_files(reference: str) -> dict[str, bytes]:
     target = _target(reference)
     try:
         import oras.client
-    except ImportError as exc:  # a CI-only extra (requirements-ci.txt); the source stays optional
+    except ImportError as exc:  # in requirements.txt, imported here only so that Django's start never loads it
         raise OrasUnavailable("the 'oras' package is not installed (pip install oras)") from exc
     scheme = "http" if settings.AION_ORAS_INSECURE else "https"
     try:
@@ -70,13 +71,19 @@ def pull_files(reference: str) -> dict[str, bytes]:
 
 
 def _signature_from(files: dict[str, bytes], target: str) -> dict[str, Any]:
+    if ENVELOPE_FILE in files:
+        return {"dsse": files[ENVELOPE_FILE].decode(errors="replace").strip()}
     if PAYLOAD_FILE not in files or SIGNATURE_FILE not in files:
-        raise OrasUnavailable(f"{target} has no {PAYLOAD_FILE} and {SIGNATURE_FILE}")
+        raise OrasUnavailable(f"{target} has no {ENVELOPE_FILE}")
     return {"payload": base64.b64encode(files[PAYLOAD_FILE]).decode(), "signature": files[SIGNATURE_FILE].decode().strip()}
 
 
+def _has_signature_file(files: dict[str, bytes]) -> bool:
+    return ENVELOPE_FILE in files or PAYLOAD_FILE in files
+
+
 def fetch_signature(reference: str) -> dict[str, Any]:
-    """``{payload, signature}`` (both base64) from the artifact at REFERENCE."""
+    """The signature block (``{dsse}``) from the artifact at REFERENCE."""
     return _signature_from(pull_files(reference), reference)
 
 
@@ -92,6 +99,6 @@ def fetch_manifest(reference: str) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise OrasUnavailable(f"{reference}: {name} is not a mapping")
     signature = document.get("signature")
-    if not (isinstance(signature, dict) and "payload" in signature) and PAYLOAD_FILE in files:
+    if not (isinstance(signature, dict) and ("dsse" in signature or "payload" in signature)) and _has_signature_file(files):
         document["signature"] = _signature_from(files, reference)
     return document

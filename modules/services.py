@@ -25,7 +25,7 @@ from aion.models import AuditResult, IncidentKind
 from aion.outbox import actor_name, publish
 from aion.topics import MODULE_RELEASES
 from modules import manifest as manifests
-from modules.choices import ActivationAction, HealthStatus, ProbeOutcome
+from modules.choices import ActivationAction, HealthStatus, ProbeOutcome, SignatureFailure
 from modules.health import Probe, probe_url
 from modules.models import Module, ModuleActivation, ModuleHealthCheck, ModuleVersion
 from modules.signing import SignatureRejected, Verified, verify_manifest
@@ -60,6 +60,12 @@ class ManifestRefused(ModuleActionError):
 
 class SignatureRefused(ModuleActionError):
     status, slug = 422, "signature-rejected"
+
+
+class ManifestMismatch(SignatureRefused):
+    """The signature is good but covers another manifest: a signed field was changed (reason ``manifest_mismatch``)."""
+
+    slug = "manifest-mismatch"
 
 
 class VersionConflict(ModuleActionError):
@@ -104,6 +110,50 @@ def _event_payload(module: Module, version: ModuleVersion | None, **extra: Any) 
     return payload
 
 
+def stored_drift(version: ModuleVersion) -> list[str]:
+    """The columns of a stored VERSION (what the router and the host read) that disagree with its own manifest."""
+    manifest = version.manifest if isinstance(version.manifest, dict) else {}
+    try:
+        expected = {
+            "name": manifest.get("name"),
+            "version": manifest.get("version"),
+            "image": manifest.get("image"),
+            "image_digest": manifests.parse_image(str(manifest.get("image", ""))).digest,
+            "runtime": str(manifest.get("runtime", "")),
+            "pool": manifest.get("pool"),
+            "node_selector": manifests.node_selector(manifest),
+            "intents": list(manifest.get("intents") or []),
+            "endpoint": manifest.get("endpoint"),
+            "health_path": manifests.health_path(manifest),
+        }
+    except (KeyError, TypeError, ValueError):
+        return ["manifest"]
+    stored = {
+        "name": version.module.name,
+        "version": version.version,
+        "image": version.image,
+        "image_digest": version.image_digest,
+        "runtime": version.runtime,
+        "pool": version.pool,
+        "node_selector": version.node_selector,
+        "intents": list(version.intents),
+        "endpoint": version.endpoint,
+        "health_path": version.health_path,
+    }
+    return [name for name, value in expected.items() if stored[name] != value]
+
+
+def verify_stored(version: ModuleVersion, *, keyring: KeyRing | None = None, now: datetime | None = None) -> Verified:
+    """``verify_manifest`` over a stored version's manifest, and its columns must say what that signed manifest says."""
+    verified = verify_manifest(version.manifest, keyring, now=now)
+    drift = stored_drift(version)
+    if drift:
+        raise SignatureRejected(
+            SignatureFailure.MANIFEST_MISMATCH, f"the stored {', '.join(drift)} differ from the signed manifest", verified.key_id
+        )
+    return verified
+
+
 def verify_or_refuse(
     manifest: dict[str, Any],
     *,
@@ -113,10 +163,16 @@ def verify_or_refuse(
     source_ip: str | None = None,
     keyring: KeyRing | None = None,
     now: datetime | None = None,
+    stored: ModuleVersion | None = None,
 ) -> Verified:
-    """The verifying key, or: incident + audit written, then SignatureRefused (422)."""
+    """The verifying key, or: incident + audit written, then SignatureRefused (422; ManifestMismatch for a changed signed field).
+
+    STORED: the registered version MANIFEST comes from, whose columns are checked against it too (activate, rollback).
+    """
     try:
-        return verify_manifest(manifest, now=now, keyring=keyring)
+        if stored is not None:
+            return verify_stored(stored, keyring=keyring, now=now)
+        return verify_manifest(manifest, keyring, now=now)
     except SignatureRejected as exc:
         name, version = str(manifest.get("name", "")), str(manifest.get("version", ""))
         with transaction.atomic():
@@ -145,7 +201,8 @@ def verify_or_refuse(
                 result=AuditResult.DENIED,
                 metadata={"reason": exc.reason.value, "detail": exc.detail, "incident_id": incident.pk},
             )
-        raise SignatureRefused(
+        refusal = ManifestMismatch if exc.reason == SignatureFailure.MANIFEST_MISMATCH else SignatureRefused
+        raise refusal(
             f"Signature verification failed ({exc.reason.value}): {exc.detail}. Nothing was activated.",
             reason=exc.reason.value,
             incident_id=incident.pk,
@@ -321,7 +378,14 @@ def activate_version(
     """Activate a registered VERSION after re-verifying its signature against today's keys (None: already active)."""
     target = _version_of(module, version)
     verified = verify_or_refuse(
-        target.manifest, tenant_id=module.tenant_id, actor=actor, action="activate", source_ip=source_ip, keyring=keyring, now=now
+        target.manifest,
+        tenant_id=module.tenant_id,
+        actor=actor,
+        action="activate",
+        source_ip=source_ip,
+        keyring=keyring,
+        now=now,
+        stored=target,
     )
     with transaction.atomic():
         locked = Module.objects.select_for_update(of=("self",)).select_related("active_version").get(pk=module.pk)
@@ -370,7 +434,14 @@ def rollback_module(
             raise NoRollbackTarget(f"{module.name} has no earlier active version to roll back to.")
         target = found
     verified = verify_or_refuse(
-        target.manifest, tenant_id=module.tenant_id, actor=actor, action="rollback", source_ip=source_ip, keyring=keyring, now=now
+        target.manifest,
+        tenant_id=module.tenant_id,
+        actor=actor,
+        action="rollback",
+        source_ip=source_ip,
+        keyring=keyring,
+        now=now,
+        stored=target,
     )
     with transaction.atomic():
         locked = Module.objects.select_for_update(of=("self",)).select_related("active_version").get(pk=module.pk)
@@ -402,7 +473,10 @@ def reverify_modules(
     keyring: KeyRing | None = None,
     now: datetime | None = None,
 ) -> list[Reverification]:
-    """Re-verify every enabled module's active version against the current keys; ENFORCE disables failures."""
+    """Re-verify every enabled module's active version (signed manifest and stored columns) against the current keys.
+
+    ENFORCE disables failures. A manifest mismatch (tampering, not a key rotation) is a security incident even in a report.
+    """
     from modules.trust import load_keyring
 
     ring = keyring if keyring is not None else load_keyring()
@@ -414,7 +488,7 @@ def reverify_modules(
         active = module.active_version
         assert active is not None
         try:
-            verified = verify_manifest(active.manifest, now=now, keyring=ring)
+            verified = verify_stored(active, keyring=ring, now=now)
         except SignatureRejected as exc:
             result = Reverification(
                 module,
@@ -431,6 +505,14 @@ def reverify_modules(
                     actor=actor,
                     reason=f"re-verification failed: {exc.reason.value}: {exc.detail}",
                     incident_reason=exc.reason.value,
+                )
+            elif exc.reason == SignatureFailure.MANIFEST_MISMATCH:
+                record_incident(
+                    INCIDENT_KIND,
+                    exc.reason.value,
+                    tenant_id=module.tenant_id,
+                    actor=actor or "system:modules",
+                    details={"module": module.name, "version": active.version, "action": "reverify", "detail": exc.detail},
                 )
         else:
             result = Reverification(module, active.version, ok=True, key_id=verified.key_id, registered_key_id=active.signature_key_id)

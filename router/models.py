@@ -94,8 +94,14 @@ class Task(models.Model):
 
 
 class RuntimeSample(models.Model):
-    """One attempt against one target: latency, outcome, tokens and cost (feeds strategies and budgets)."""
+    """One attempt against one target: latency, outcome, tokens and cost (feeds strategies and budgets).
 
+    ``sample_id`` travels with the sample on aion.metrics.runtime; the runtime consumer inserts on it with
+    conflicts ignored, so a re-delivered sample (or one the worker already wrote) is counted once. Rows from
+    before sample ids existed have none (NULLs never conflict).
+    """
+
+    sample_id = models.UUIDField(default=uuid.uuid4, unique=True, null=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     tenant_id = models.CharField(max_length=64, db_index=True)
     task_id = models.UUIDField(null=True, blank=True, db_index=True)

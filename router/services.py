@@ -355,6 +355,7 @@ def _publish_sample(task: Task, target_name: str, route: str, result: CallResult
         METRICS_RUNTIME,
         target_name,
         {
+            "sample_id": str(sample.sample_id),  # the runtime consumer finds this row by it: counted once
             "task_id": str(task.id),
             "target": target_name,
             "route": route,

@@ -45,6 +45,9 @@ class Backup(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     method = models.CharField(max_length=32, blank=True, help_text="pg_dump, sqlite-backup-api, mongodump or pymongo-export")
+    tool = models.CharField(
+        max_length=64, blank=True, help_text="The tool and version that wrote it, e.g. mongodump 100.14.0 or pymongo 4.20.1"
+    )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)

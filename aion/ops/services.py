@@ -14,6 +14,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -115,6 +116,16 @@ def _upload(storage: Storage, stream: IO[bytes], final_key: str) -> tuple[str, i
 # --- database dumps ---------------------------------------------------------------------------------
 
 
+def tool_version(binary: str, name: str) -> str:
+    """``NAME VERSION`` from ``BINARY --version`` (``mongodump 100.14.0``, ``pg_dump 15.20``); NAME alone when it does not say."""
+    try:
+        process = subprocess.run([binary, "--version"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return name
+    match = re.search(rb"\d+\.\d+(?:\.\d+)?", process.stdout)
+    return f"{name} {match.group().decode()}" if match else name
+
+
 def _pg_params(database: str | None = None) -> tuple[list[str], dict[str, str]]:
     db = connection.settings_dict
     args = ["--host", str(db.get("HOST") or "127.0.0.1"), "--port", str(db.get("PORT") or 5432)]
@@ -127,11 +138,12 @@ def _pg_params(database: str | None = None) -> tuple[list[str], dict[str, str]]:
 
 
 @contextlib.contextmanager
-def _pg_dump_stream() -> Iterator[tuple[IO[bytes], str]]:
+def _pg_dump_stream() -> Iterator[tuple[IO[bytes], str, str]]:
     binary = shutil.which(settings.AION_PG_DUMP)
     if not binary:
         raise BackupError(f"{settings.AION_PG_DUMP} is not installed")
     args, env = _pg_params()
+    tool = tool_version(binary, "pg_dump")
     with tempfile.TemporaryFile() as errors:
         process = subprocess.Popen(
             [binary, "--format=custom", "--no-owner", "--no-privileges", *args, f"--dbname={env['PGDATABASE']}"],
@@ -141,7 +153,7 @@ def _pg_dump_stream() -> Iterator[tuple[IO[bytes], str]]:
         )
         assert process.stdout is not None
         try:
-            yield process.stdout, "pg_dump"
+            yield process.stdout, "pg_dump", tool
         finally:
             process.stdout.close()
             code = process.wait()
@@ -156,7 +168,7 @@ def sqlite_source_path() -> str:
 
 
 @contextlib.contextmanager
-def _sqlite_stream() -> Iterator[tuple[IO[bytes], str]]:
+def _sqlite_stream() -> Iterator[tuple[IO[bytes], str, str]]:
     """The SQLite online backup API into a temporary file (consistent while others write)."""
     source_path = sqlite_source_path()
     with tempfile.TemporaryDirectory() as folder:
@@ -169,14 +181,19 @@ def _sqlite_stream() -> Iterator[tuple[IO[bytes], str]]:
             target.close()
             source.close()
         with open(copy_path, "rb") as handle:
-            yield handle, "sqlite-backup-api"
+            yield handle, "sqlite-backup-api", f"sqlite {sqlite3.sqlite_version}"
 
 
 @contextlib.contextmanager
-def _mongo_stream() -> Iterator[tuple[IO[bytes], str]]:
+def _mongo_stream() -> Iterator[tuple[IO[bytes], str, str]]:
+    """``mongodump --archive --gzip`` when the binary is installed (the image has it); else the pymongo export.
+
+    The export is the embedded default's path (no MongoDB tools on the host); ``_restore_mongo`` reads it back.
+    """
     binary = shutil.which(settings.AION_MONGODUMP)
     with tempfile.TemporaryFile() as buffer:
         if binary:
+            tool = tool_version(binary, "mongodump")
             process = subprocess.run(
                 [binary, f"--uri={settings.MONGO_URL}", f"--db={settings.MONGO_DATABASE}", "--archive", "--gzip"],
                 stdout=buffer,
@@ -187,10 +204,12 @@ def _mongo_stream() -> Iterator[tuple[IO[bytes], str]]:
                 raise BackupError(f"mongodump exited with {process.returncode}: {process.stderr.decode(errors='replace')[-2000:]}")
             method = "mongodump"
         else:
+            import pymongo
             from bson import json_util
 
             from aion.ops.logstore import COLLECTIONS, mongo_database
 
+            tool = f"pymongo {pymongo.version}"
             database = mongo_database()
             with gzip.GzipFile(fileobj=buffer, mode="wb") as archive:
                 for collection in COLLECTIONS.values():
@@ -199,7 +218,7 @@ def _mongo_stream() -> Iterator[tuple[IO[bytes], str]]:
                         archive.write(line.encode() + b"\n")
             method = "pymongo-export"
         buffer.seek(0)
-        yield buffer, method
+        yield buffer, method, tool
 
 
 def database_kind() -> str:
@@ -230,7 +249,7 @@ def create_backup(kind: str | None = None, *, now: datetime | None = None, actor
             stream_cm = _sqlite_stream()
         else:
             raise BackupError(f"unknown backup kind {kind!r}")
-        with stream_cm as (stream, method):
+        with stream_cm as (stream, method, tool):
             final_key = f"{PREFIXES[BackupKind(kind)]}/{timestamp(now)}{SUFFIXES[method]}"
             temp_key, size, digest = _upload(storage, stream, final_key)
         # Only now is the dump known complete (pg_dump exited 0): give it its real name.
@@ -267,6 +286,7 @@ def create_backup(kind: str | None = None, *, now: datetime | None = None, actor
             size_bytes=size,
             sha256=digest,
             method=method,
+            tool=tool[:64],
             finished_at=timezone.now(),
             duration_ms=int((time.perf_counter() - started) * 1000),
         )
@@ -277,7 +297,7 @@ def create_backup(kind: str | None = None, *, now: datetime | None = None, actor
             backup.pk,
             actor=actor,
             tenant_id=settings.AION_DEFAULT_TENANT,
-            after={"kind": kind, "key": final_key, "size_bytes": size, "sha256": digest},
+            after={"kind": kind, "key": final_key, "size_bytes": size, "sha256": digest, "tool": tool},
         )
     BACKUPS.labels(kind).inc()
     logger.info("backup written", extra={"kind": kind, "key": final_key, "size_bytes": size})

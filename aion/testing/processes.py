@@ -28,6 +28,14 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def django_setup_in_subprocess(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``django.setup()`` in a fresh interpreter with exactly ENV (plus PATH): how start-up checks of settings are seen."""
+    code = "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','aion.settings'); django.setup()"
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def start_celery_worker(*args: str, **env_extra: str) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "celery", "-A", "aion", "worker", "-l", "WARNING", "--pool", "solo", *args]
     return subprocess.Popen(command, cwd=ROOT, env=subprocess_env(**env_extra), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -1,13 +1,10 @@
 """The env helpers: typed values, *_FILE secrets, and loud failures naming the variable."""
 
-import subprocess
-import sys
-
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from aion import env
-from aion.testing.processes import ROOT
+from aion.testing.processes import django_setup_in_subprocess
 
 
 def test_integer_names_the_variable_on_a_bad_value(monkeypatch):
@@ -41,14 +38,7 @@ def test_bounds_are_checked(monkeypatch):
     [("DATABASE_URL", "mysql://x"), ("AION_MEMORY_MAX_CHUNK_BYTES", "lots"), ("AION_ENV", "staging"), ("REDIS_URL", "http://x")],
 )
 def test_settings_fail_loudly_at_start_up(name, value, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-c", "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','aion.settings'); django.setup()"],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "AION_VAR_DIR": str(tmp_path), name: value},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = django_setup_in_subprocess({"AION_VAR_DIR": str(tmp_path), name: value})
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and name in result.stderr
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,7 +19,7 @@ from django.test import Client, override_settings
 
 from aion.clientip import client_ip, parse_networks, resolve
 from aion.models import SecurityIncident
-from aion.testing.processes import ROOT, dockerfile_web_command, serve, stop
+from aion.testing.processes import ROOT, django_setup_in_subprocess, dockerfile_web_command, serve, stop
 
 LOW = {"default": "600/60", "write": "120/60", "ingest": "600/60", "hooks": "600/60", "hook_failures": "100/60", "auth_failures": "3/60"}
 PROXY = "10.1.2.3"  # the ingress controller, in the trusted network
@@ -149,14 +147,7 @@ def test_nothing_is_trusted_by_default(settings, rf):
 
 @pytest.mark.parametrize(("name", "value"), [("AION_TRUSTED_PROXIES", "10.0.0.0/8,not-a-cidr"), ("AION_TRUSTED_PROXY_HOPS", "1")])
 def test_a_bad_proxy_setting_stops_start_up_naming_the_variable(name, value, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-c", "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','aion.settings'); django.setup()"],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "AION_VAR_DIR": str(tmp_path), name: value},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = django_setup_in_subprocess({"AION_VAR_DIR": str(tmp_path), name: value})
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert "ImproperlyConfigured" in last and name in last, result.stderr

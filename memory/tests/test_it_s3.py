@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given
@@ -87,20 +85,6 @@ def test_aborting_removes_the_multipart_upload_and_buffered_chunks(personas, ing
     assert _multipart_uploads(client, bucket) == []
     assert _keys(client, bucket, "chunks/") == []
     assert Upload.objects.get(pk=upload_id).state == "aborted"
-
-
-def test_lifecycle_json_is_a_valid_s3_lifecycle_document(s3_server):
-    """deploy/minio/lifecycle.json applied with boto3 (what `mc ilm import` does against MinIO)."""
-    document = json.loads((Path(__file__).resolve().parents[2] / "deploy" / "minio" / "lifecycle.json").read_text())
-    client = s3_server.client()
-    bucket = f"lifecycle-{os.urandom(4).hex()}"
-    s3_server.create_bucket(bucket)
-    client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=document)
-    rules = {rule["ID"]: rule for rule in client.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
-    assert "memory-retention" in rules
-    assert rules["memory-retention"]["Status"] == "Enabled"
-    aborts = [r for r in rules.values() if "AbortIncompleteMultipartUpload" in r]
-    assert aborts and aborts[0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 3
 
 
 def test_a_short_run_of_small_chunks_before_a_large_chunk_assembles(personas, ingest, s3_memory, eager_celery):

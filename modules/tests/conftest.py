@@ -1,13 +1,15 @@
 """Modules test fixtures: Cosign key pairs generated in the test, and correctly signed manifests.
 
-Signatures are made exactly as ``cosign sign --key`` makes them: ECDSA P-256
-SHA-256 over the simple-signing payload bytes, base64 DER.
+Signatures are made as ``cosign attest-blob --key`` makes them, written out here rather than taken
+from ``modules.signing``: a DSSE envelope whose signature is ECDSA P-256 SHA-256 (base64 DER) over
+the PAE ``DSSEv1 <len(type)> <type> <len(body)> <body>`` of an in-toto statement.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +20,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from aion.testing.factories import TENANT, client_with_roles
-from modules.signing import simple_signing_payload
+from modules import manifest as manifests
+from modules.signing import PREDICATE_TYPE
 
 REGISTRY = "registry.example.com/aion"
+IN_TOTO = "application/vnd.in-toto+json"
 
 
 @dataclass
@@ -31,7 +35,18 @@ class CosignKey:
     options: dict[str, str] = field(default_factory=dict)
 
     def sign(self, payload: bytes) -> str:
+        """base64 DER ECDSA P-256 SHA-256 over PAYLOAD (what ``cosign sign-blob --key`` outputs)."""
         return base64.b64encode(self.private.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
+
+    def envelope(self, statement: dict[str, Any] | bytes, payload_type: str = IN_TOTO) -> dict[str, Any]:
+        """The DSSE envelope cosign writes (``--output-signature``) for STATEMENT."""
+        body = statement if isinstance(statement, bytes) else json.dumps(statement, separators=(",", ":")).encode()
+        pae = b"DSSEv1 %d %s %d %s" % (len(payload_type.encode()), payload_type.encode(), len(body), body)
+        return {
+            "payloadType": payload_type,
+            "payload": base64.b64encode(body).decode(),
+            "signatures": [{"keyid": "", "sig": self.sign(pae)}],
+        }
 
     def entry(self) -> str:
         return ";".join([f"{self.key_id}={self.pem_path}", *(f"{k}={v}" if v else k for k, v in self.options.items())])
@@ -85,6 +100,20 @@ def digest_of(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
+def statement_for(manifest: dict[str, Any], *, subject_name: str | None = None, subject_digest: str | None = None) -> dict[str, Any]:
+    """The in-toto statement over MANIFEST: subject = its image, predicate = sha256 of its canonical JSON without ``signature``."""
+    repository, _, digest = manifest["image"].partition("@")
+    repository = repository.rsplit(":", 1)[0] if ":" in repository.rsplit("/", 1)[-1] else repository
+    unsigned = {k: v for k, v in manifest.items() if k != "signature"}
+    canonical = json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": subject_name or repository, "digest": {"sha256": (subject_digest or digest).removeprefix("sha256:")}}],
+        "predicateType": PREDICATE_TYPE,
+        "predicate": {"manifest_sha256": hashlib.sha256(canonical).hexdigest(), "name": manifest["name"], "version": manifest["version"]},
+    }
+
+
 def build_manifest(
     signer: CosignKey | None,
     name: str = "summarizer",
@@ -98,7 +127,10 @@ def build_manifest(
     payload: bytes | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A valid manifest for NAME VERSION signed by SIGNER (None: unsigned); overrides tamper with it."""
+    """A valid manifest for NAME VERSION signed by SIGNER (None: unsigned); overrides tamper with the statement.
+
+    SIGNED_DIGEST / SIGNED_REFERENCE: the statement's subject digest / name; PAYLOAD: the DSSE payload bytes as is.
+    """
     digest = digest_of(f"{name}:{version}:{extra.get('runtime', '')}")
     repository = f"{REGISTRY}/{name}"
     manifest: dict[str, Any] = {
@@ -116,9 +148,15 @@ def build_manifest(
     }
     manifest.update(extra)
     if signer is not None:
-        body = payload if payload is not None else simple_signing_payload(signed_reference or repository, signed_digest or digest)
-        manifest["signature"] = {"payload": base64.b64encode(body).decode(), "signature": signer.sign(body)}
+        statement = statement_for(manifest, subject_name=signed_reference, subject_digest=signed_digest)
+        manifest["signature"] = {"dsse": signer.envelope(payload if payload is not None else statement)}
     return manifest
+
+
+def resign(manifest: dict[str, Any], signer: CosignKey) -> dict[str, Any]:
+    """MANIFEST (changed or not) with a fresh signature over its current content."""
+    unsigned = manifests.signed_content(manifest)
+    return {**unsigned, "signature": {"dsse": signer.envelope(statement_for(unsigned))}}
 
 
 @pytest.fixture()

@@ -15,7 +15,9 @@ from modules.tests.conftest import build_manifest
 
 def valid(key=None):
     manifest = build_manifest(None)
-    manifest["signature"] = {"payload": "e30=", "signature": "MEUCIQ=="}
+    manifest["signature"] = {
+        "dsse": {"payloadType": "application/vnd.in-toto+json", "payload": "e30=", "signatures": [{"sig": "MEUCIQ=="}]}
+    }
     return manifest
 
 
@@ -71,8 +73,8 @@ CASES = [
     ("secrets permission", setting("permissions.secrets", ["ok", "bad path!"]), "permissions.secrets.1"),
     ("unknown permission", setting("permissions.root", True), "permissions.root"),
     ("signature not an object", setting("signature", "MEUCIQ=="), "signature"),
-    ("signature without payload", setting("signature", {"signature": "MEUCIQ=="}), "signature.payload"),
-    ("signature unknown field", setting("signature", {"payload": "e30=", "signature": "x", "cert": "y"}), "signature.cert"),
+    ("signature without envelope", setting("signature", {"key_id": "k2026"}), "signature.dsse"),
+    ("signature unknown field", setting("signature", {"dsse": "{}", "cert": "y"}), "signature.cert"),
     ("unknown top-level field", setting("owner", "me"), "owner"),
 ]
 

@@ -31,7 +31,7 @@ def test_list_detail_and_versions(admin_client, key):
 
     versions = admin_client.get("/v1/modules/summarizer/versions").json()["results"]
     assert [(v["version"], v["active"]) for v in versions] == [("1.1.0", True), ("1.0.0", False)]
-    assert versions[0]["manifest"]["signature"]["payload"]
+    assert versions[0]["manifest"]["signature"]["dsse"]["signatures"]
 
 
 def test_filters(admin_client, key):

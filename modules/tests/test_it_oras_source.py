@@ -1,4 +1,4 @@
-"""The optional ORAS source: ``modules_pull`` pulls manifest.yaml + payload.json + signature.sig with the real ``oras`` client.
+"""The optional ORAS source: ``modules_pull`` pulls manifest.yaml + envelope.json (the DSSE envelope) with the real ``oras`` client.
 
 The registry is a stand-in (named fake): a real local HTTP server speaking the read side of the OCI
 distribution API (``GET /v2/<repo>/manifests/<tag>`` and ``/blobs/<digest>``), since no registry binary runs here.
@@ -6,7 +6,6 @@ distribution API (``GET /v2/<repo>/manifests/<tag>`` and ``/blobs/<digest>``), s
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
@@ -80,7 +79,7 @@ def registry(make_http_server, settings):
     try:
         import oras.client  # noqa: F401
     except ImportError:
-        service_missing("oras", "the CI extra 'oras' (requirements-ci.txt) is not installed")
+        service_missing("oras", "the 'oras' package (requirements.txt) is not installed")
     stand_in = RegistryStandIn(make_http_server())
     settings.AION_ORAS_REGISTRY = stand_in.host
     settings.AION_ORAS_INSECURE = True
@@ -92,8 +91,7 @@ def artifact(key, version="1.0.0"):
     signature = manifest.pop("signature")
     return {
         "manifest.yaml": yaml.safe_dump(manifest).encode(),
-        "payload.json": base64.b64decode(signature["payload"]),
-        "signature.sig": signature["signature"].encode(),
+        "envelope.json": json.dumps(signature["dsse"]).encode(),  # as cosign attest-blob --output-signature writes it
     }
 
 
@@ -119,7 +117,7 @@ def test_a_signature_reference_is_resolved_through_the_registry(db, key, registr
 
 def test_unsigned_missing_and_foreign_references_fail(db, key, registry, admin_client, settings):
     files = artifact(key)
-    del files["signature.sig"], files["payload.json"]
+    del files["envelope.json"]
     registry.push("modules/summarizer:1.0.0", files)
     with pytest.raises(CommandError, match="missing_signature"):
         run("modules_pull", "modules/summarizer:1.0.0", "--tenant", TENANT)

