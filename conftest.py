@@ -8,6 +8,7 @@ pytest_plugins = [
     "aion.testing.s3",
     "aion.testing.mongo",
     "aion.testing.http",
+    "aion.testing.browser",
 ]
 
 

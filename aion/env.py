@@ -7,11 +7,14 @@ secrets come from mounted files (Kubernetes/Vault agent) instead of the env.
 
 from __future__ import annotations
 
+import functools
 import os
+import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.functional import lazy
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -80,6 +83,35 @@ def csv(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in string(name, default).split(",") if item.strip()]
 
 
+def integer_list(name: str, default: str, *, minimum: int | None = None) -> list[int]:
+    """A comma-separated list of integers; a bad item fails naming NAME and the item."""
+    numbers = []
+    for item in csv(name, default):
+        try:
+            number = int(item)
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"{name} must be a comma-separated list of integers, got {item!r} in {string(name, default)!r}"
+            ) from exc
+        if minimum is not None and number < minimum:
+            raise ImproperlyConfigured(f"{name} items must be >= {minimum}, got {number}")
+        numbers.append(number)
+    return numbers
+
+
+def rate_limits(defaults: dict[str, str]) -> dict[str, str]:
+    """Per route class, AION_RATE_LIMIT_<CLASS> ("<count>/<seconds>", both positive) or the class's default."""
+    limits = {}
+    for route_class, default in defaults.items():
+        name = f"AION_RATE_LIMIT_{route_class.upper()}"
+        spec = string(name, default).strip()
+        count, _, period = spec.partition("/")
+        if not (count.isdigit() and period.isdigit() and int(count) > 0 and int(period) > 0):
+            raise ImproperlyConfigured(f"{name} must look like <count>/<seconds>, got {spec!r}")
+        limits[route_class] = spec
+    return limits
+
+
 def choice(name: str, default: str, options: tuple[str, ...]) -> str:
     value = string(name, default).strip()
     if value not in options:
@@ -92,6 +124,32 @@ def url(name: str, default: str = "", *, schemes: tuple[str, ...] = ()) -> str:
     if value and schemes and value.split("://", 1)[0] not in schemes:
         raise ImproperlyConfigured(f"{name} must use one of the schemes {', '.join(schemes)}; got {value!r}")
     return value
+
+
+def generated_secret(path: Path) -> str:
+    """A per-install secret kept in PATH (dev only), made at first use: reading settings writes nothing to disk.
+
+    Until something reads it, the value is lazy; then the file is read, or created once (atomically, so web, worker
+    and beat starting together on a fresh var folder agree on one key)."""
+    if path.exists():
+        return path.read_text().strip()
+    return cast(str, lazy(functools.cache(lambda: _read_or_create_secret(path)), str)())
+
+
+def _read_or_create_secret(path: Path) -> str:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+        try:
+            os.link(draft, path)  # fails if another process made it first; then its key is the one
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
 
 
 # Secret keys that are public (Django's template default, the repo's compose and build-time values, placeholders).

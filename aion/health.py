@@ -77,7 +77,9 @@ def check_broker() -> dict[str, Any]:
     if url.startswith("filesystem"):
         folder = str(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
         import os
+        from pathlib import Path
 
+        Path(folder).mkdir(parents=True, exist_ok=True)  # made at first use (aion/broker.py), as settings make no folder
         if not os.access(folder, os.W_OK):
             return {"status": DOWN, "engine": "filesystem", "required": True, "error": f"{folder} is not writable"}
         return {"status": DISABLED, "engine": "filesystem", "detail": "serverless broker under AION_VAR_DIR", **_worker_info()}

@@ -15,7 +15,6 @@ AION_ENV=prod. The same token unlocks the details of /readyz (aion/health.py).
 from __future__ import annotations
 
 import hmac
-import os
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -38,7 +37,7 @@ HTTP_LATENCY = Histogram(
 
 
 def render_metrics() -> bytes:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if settings.PROMETHEUS_MULTIPROC_DIR:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
         text = generate_latest(registry)

@@ -9,16 +9,18 @@ and, for validation failures, ``errors`` keyed by dotted field path.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
 from aion.context import current_request_id
+from aion.roles import group_roles
 
 logger = logging.getLogger("aion.problems")
 
@@ -243,33 +245,88 @@ def _wants_html(request: HttpRequest) -> bool:
     return (path.startswith("/console") or path.startswith("/admin")) and "text/html" in request.headers.get("Accept", "")
 
 
+def _exception_message(exception: Exception | None) -> str:
+    """The message a view gave (``PermissionDenied("This page requires the role ...")``), or "" (Resolver404's dict)."""
+    if exception is None or not exception.args:
+        return ""
+    message = exception.args[0]
+    return message if isinstance(message, str) else ""
+
+
+def _error_context(request: HttpRequest, status: int, detail: str) -> dict[str, Any]:
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    referer = request.headers.get("Referer", "")
+    same_site = url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    return {
+        "status": status,
+        "title": status_title(status),
+        "detail": detail,
+        "back_url": referer if referer and same_site and not referer.endswith(request.get_full_path()) else "",
+        "request_id": current_request_id() or "",
+        "request_path": request.path,
+    }
+
+
+# role_required's message: "This page requires the role 'kernel.admin'." or "... the role one of a, b."
+_ROLE_MESSAGE = re.compile(r"requires the role (?:one of )?(?P<roles>.+?)\.?$")
+
+
+def _html_403(request: HttpRequest, detail: str) -> HttpResponse:
+    from django.shortcuts import render
+
+    context = _error_context(request, 403, detail)
+    match = _ROLE_MESSAGE.search(detail)
+    if match:
+        context["required_role"] = match.group("roles").replace("'", "")
+    if getattr(request, "user", None) is not None and request.user.is_authenticated:
+        # The roles principal_for_user would give, read without aion.auth (which builds on this module).
+        context["user_roles"] = sorted(group_roles(request.user.groups.values_list("name", flat=True)))
+    return render(request, "403.html", context, status=403)
+
+
 def handler400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return problem_response(400, "The request was malformed.", slug="malformed-request")
 
 
-def handler403(request: HttpRequest, exception: Exception | None = None) -> Any:
+def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    detail = _exception_message(exception) or "You do not have permission to perform this action."
     if _wants_html(request):
-        from django.views.defaults import permission_denied
-
-        return permission_denied(request, exception or DjangoPermissionDenied())
-    return problem_response(403, "You do not have permission to perform this action.")
+        return _html_403(request, detail)
+    return problem_response(403, detail)
 
 
-def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _wants_html(request):
-        from django.views.defaults import page_not_found
+        from django.shortcuts import render
 
-        return page_not_found(request, exception or Http404())
+        detail = _exception_message(exception) or "There is no such page."
+        return render(request, "404.html", _error_context(request, 404, detail), status=404)
     return problem_response(404, f"No route or resource matches {request.path!r}.")
 
 
-def handler500(request: HttpRequest) -> JsonResponse:
+def _html_5xx(request: HttpRequest, status: int, detail: str) -> HttpResponse:
+    """The 500 page is rendered with a plain context: no context processor (session, user, DB) may fail again."""
+    from django.template import loader
+
+    context = {"status": status, "title": status_title(status), "detail": detail, "request_id": current_request_id() or ""}
+    return HttpResponse(loader.get_template("500.html").render(context), status=status, content_type="text/html; charset=utf-8")
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
     # Django calls this inside its except block, so the exception is still the current one.
     if is_database_unavailable(sys.exc_info()[1]):
-        response = JsonResponse(database_unavailable_body(), status=503, content_type=PROBLEM_CONTENT_TYPE)
+        body = database_unavailable_body()
+        if _wants_html(request):
+            response: HttpResponse = _html_5xx(request, 503, body["detail"])
+        else:
+            response = JsonResponse(body, status=503, content_type=PROBLEM_CONTENT_TYPE)
         response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
         return response
-    return problem_response(500, "An unexpected error occurred; it has been logged with this request id.")
+    detail = "An unexpected error occurred; it has been logged with this request id."
+    if _wants_html(request):
+        return _html_5xx(request, 500, detail)
+    return problem_response(500, detail)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> Any:

@@ -10,7 +10,6 @@ everything; writes always need the named role.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from enum import StrEnum
 from functools import wraps
 from typing import Any
 
@@ -20,23 +19,22 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+from aion.auth.denials import record_denied
+from aion.auth.principal import principal_for_user
+from aion.roles import ALL_ROLES, AUTHENTICATED, PUBLIC, Role
 
-class Role(StrEnum):
-    KERNEL_ADMIN = "kernel.admin"
-    KERNEL_PROPOSER = "kernel.proposer"
-    KERNEL_BREAKGLASS = "kernel.breakglass"
-    HOOKS_ADMIN = "hooks.admin"
-    MEMORY_WRITER = "memory.writer"
-    MEMORY_READER = "memory.reader"
-    ROUTER_ADMIN = "router.admin"
-    MODULES_ADMIN = "modules.admin"
-    SECURITY_ADMIN = "security.admin"
-    AUDITOR = "auditor"
-
-
-ALL_ROLES = frozenset(role.value for role in Role)
-PUBLIC = "public"  # health, metrics, schema and JWKS only
-AUTHENTICATED = "authenticated"  # any credential, any role (e.g. whoami)
+__all__ = [
+    "ALL_ROLES",
+    "AUTHENTICATED",
+    "PUBLIC",
+    "Role",
+    "RolePermission",
+    "RoleRequiredMixin",
+    "RoleRequirementMissing",
+    "principal_allows",
+    "required_role_for",
+    "role_required",
+]  # the role names live in aion.roles; they stay importable from here
 
 
 class RoleRequirementMissing(Exception):
@@ -88,8 +86,6 @@ class RolePermission(BasePermission):
             if request.method not in SAFE_METHODS:
                 # A refused write passes the rate limiter first (DRF would throttle only allowed requests),
                 # then leaves a throttled access.denied audit record.
-                from aion.auth.denials import record_denied
-
                 check_throttles = getattr(view, "check_throttles", None)
                 if check_throttles is not None:
                     check_throttles(request)
@@ -109,12 +105,8 @@ def role_required(*roles: str) -> Callable[[Callable[..., HttpResponse]], Callab
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            from aion.auth.principal import principal_for_user
-
             principal = principal_for_user(request.user)
             if not any(principal_allows(principal, name, request.method or "GET") for name in names):
-                from aion.auth.denials import record_denied
-
                 record_denied(request, principal, "missing_role", required_role=" | ".join(names))
                 wanted = repr(names[0]) if len(names) == 1 else "one of " + ", ".join(names)
                 raise DjangoPermissionDenied(f"This page requires the role {wanted}.")

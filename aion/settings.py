@@ -6,7 +6,6 @@ production engine (see docs/architecture.md). A bad value fails start-up loudly.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dj_database_url
@@ -16,25 +15,18 @@ from aion import env
 from aion.clientip import parse_networks as parse_trusted_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Importing settings writes nothing: the run command makes VAR_DIR, and each user makes its own folder or file at first use.
 VAR_DIR = Path(env.string("AION_VAR_DIR", str(BASE_DIR / "var"))).resolve()
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 AION_ENV = env.choice("AION_ENV", "dev", ("dev", "prod"))
 DEBUG = env.boolean("AION_DEBUG", False)
-TESTING = env.boolean("AION_TESTING", False)
 
 SECRET_KEY = env.string("AION_SECRET_KEY") or env.string("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     if AION_ENV == "prod":
         raise ImproperlyConfigured("AION_SECRET_KEY must be set when AION_ENV=prod")
-    # Dev only: a per-install key kept under the var folder, never committed.
-    _key_file = VAR_DIR / "secret_key"
-    if not _key_file.exists():
-        import secrets as _secrets
-
-        _key_file.write_text(_secrets.token_urlsafe(50))
-        _key_file.chmod(0o600)
-    SECRET_KEY = _key_file.read_text().strip()
+    # Dev only: a per-install key kept under the var folder, never committed (generated at first use).
+    SECRET_KEY = env.generated_secret(VAR_DIR / "secret_key")
 
 ALLOWED_HOSTS = env.csv("AION_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env.csv("AION_CSRF_TRUSTED_ORIGINS", "")
@@ -171,23 +163,23 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "aion"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# Rate limits per route class: "<count>/<seconds>".
-AION_RATE_LIMITS = {
-    "default": env.string("AION_RATE_LIMIT_DEFAULT", "600/60"),
-    "write": env.string("AION_RATE_LIMIT_WRITE", "120/60"),
-    "ingest": env.string("AION_RATE_LIMIT_INGEST", "1200/60"),
-    "hooks": env.string("AION_RATE_LIMIT_HOOKS", "300/60"),
-    "hook_failures": env.string("AION_RATE_LIMIT_HOOK_FAILURES", "20/60"),
-    "auth_failures": env.string("AION_RATE_LIMIT_AUTH_FAILURES", "60/60"),
+# Rate limits per route class: "<count>/<seconds>", each from AION_RATE_LIMIT_<CLASS>.
+AION_RATE_LIMIT_DEFAULTS = {
+    "default": "600/60",
+    "write": "120/60",
+    "ingest": "1200/60",
+    "hooks": "300/60",
+    "hook_failures": "20/60",
+    "auth_failures": "60/60",
 }
+AION_RATE_LIMITS = env.rate_limits(AION_RATE_LIMIT_DEFAULTS)
 
 # --- Celery: a serverless filesystem broker under var/, or Redis via CELERY_BROKER_URL --------
 CELERY_BROKER_URL = env.url("CELERY_BROKER_URL", schemes=("redis", "rediss", "amqp", "filesystem", "sqla+sqlite", "memory"))
 if CELERY_BROKER_URL in ("", "filesystem://"):  # named explicitly, it gets the same folders (it had none)
     CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT = "aion.broker:Transport"  # kombu's, making its folders when a channel first opens
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
@@ -206,7 +198,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep our JSON log lines in worker and beat
 CELERY_BEAT_SCHEDULER = "aion.ops.schedules:DatabaseScheduler"  # installs missing defaults, keeps admin edits
 CELERY_TIMEZONE = "UTC"
-# The full beat schedule; django-celery-beat copies it into the database on start.
+# The full beat schedule, here and nowhere else; beat installs the missing entries into the database on start.
 CELERY_BEAT_SCHEDULE = {
     "outbox-relay": {"task": "aion.relay_outbox", "schedule": 5.0},
     "worker-heartbeat": {"task": "aion.worker_heartbeat", "schedule": 30.0},
@@ -217,6 +209,8 @@ CELERY_BEAT_SCHEDULE = {
     "module-health": {"task": "modules.poll_health", "schedule": 30.0},
     "nightly-backup": {"task": "ops.nightly_backup", "schedule": 86400.0},
     "log-retention": {"task": "ops.purge_logs", "schedule": 3600.0},
+    "clickhouse-export": {"task": "ops.export_clickhouse", "schedule": 60.0},
+    "router-requeue-stale-tasks": {"task": "router.requeue_stale_tasks", "schedule": 60.0},
 }
 
 # --- Storage: local filesystem, or S3/MinIO via AION_S3_ENDPOINT_URL ---------------------------
@@ -228,8 +222,7 @@ AION_MEMORY_BUCKET = env.string("AION_MEMORY_BUCKET", "memory")
 AION_BACKUP_BUCKET = env.string("AION_BACKUP_BUCKET", "aion-backups")
 MEDIA_ROOT = VAR_DIR / "media"
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
+STATIC_ROOT = VAR_DIR / "static"  # made by collectstatic (the run command, the image build)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 
@@ -259,8 +252,6 @@ STORAGES = {
     "backups": _bucket_storage(AION_BACKUP_BUCKET),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-if TESTING:
-    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
 # --- Event bus: the DB outbox, relayed to Kafka when KAFKA_BOOTSTRAP_SERVERS is set ------------
 KAFKA_BOOTSTRAP_SERVERS = env.csv("KAFKA_BOOTSTRAP_SERVERS")
@@ -289,7 +280,7 @@ AION_REQUEST_LOG_ENABLED = env.boolean("AION_REQUEST_LOG_ENABLED", True)
 AION_TASK_LOG_ENABLED = env.boolean("AION_TASK_LOG_ENABLED", True)
 # Request and task log entries are buffered and written in batches off the request path, every this many
 # seconds (0 = one synchronous write per entry, as the in-process test suite uses); flushed on clean exit.
-AION_LOG_FLUSH_SECONDS = env.decimal_number("AION_LOG_FLUSH_SECONDS", 0.0 if TESTING else 1.0, minimum=0.0)
+AION_LOG_FLUSH_SECONDS = env.decimal_number("AION_LOG_FLUSH_SECONDS", 1.0, minimum=0.0)
 AION_LOG_BUFFER_MAX_ENTRIES = env.integer("AION_LOG_BUFFER_MAX_ENTRIES", 50_000, minimum=100)
 AION_WORKER_METRICS_PORT = env.integer("AION_WORKER_METRICS_PORT", 0, minimum=0, maximum=65535)  # worker/beat /metrics
 AION_PG_DUMP = env.string("AION_PG_DUMP", "pg_dump")
@@ -297,7 +288,6 @@ AION_PG_RESTORE = env.string("AION_PG_RESTORE", "pg_restore")
 AION_MONGODUMP = env.string("AION_MONGODUMP", "mongodump")
 AION_CLICKHOUSE_DATABASE = env.string("AION_CLICKHOUSE_DATABASE", "aion")
 AION_CLICKHOUSE_EXPORT_BATCH = env.integer("AION_CLICKHOUSE_EXPORT_BATCH", 5000, minimum=1)
-CELERY_BEAT_SCHEDULE["clickhouse-export"] = {"task": "ops.export_clickhouse", "schedule": 60.0}
 
 # --- Secrets: Vault KV v2 when VAULT_ADDR is set ------------------------------------------------
 VAULT_ADDR = env.url("VAULT_ADDR", schemes=("http", "https"))
@@ -333,13 +323,6 @@ AION_JWT_DEFAULT_TTL_SECONDS = env.integer("AION_JWT_DEFAULT_TTL_SECONDS", 3600,
 # --- Gateway: rate limits and idempotency (limits per route class are AION_RATE_LIMITS above) ---
 # An IP's bucket is this many times a credential's (many clients can share one NAT address).
 AION_RATE_LIMIT_IP_FACTOR = env.integer("AION_RATE_LIMIT_IP_FACTOR", 10, minimum=1)
-if TESTING:
-    # One process and one client IP serve a whole test run; tests of the limiter set their own limits.
-    AION_RATE_LIMITS = {name: env.string(f"AION_RATE_LIMIT_{name.upper()}", "1000000/60") for name in AION_RATE_LIMITS}
-for _name, _spec in AION_RATE_LIMITS.items():
-    _count, _, _period = _spec.partition("/")
-    if not (_count.isdigit() and _period.isdigit() and int(_count) > 0 and int(_period) > 0):
-        raise ImproperlyConfigured(f"AION_RATE_LIMIT_{_name.upper()} must look like <count>/<seconds>, got {_spec!r}")
 # Peers (comma-separated CIDRs) whose forwarded-for header is believed; empty = none (aion/clientip.py, docs/security.md).
 AION_TRUSTED_PROXIES = env.string("AION_TRUSTED_PROXIES").strip()
 parse_trusted_networks(AION_TRUSTED_PROXIES)  # a bad entry fails start-up, naming the variable
@@ -364,7 +347,7 @@ AION_HOOK_MAX_BODY_BYTES = env.integer("AION_HOOK_MAX_BODY_BYTES", 1024 * 1024, 
 AION_WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.boolean("AION_WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
 AION_WEBHOOK_TIMEOUT_SECONDS = env.decimal_number("AION_WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 AION_WEBHOOK_MAX_ATTEMPTS = env.integer("AION_WEBHOOK_MAX_ATTEMPTS", 5, minimum=1)
-AION_WEBHOOK_BACKOFF_SECONDS = [int(x) for x in env.csv("AION_WEBHOOK_BACKOFF_SECONDS", "10,60,300,1800")]
+AION_WEBHOOK_BACKOFF_SECONDS = env.integer_list("AION_WEBHOOK_BACKOFF_SECONDS", "10,60,300,1800", minimum=0)
 AION_WEBHOOK_SECRET_GRACE_HOURS = env.integer("AION_WEBHOOK_SECRET_GRACE_HOURS", 24, minimum=0)
 AION_WEBHOOK_BACKOFF_JITTER = env.decimal_number("AION_WEBHOOK_BACKOFF_JITTER", 0.1, minimum=0.0)  # up to +10 % of each wait
 AION_HOOK_SECRET_GRACE_HOURS = env.integer("AION_HOOK_SECRET_GRACE_HOURS", AION_WEBHOOK_SECRET_GRACE_HOURS, minimum=0)
@@ -405,7 +388,7 @@ AION_ROUTER_STATS_WINDOW_SECONDS = env.integer("AION_ROUTER_STATS_WINDOW_SECONDS
 AION_ROUTER_STATS_CACHE_SECONDS = env.decimal_number("AION_ROUTER_STATS_CACHE_SECONDS", 1.0, minimum=0)
 # Dry runs and submit-time checks compare the active policy revision with the database at most this
 # often (a reload elsewhere takes effect within it); tests reset the database between cases, so 0 there.
-AION_ROUTER_POLICY_CHECK_SECONDS = env.decimal_number("AION_ROUTER_POLICY_CHECK_SECONDS", 0.0 if TESTING else 1.0, minimum=0)
+AION_ROUTER_POLICY_CHECK_SECONDS = env.decimal_number("AION_ROUTER_POLICY_CHECK_SECONDS", 1.0, minimum=0)
 AION_ROUTER_SSE_MAX_SECONDS = env.decimal_number("AION_ROUTER_SSE_MAX_SECONDS", 300.0, minimum=0.1)
 AION_ROUTER_SSE_POLL_SECONDS = env.decimal_number("AION_ROUTER_SSE_POLL_SECONDS", 0.5, minimum=0.01)
 AION_ROUTER_STALE_PENDING_SECONDS = env.integer("AION_ROUTER_STALE_PENDING_SECONDS", 120, minimum=1)
@@ -417,7 +400,6 @@ AION_ROUTER_TASK_QUEUE = env.string("AION_ROUTER_TASK_QUEUE", "")
 # (acks_late) sleeps a second after each batch, capping task execution at its concurrency per second.
 if CELERY_BROKER_URL == "filesystem://":
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = env.decimal_number("AION_BROKER_POLL_SECONDS", 0.05, minimum=0.001)
-CELERY_BEAT_SCHEDULE["router-requeue-stale-tasks"] = {"task": "router.requeue_stale_tasks", "schedule": 60.0}
 
 # --- Modules ------------------------------------------------------------------------------------
 AION_COSIGN_PUBLIC_KEYS = env.string("AION_COSIGN_PUBLIC_KEYS")
@@ -504,7 +486,7 @@ LOGGING = {
 
 # --- Metrics ------------------------------------------------------------------------------------
 # Web, worker and beat share counters through prometheus_client's multiprocess mode when set.
-PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+PROMETHEUS_MULTIPROC_DIR = env.string("PROMETHEUS_MULTIPROC_DIR")
 # Bearer token for /metrics and the details of /readyz (aion/metrics.py); unset = open, allowed outside prod only.
 AION_METRICS_TOKEN = env.string("AION_METRICS_TOKEN").strip()
 CSRF_FAILURE_VIEW = "aion.problems.csrf_failure"

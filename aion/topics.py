@@ -49,7 +49,7 @@ TOPICS: dict[str, Topic] = {
 
 
 # Consumer groups of this code base and the topics each reads; docs/runbook.md names no other group
-# (aion/ops/tests/test_it_runbook_kafka_names.py).
+# (aion/ops/tests/test_unit_runbook_kafka_names.py).
 CONTROL_PLANE_GROUP = "control-plane"  # manage.py runtime_consumer (router/runtime_ingest.py)
 
 CONSUMER_GROUPS: dict[str, tuple[str, ...]] = {

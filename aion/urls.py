@@ -13,7 +13,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from aion.auth.views import jwks_view
 from aion.health import healthz, readyz
 from aion.metrics import metrics_view
-from aion.rbac import PUBLIC
+from aion.roles import PUBLIC
 
 
 class SchemaView(SpectacularAPIView):

@@ -89,7 +89,8 @@ def main() -> None:
     from router import services
     from router.engine import RuntimeView, TargetStats, TaskSpec, decide
     from router.models import RuntimeSample
-    from router.policy import forget_cached_policy, parse_policy
+    from router.policy import parse_policy
+    from router.policy_store import forget_cached_policy
 
     view = RuntimeView(
         stats={"local-a": TargetStats(20, 40, 0.0, 50), "local-b": TargetStats(10, 80, 0.0, 50), "cheap": TargetStats(200, 400, 0.01, 50)}

@@ -10,13 +10,17 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.core.validators import validate_slug
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
+from aion.models import IncidentKind
 from aion.problems import Problem
 from aion.rbac import Role, role_required
 from hooks import services, signing
@@ -179,9 +183,6 @@ def sources(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         scopes = [s for s in request.POST.getlist("scopes") if s in HookScope.values]
         name = request.POST.get("name", "").strip()
-        from django.core.exceptions import ValidationError
-        from django.core.validators import validate_slug
-
         try:
             validate_slug(name)
             if not scopes:
@@ -217,8 +218,4 @@ def source_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 @role_required(Role.AUDITOR, Role.SECURITY_ADMIN, Role.HOOKS_ADMIN)
 def incidents(request: HttpRequest) -> HttpResponse:
     """The Webhooks tab's incidents: the Console's security incidents page, filtered to hook signatures."""
-    from django.urls import reverse
-
-    from aion.models import IncidentKind
-
     return redirect(f"{reverse('console:incidents')}?kind={IncidentKind.HOOK_SIGNATURE}")

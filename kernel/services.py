@@ -385,8 +385,10 @@ def proposal_states(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def proposal_diff(proposal: Proposal) -> list[dict[str, Any]]:
-    """Each key's current value beside the proposed one (``drifted``: current differs from ``from``)."""
+    """Each key's ``from``, ``to`` and live (``current``) value. ``drifted`` (the live value is no longer ``from``)
+    only while the proposal is open: once applied, the live value is its own ``to``, not drift (issue 16)."""
     document = current_document(proposal.tenant_id, proposal.scope)
+    is_open = proposal.state in OPEN_STATES
     rows = []
     for change in proposal.changes:
         current = document.get(change["key"])
@@ -396,7 +398,7 @@ def proposal_diff(proposal: Proposal) -> list[dict[str, Any]]:
                 "current": current,
                 "from": change["from"],
                 "to": change["to"],
-                "drifted": not same_value(current, change["from"]),
+                "drifted": is_open and not same_value(current, change["from"]),
             }
         )
     return rows
@@ -603,10 +605,9 @@ def submit_proposal(
         errors["justification"] = [f"At most {MAX_TEXT} characters."]
     elif breakglass and len(justification.strip()) < policy.breakglass_min_justification:
         errors["justification"] = [f"Break-glass needs a justification of at least {policy.breakglass_min_justification} characters."]
-    if isinstance(risk_score, bool) or not isinstance(risk_score, int | float) or not 0 <= risk_score <= 1:
-        errors["risk_score"] = ["The risk score must be a number from 0 to 1."]
-    elif risk_score > policy.max_risk_score:
-        errors["risk_score"] = [f"The policy refuses proposals riskier than {policy.max_risk_score}."]
+    # One bound, the policy's, in the message too: the Console's label reads the same max_risk_score.
+    if isinstance(risk_score, bool) or not isinstance(risk_score, int | float) or not 0 <= risk_score <= policy.max_risk_score:
+        errors["risk_score"] = [f"The risk score must be a number from 0 to {policy.max_risk_score} (the policy's max_risk_score)."]
     ttl = policy.default_ttl_seconds if ttl_seconds is None else ttl_seconds
     if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= policy.max_ttl_seconds:
         errors["ttl_seconds"] = [f"The TTL must be an integer from 1 to {policy.max_ttl_seconds} seconds."]

@@ -9,7 +9,6 @@ WebSocket, with ``changes.json`` as the polling fallback (static/kernel/kernel.j
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from django.contrib import messages
@@ -26,6 +25,7 @@ from aion.problems import Problem
 from aion.rbac import Role, role_required
 from kernel import services
 from kernel.choices import OPEN_STATES, ProposalState
+from kernel.forms import ProposalForm
 from kernel.models import ConfigRevision, Proposal
 from kernel.policy import LOADER, current_policy
 
@@ -90,92 +90,51 @@ def proposals(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _parse_value(text: str) -> Any:
-    """``1024`` -> 1024, ``true`` -> True, ``null``/empty -> None (remove), anything else a string."""
-    text = text.strip()
-    if text == "":
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return text
-    return value if isinstance(value, str | int | float | bool) or value is None else text
-
-
-def _parse_change_lines(text: str, document: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
-    changes, errors = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.strip().startswith("#"):
-            continue
-        if "=" not in line:
-            errors.append(f"Line {number}: write key = value.")
-            continue
-        key, _, value = line.partition("=")
-        changes.append({"key": key.strip(), "from": document.get(key.strip()), "to": _parse_value(value)})
-    return changes, errors
-
-
 @require_http_methods(["GET", "POST"])
 @role_required(Role.KERNEL_PROPOSER)
 def proposal_new(request: HttpRequest) -> HttpResponse:
-    """Propose a change: ``from`` is the value of the revision the form showed (drift is caught on submit)."""
+    """Propose a change (kernel.forms.ProposalForm; the rules are the service's). ``from`` is the value of the revision
+    the form showed, so drift is caught on submit. Changing the scope re-renders with what was typed; an auditor
+    (read access) sees the form but is told they cannot submit."""
     principal = _principal(request)
     policy = current_policy()
-    scopes = sorted(policy.scopes) if policy else []
-    scope = request.POST.get("scope") or request.GET.get("scope") or (scopes[0] if scopes else "")
-    form: dict[str, Any] = {"scope": scope, "changes": "", "justification": "", "risk_score": "0.2", "ttl_seconds": "", "target": ""}
-    base_number = 0
-    errors: dict[str, list[str]] = {}
-    if request.method == "POST":
-        form.update({name: request.POST.get(name, "") for name in form})
-        base_number = int(request.POST.get("base_revision") or 0) if (request.POST.get("base_revision") or "0").isdigit() else 0
-        seen = ConfigRevision.objects.filter(tenant_id=principal.tenant_id, scope=scope, number=base_number).first()
-        changes, line_errors = _parse_change_lines(form["changes"], dict(seen.document) if seen else {})
-        if line_errors:
-            errors["changes"] = line_errors
-        try:
-            risk = float(form["risk_score"])
-        except ValueError:
-            risk = -1.0
-        ttl: int | None = int(form["ttl_seconds"]) if form["ttl_seconds"].strip().isdigit() else None
-        if not errors:
-            try:
-                proposal = services.submit_proposal(
-                    principal,
-                    scope=scope,
-                    changes=changes,
-                    justification=form["justification"],
-                    risk_score=risk,
-                    ttl_seconds=ttl,
-                    target=form["target"].strip(),
-                )
-            except Problem as problem:
-                errors = dict(problem.errors or {})
-                if problem.status_code == 409:
-                    keys = ", ".join(d["key"] for d in problem.extra.get("drifted_keys", []))
-                    errors.setdefault("changes", []).append(
-                        f"The configuration changed since this form was opened ({keys}); review the current values and resubmit."
-                    )
-                elif not errors:
-                    errors["general"] = [str(problem.detail)]
-            else:
-                messages.success(request, "Proposal submitted; it now waits for approval.")
-                return redirect("kernel:proposal", proposal_id=proposal.pk)
-    current = services.current_revision(principal.tenant_id, scope)
-    if request.method == "GET" or not base_number:
-        base_number = current.number if current else 0
-    rules = policy.scopes[scope].keys if policy and scope in policy.scopes else {}
+    if policy is None:
+        raise Problem(503, "The kernel guardrail policy is not loaded; see /readyz.", slug="policy-unavailable")
+    can_submit = principal.has_role(Role.KERNEL_PROPOSER)
+    refresh = request.method == "GET" or "refresh" in request.POST
+    if refresh:
+        # A first visit or a scope change: keep whatever was typed, show the scope's current revision, no errors yet.
+        initial: dict[str, Any] = {"risk_score": 0.2, **(request.POST if request.method == "POST" else request.GET).dict()}
+        initial.pop("csrfmiddlewaretoken", None)
+        if initial.get("scope") not in policy.scopes:
+            initial["scope"] = sorted(policy.scopes)[0]
+        current = services.current_revision(principal.tenant_id, initial["scope"])
+        initial["base_revision"] = current.number if current else 0
+        form = ProposalForm(initial=initial, policy=policy, tenant_id=principal.tenant_id)
+    else:
+        form = ProposalForm(request.POST, policy=policy, tenant_id=principal.tenant_id)
+        proposal = form.submit(principal)
+        if proposal is not None:
+            messages.success(request, "Proposal submitted; it now waits for approval.")
+            return redirect("kernel:proposal", proposal_id=proposal.pk)
+        if form.drifted:
+            # Re-base on the current revision: the person has been told to review the current values.
+            current = services.current_revision(principal.tenant_id, form.scope_name())
+            form.data = request.POST.copy()
+            form.data["base_revision"] = str(current.number if current else 0)
+    scope = form.scope_name()
     return render(
         request,
         "kernel/proposal_new.html",
         {
             "form": form,
-            "scopes": scopes,
-            "errors": errors,
-            "document": current.document if current else {},
-            "base_revision": current.number if current else 0,
-            "rules": [{"key": key, **rule.describe()} for key, rule in sorted(rules.items())],
+            "scope": scope,
             "policy": policy,
+            "base_revision": form.base_number(),
+            "document": sorted(form.base_document().items()),
+            "keys": form.key_help(),
+            "can_submit": can_submit,
+            "refresh_method": "post" if can_submit else "get",
         },
     )
 
@@ -196,10 +155,57 @@ def _action_buttons(principal: Principal, proposal: Proposal) -> list[dict[str, 
             buttons.append({"action": "rollback", "label": "Rollback", "field": "reason", "required": True, "danger": True})
     if principal.has_role(Role.KERNEL_BREAKGLASS) and proposal.state in OPEN_STATES:
         buttons.append({"action": "breakglass", "label": "Break-glass apply", "field": "justification", "required": True, "danger": True})
+    approvals = list(proposal.approvals.all())
+    mine = any(a.approver == principal.subject for a in approvals)
     for button in buttons:
         button["disabled"] = own
         button["tooltip"] = own_tip if own else ""
+        if button["action"] == "approve" and mine and not own:
+            # Each approver counts once: a second click could only be refused.
+            button["disabled"] = True
+            button["tooltip"] = (
+                f"You have approved this already ({len(approvals)} of {proposal.required_approvals}); "
+                f"{_waiting_for(proposal.required_approvals - len(approvals))}: each admin counts once."
+            )
     return buttons
+
+
+def _waiting_for(missing: int) -> str:
+    return "waiting for one more admin" if missing == 1 else f"waiting for {missing} more admins"
+
+
+def _history_rows(proposal: Proposal) -> list[dict[str, Any]]:
+    """The audit trail, each row saying what changed: a state transition, or an approval counted while still pending."""
+    records = AuditRecord.objects.filter(
+        tenant_id=proposal.tenant_id, resource_type=services.RESOURCE_TYPE, resource_id=str(proposal.pk)
+    ).order_by("created_at", "id")
+    rows = []
+    for record in records:
+        metadata = record.metadata if isinstance(record.metadata, dict) else {}
+        state = (record.after or {}).get("state") if isinstance(record.after, dict) else None
+        previous = metadata.get("previous_state")
+        if record.action.endswith(".approve") and state == previous and "approvals" in metadata:
+            outcome = f"approval {metadata['approvals']} of {proposal.required_approvals} recorded; still pending"
+        elif state and state != previous:
+            outcome = f"→ {ProposalState(state).label.lower() if state in ProposalState.values else state}"
+        else:
+            outcome = ""
+        rows.append({"record": record, "metadata": metadata, "outcome": outcome})
+    return rows
+
+
+def _action_message(action: str, proposal: Proposal) -> str:
+    """What the action did, in the words of the page it returns to."""
+    if action in ("approve", "breakglass") and proposal.state == ProposalState.PENDING:
+        count = proposal.approvals.count()
+        return f"Approved ({count} of {proposal.required_approvals}); {_waiting_for(proposal.required_approvals - count)}."
+    if proposal.state == ProposalState.APPLIED and proposal.applied_revision:
+        return f"Done: the proposal is now applied as revision {proposal.applied_revision.number} of {proposal.scope}."
+    if proposal.state == ProposalState.ROLLED_BACK and proposal.rollback_revision:
+        return f"Done: the proposal is now rolled back as revision {proposal.rollback_revision.number} of {proposal.scope}."
+    if proposal.state == ProposalState.APPROVED:
+        return "Approved; it waits to be applied."
+    return f"Done: the proposal is now {proposal.get_state_display().lower()}."
 
 
 @require_GET
@@ -208,15 +214,14 @@ def proposal_detail(request: HttpRequest, proposal_id: Any) -> HttpResponse:
     """Side-by-side diff, risk, TTL countdown, approvals, history and the action buttons."""
     principal = _principal(request)
     proposal = services.expire_if_due(_proposal_or_404(request, proposal_id))
-    history = AuditRecord.objects.filter(
-        tenant_id=proposal.tenant_id, resource_type=services.RESOURCE_TYPE, resource_id=str(proposal.pk)
-    ).order_by("created_at", "id")
+    history = _history_rows(proposal)
     return render(
         request,
         "kernel/proposal_detail.html",
         {
             "proposal": proposal,
             "diff": services.proposal_diff(proposal),
+            "current_revision_number": getattr(services.current_revision(proposal.tenant_id, proposal.scope), "number", 0),
             "approvals": list(proposal.approvals.all()),
             "history": history,
             "buttons": _action_buttons(principal, proposal),
@@ -265,7 +270,7 @@ def proposal_action(request: HttpRequest, proposal_id: Any, action: str) -> Http
                 detail += " " + " ".join(f"{field}: {'; '.join(msgs)}" for field, msgs in problem.errors.items())
             messages.error(request, detail)
         return redirect("kernel:proposal", proposal_id=proposal.pk)
-    messages.success(request, f"Done: the proposal is now {proposal.get_state_display().lower()}.")
+    messages.success(request, _action_message(action, proposal))
     return redirect("kernel:proposal", proposal_id=proposal.pk)
 
 

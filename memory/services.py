@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from aion import audit
 from aion.auth.principal import system_principal
+from aion.enqueue import current_queue, enqueue
 from aion.models import AuditResult
 from aion.outbox import actor_name, publish
 from aion.problems import Problem
@@ -139,20 +140,8 @@ def _may_be_direct_part(upload: Upload, index: int, size: int) -> bool:
 
 def _enqueue(task_name: str, upload_id: Any) -> None:
     """Run a pipeline task after the transaction commits; a broker outage leaves the upload retryable."""
-
-    from celery import current_task
-
     # A step queued by a running task stays on that task's queue (deployments may route memory work).
-    request = getattr(current_task, "request", None)
-    delivery = (getattr(request, "delivery_info", None) or {}) if request is not None and not request.is_eager else {}
-    queue = delivery.get("routing_key")
-
-    def send() -> None:
-        from memory import tasks
-
-        getattr(tasks, task_name).apply_async((str(upload_id),), **({"queue": queue} if queue else {}))
-
-    transaction.on_commit(send, robust=True)
+    enqueue(f"memory.{task_name}", str(upload_id), queue=current_queue())
 
 
 # --- profiles -------------------------------------------------------------------------------------

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.db.models import Sum
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from aion.metrics import register_scrape_collector
+from router.choices import TaskStatus
+from router.models import RuntimeSample, Task
+from router.stats import day_start
 
 TASK_LATENCY = Histogram(
     "router_task_latency_seconds",
@@ -23,12 +27,6 @@ class RouterCollector(Collector):
     """Queue depth and today's budget spend, read from the database at scrape time (right in every process)."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from django.db.models import Sum
-
-        from router.choices import TaskStatus
-        from router.models import RuntimeSample, Task
-        from router.stats import day_start
-
         depth = GaugeMetricFamily("router_queue_depth", "Tasks waiting for or being executed by a worker", labels=["status"])
         try:
             for status in (TaskStatus.PENDING, TaskStatus.RUNNING):

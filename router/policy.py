@@ -1,11 +1,9 @@
-"""The routing policy: the YAML file, its JSON Schema check, the typed Policy, and the active one.
+"""The routing policy as data: the YAML file, its JSON Schema check and the typed, frozen Policy.
 
 ``parse_policy(text)`` validates against ``docs/router-policy.schema.json`` (unknown keys
 are errors) plus cross-references (every candidate names a declared target), and returns
-a frozen ``Policy``. ``active_policy()`` is what every decision uses: it compares the
-active revision number in the database (one primary-key read) with the one this process
-has cached, at most every ``AION_ROUTER_POLICY_CHECK_SECONDS``, so a reload is seen by every
-web and worker process within that bound (task execution checks on every task).
+a frozen ``Policy``. Pure: no database and no cache here. Which revision is active, and this
+process's copy of it, is ``router.policy_store``; storing a revision is ``router.services``.
 """
 
 from __future__ import annotations
@@ -13,8 +11,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -331,73 +327,10 @@ def policy_path() -> Path:
     return Path(settings.AION_ROUTER_POLICY_PATH)
 
 
-# --- The active policy, per process -----------------------------------------------------------
-#
-# Each process keeps the parsed active policy and when it last compared its revision with the
-# database. Decisions re-check at most every AION_ROUTER_POLICY_CHECK_SECONDS (one primary-key
-# read), so a reload or rollback made by another process takes effect here within that bound; the
-# process that activates a revision forgets its check at once (and again on commit), and callers
-# that must see the revision of this instant (task execution) pass ``max_age_seconds=0``.
-
-_lock = threading.Lock()
-_cached: tuple[Policy, float] | None = None  # (policy, monotonic time of the last database check)
-
-
-def active_revision_number() -> int:
-    """The active revision number from the database (0 = none yet): the per-request check."""
-    from router.models import PolicyState
-
-    number = PolicyState.objects.filter(pk=1).values_list("active_number", flat=True).first()
-    return int(number or 0)
-
-
-def active_number_subquery() -> Any:
-    """The active revision number as a subquery, to read it with another row in one round trip."""
-    from django.db.models import Subquery
-
-    from router.models import PolicyState
-
-    return Subquery(PolicyState.objects.filter(pk=1).values("active_number")[:1])
-
-
-def active_policy(*, max_age_seconds: float | None = None, active_number: int | None = None) -> Policy:
-    """The active Policy; the database is asked only when the last check is older than the bound.
-
-    It is re-parsed only when the revision number in the database changed. ACTIVE_NUMBER is the
-    active revision number when the caller has just read it (in the same query as its own row).
-    """
-    global _cached
-    bound = float(settings.AION_ROUTER_POLICY_CHECK_SECONDS) if max_age_seconds is None else max_age_seconds
-    cached = _cached
-    now = time.monotonic()
-    if active_number is None and cached is not None and bound > 0 and now - cached[1] < bound:
-        return cached[0]
-    number = active_revision_number() if active_number is None else active_number
-    if cached is not None and cached[0].revision == number and number:
-        _cached = (cached[0], now)
-        return cached[0]
-    if not number:
-        from router.services import bootstrap_policy
-
-        number = bootstrap_policy()
-    from router.models import PolicyRevision
-
-    revision = PolicyRevision.objects.get(number=number)
-    policy = parse_policy(revision.content, revision=revision.number, sha256=revision.sha256)
-    with _lock:
-        _cached = (policy, now)
-    return policy
-
-
-def policy_changed() -> None:
-    """This process activated a revision: its next decision checks the database (the policy stays parsed)."""
-    global _cached
-    with _lock:
-        if _cached is not None:
-            _cached = (_cached[0], float("-inf"))
-
-
-def forget_cached_policy() -> None:
-    global _cached
-    with _lock:
-        _cached = None
+def read_policy_file() -> tuple[str, str]:
+    """The policy file's text and path; an unreadable file is a PolicyInvalid like a bad one."""
+    path = policy_path()
+    try:
+        return path.read_text(), str(path)
+    except OSError as exc:
+        raise PolicyInvalid({"(file)": [f"cannot read {path}: {exc.strerror or exc}"]}) from exc

@@ -1,6 +1,7 @@
 """Every router state change, as plain functions the API, Console, Celery and commands all call.
 
-Policy lifecycle: ``reload_policy``, ``rollback_policy`` (and ``bootstrap_policy`` on first use).
+Policy lifecycle: ``reload_policy``, ``rollback_policy`` and ``bootstrap_policy`` (the explicit first store;
+reads never write, see ``router.policy_store``).
 Decisions: ``route_task`` (dry run) and ``decide_for`` (shared with execution).
 Tasks: ``submit_task``, ``cancel_task``, ``execute_task`` and ``requeue_stale_tasks``.
 Each change is atomic, audited, and published through the outbox.
@@ -22,6 +23,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from aion import audit
+from aion.auth.principal import system_principal
+from aion.enqueue import enqueue
 from aion.outbox import actor_name, publish
 from aion.problems import Problem
 from aion.topics import METRICS_RUNTIME, ROUTER_DECISIONS, ROUTER_POLICIES, TASKS_LIFECYCLE
@@ -30,7 +33,8 @@ from router.choices import TERMINAL_STATUSES, Outcome, RevisionSource, TaskStatu
 from router.clients import CallResult, call_target
 from router.engine import Decision, RoutingRefused, TaskSpec, decide
 from router.models import PolicyRevision, PolicyState, RuntimeSample, Task
-from router.policy import PolicyInvalid, Target, active_number_subquery, active_policy, parse_policy, policy_changed, policy_path
+from router.policy import PolicyInvalid, Target, parse_policy, read_policy_file
+from router.policy_store import active_number_subquery, active_policy, active_revision_number, policy_changed
 from router.stats import runtime_view
 
 logger = logging.getLogger("router")
@@ -55,15 +59,23 @@ def _revision_dict(revision: PolicyRevision) -> dict[str, Any]:
 
 
 def _activate(
-    content: str, *, actor: Any, tenant_id: str, source: str, restored_from: int | None = None, path: str = ""
+    content: str,
+    *,
+    actor: Any,
+    tenant_id: str,
+    source: str,
+    restored_from: int | None = None,
+    path: str = "",
+    only_if_none_active: bool = False,
 ) -> tuple[PolicyRevision, bool]:
-    """Store CONTENT as a new active revision unless it equals the active one. Returns (revision, created)."""
+    """Store CONTENT as a new active revision unless it equals the active one (or, with ONLY_IF_NONE_ACTIVE,
+    unless any revision is active). Returns (revision, created)."""
     sha = _sha(content)
     with transaction.atomic():
         state, _ = PolicyState.objects.get_or_create(pk=1)
         state = PolicyState.objects.select_for_update().get(pk=1)  # serialises concurrent reloads
         current = PolicyRevision.objects.filter(number=state.active_number).first() if state.active_number else None
-        if current is not None and current.sha256 == sha:
+        if current is not None and (current.sha256 == sha or only_if_none_active):
             return current, False
         last = PolicyRevision.objects.order_by("-number").values_list("number", flat=True).first() or 0
         diff = "".join(
@@ -89,11 +101,9 @@ def _activate(
         state.updated_at = timezone.now()
         state.save(update_fields=["active_number", "updated_at"])
         # This process sees its own change at once; on commit again, in case another thread
-        # re-checked in between and cached the revision that was still committed then (a first
-        # activation needs no second look: a thread that saw none bootstraps and waits on the lock).
+        # re-checked in between and cached the revision (or the unstored file) still committed then.
         policy_changed()
-        if current is not None:
-            transaction.on_commit(policy_changed)
+        transaction.on_commit(policy_changed)
         before = {"revision": current.number, "sha256": current.sha256} if current else None
         after = _revision_dict(revision)
         audit.record(
@@ -108,14 +118,6 @@ def _activate(
             actor=actor,
         )
     return revision, True
-
-
-def read_policy_file() -> tuple[str, str]:
-    path = policy_path()
-    try:
-        return path.read_text(), str(path)
-    except OSError as exc:
-        raise PolicyInvalid({"(file)": [f"cannot read {path}: {exc.strerror or exc}"]}) from exc
 
 
 def reload_policy(*, actor: Any, tenant_id: str) -> tuple[PolicyRevision, bool]:
@@ -137,16 +139,19 @@ def rollback_policy(number: int, *, actor: Any, tenant_id: str) -> tuple[PolicyR
     return _activate(old.content, actor=actor, tenant_id=tenant_id, source=RevisionSource.ROLLBACK, restored_from=number, path=old.path)
 
 
-def bootstrap_policy() -> int:
-    """First use: activate the policy file as revision 1 (system actor). Returns the active number."""
-    from aion.auth.principal import system_principal
+def bootstrap_policy() -> tuple[PolicyRevision, bool]:
+    """Store the policy file as revision 1 when no revision is active; once one is, a no-op (a reload or
+    rollback is never overwritten). ``manage.py router_policy bootstrap`` runs it after migrate.
 
+    Returns (revision, created); raises PolicyInvalid (nothing stored) when the file is invalid.
+    """
+    number = active_revision_number()
+    if number:
+        return PolicyRevision.objects.get(number=number), False
     content, path = read_policy_file()
     parse_policy(content)
-    revision, _ = _activate(
-        content, actor=system_principal("", "router-bootstrap"), tenant_id="", source=RevisionSource.BOOTSTRAP, path=path
-    )
-    return revision.number
+    actor = system_principal("", "router-bootstrap")
+    return _activate(content, actor=actor, tenant_id="", source=RevisionSource.BOOTSTRAP, path=path, only_if_none_active=True)
 
 
 def policy_health() -> dict[str, Any]:
@@ -190,7 +195,7 @@ def _problem(exc: RoutingRefused) -> Problem:
 
 def decide_for(spec: TaskSpec, *, active_policy_number: int | None = None) -> Decision:
     """Decide with the active policy: checked within AION_ROUTER_POLICY_CHECK_SECONDS, or the
-    ACTIVE_POLICY_NUMBER the caller has just read (0 = none yet: the first use bootstraps it)."""
+    ACTIVE_POLICY_NUMBER the caller has just read (0 = none stored: the policy file, as revision 0)."""
     try:
         policy = active_policy(active_number=active_policy_number)
     except PolicyInvalid as exc:
@@ -283,7 +288,7 @@ def submit_task(data: dict[str, Any], *, actor: Any, tenant_id: str, idempotency
             )
             audit.record("task.submit", "task", task.id, actor=actor, tenant_id=tenant_id, after=task_state(task))
             _lifecycle(task, actor)
-            transaction.on_commit(lambda: enqueue(task.id))
+            _enqueue_execution(task.id)  # once the row is committed
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the race.
         existing = Task.objects.get(tenant_id=tenant_id, idempotency_key=idempotency_key)
@@ -299,13 +304,9 @@ def _replay(task: Task, fingerprint: str) -> Task:
     return task
 
 
-def enqueue(task_id: Any, countdown: float | None = None) -> None:
-    from router.tasks import execute_task as celery_execute
-
-    try:
-        celery_execute.apply_async(args=[str(task_id)], countdown=countdown, queue=settings.AION_ROUTER_TASK_QUEUE or None)
-    except Exception:
-        logger.exception("could not enqueue router task", extra={"task_id": str(task_id)})
+def _enqueue_execution(task_id: Any, *, on_commit: bool = True) -> None:
+    """Queue ``router.execute_task``; a broker outage is logged and the stale-task sweep re-queues it."""
+    enqueue("router.execute_task", str(task_id), queue=settings.AION_ROUTER_TASK_QUEUE or None, on_commit=on_commit)
 
 
 def cancel_task(task: Task, *, actor: Any) -> Task:
@@ -546,5 +547,5 @@ def requeue_stale_tasks(*, now: Any = None) -> int:
         ).values_list("id", flat=True)[:500]
     )
     for task_id in ids:
-        enqueue(task_id)
+        _enqueue_execution(task_id, on_commit=False)  # the rows are committed already
     return len(ids)

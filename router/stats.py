@@ -18,8 +18,10 @@ from django.conf import settings
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from modules.selectors import active_module_targets
 from router.choices import Outcome, TaskStatus
 from router.engine import RuntimeView, TargetStats
+from router.models import RuntimeSample, Task
 from router.policy import Policy, Target
 
 
@@ -33,8 +35,6 @@ def percentile(values: list[float], fraction: float) -> float | None:
 
 
 def target_stats(names: list[str], *, now: datetime | None = None) -> dict[str, TargetStats]:
-    from router.models import RuntimeSample
-
     now = now or timezone.now()
     since = now - timedelta(seconds=settings.AION_ROUTER_STATS_WINDOW_SECONDS)
     out: dict[str, TargetStats] = {}
@@ -58,8 +58,6 @@ def target_stats(names: list[str], *, now: datetime | None = None) -> dict[str, 
 
 
 def in_flight(names: list[str]) -> dict[str, int]:
-    from router.models import Task
-
     rows = Task.objects.filter(status=TaskStatus.RUNNING, target__in=names).values("target").annotate(n=Count("id"))
     return {row["target"]: int(row["n"]) for row in rows}
 
@@ -70,16 +68,12 @@ def day_start(now: datetime | None = None) -> datetime:
 
 
 def spent_today(tenant_id: str, *, now: datetime | None = None) -> float:
-    from router.models import RuntimeSample
-
     total = RuntimeSample.objects.filter(tenant_id=tenant_id, created_at__gte=day_start(now)).aggregate(s=Sum("cost_usd"))["s"]
     return float(total or Decimal(0))
 
 
 def registry_targets(tenant_id: str) -> list[Target]:
     """Active modules of the tenant from the module registry, as ``module:<name>`` targets."""
-    from modules.selectors import active_module_targets
-
     return [
         Target(
             name=f"module:{m.name}",

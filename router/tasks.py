@@ -7,12 +7,11 @@ from typing import Any
 from celery import shared_task
 
 from aion.jobs import scheduled_job
+from router import services
 
 
 @shared_task(name="router.execute_task", bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
 def execute_task(self: Any, task_id: str) -> str:
-    from router import services
-
     outcome = services.execute_task(task_id)
     if outcome == "busy":
         # Another worker holds a live lease; look again once it may have expired.
@@ -23,6 +22,4 @@ def execute_task(self: Any, task_id: str) -> str:
 @shared_task(name="router.requeue_stale_tasks")
 @scheduled_job("router.requeue_stale_tasks")
 def requeue_stale_tasks() -> int:
-    from router import services
-
     return services.requeue_stale_tasks()

@@ -17,7 +17,8 @@ from aion.problems import Problem
 from aion.rbac import Role, role_required
 from router import services
 from router.models import PolicyRevision, PolicyState, RuntimeSample, Task
-from router.policy import PolicyInvalid, active_policy
+from router.policy import PolicyInvalid
+from router.policy_store import active_policy
 from router.stats import percentile
 
 CHART_HOURS = 6
@@ -31,18 +32,37 @@ def _int(value: Any) -> int | None:
         return None
 
 
+DIFF_CONTEXT_LINES = 3  # unchanged lines around each change: the page shows hunks, not the whole file
+
+
 def _diff_lines(old: str, new: str, old_name: str, new_name: str) -> list[dict[str, str]]:
     lines = []
-    for line in difflib.unified_diff(old.splitlines(), new.splitlines(), fromfile=old_name, tofile=new_name, lineterm=""):
-        kind = (
-            "new"
-            if line.startswith("+") and not line.startswith("+++")
-            else "old"
-            if line.startswith("-") and not line.startswith("---")
-            else ""
-        )
+    diff = difflib.unified_diff(old.splitlines(), new.splitlines(), fromfile=old_name, tofile=new_name, lineterm="", n=DIFF_CONTEXT_LINES)
+    for line in diff:
+        if line.startswith(("+++", "---")):
+            kind = "meta"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        elif line.startswith("+"):
+            kind = "new"
+        elif line.startswith("-"):
+            kind = "old"
+        else:
+            kind = "same"
         lines.append({"kind": kind, "text": line})
     return lines
+
+
+def _rollback_choices(active: PolicyRevision | None) -> list[dict[str, Any]]:
+    """Every stored revision for the Rollback menu, newest first; the active one and copies of it cannot be chosen."""
+    choices = []
+    for revision in PolicyRevision.objects.order_by("-number").only("number", "sha256", "source", "author", "created_at", "restored_from"):
+        is_active = active is not None and revision.number == active.number
+        same = active is not None and not is_active and revision.sha256 == active.sha256
+        note = " (active)" if is_active else " (same content as the active one)" if same else ""
+        label = f"r{revision.number} · {revision.get_source_display()} · {revision.created_at:%Y-%m-%d %H:%M} · {revision.author}{note}"
+        choices.append({"number": revision.number, "label": label, "disabled": is_active or same})
+    return choices
 
 
 @require_GET
@@ -50,7 +70,7 @@ def _diff_lines(old: str, new: str, old_name: str, new_name: str) -> list[dict[s
 def index(request: HttpRequest) -> HttpResponse:
     error = ""
     try:
-        active_policy(max_age_seconds=0)  # the page shows the revision active now (and bootstraps it)
+        active_policy(max_age_seconds=0)  # the revision active now; with none stored, checks the file (stores nothing)
     except PolicyInvalid as exc:
         error = str(exc)
     active_number = PolicyState.objects.filter(pk=1).values_list("active_number", flat=True).first() or 0
@@ -64,6 +84,7 @@ def index(request: HttpRequest) -> HttpResponse:
     left = PolicyRevision.objects.filter(number=compare_a).first() if compare_a else None
     right = PolicyRevision.objects.filter(number=compare_b).first() if compare_b else None
     diff = _diff_lines(left.content if left else "", right.content if right else "", f"r{compare_a}", f"r{compare_b}") if right else []
+    rollback_choices = _rollback_choices(active)
     return render(
         request,
         "router/index.html",
@@ -74,6 +95,8 @@ def index(request: HttpRequest) -> HttpResponse:
             "compare_a": compare_a,
             "compare_b": compare_b,
             "error": error,
+            "rollback_choices": rollback_choices,
+            "can_roll_back": any(not choice["disabled"] for choice in rollback_choices),
             "can_write": Role.ROUTER_ADMIN.value in request.principal.roles,  # type: ignore[attr-defined]
         },
     )

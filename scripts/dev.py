@@ -4,8 +4,9 @@
 run:  virtualenv + pinned requirements, migrate, first Console admin, then the ASGI
       web server (uvicorn, HTTP + WebSockets), a Celery worker and Celery beat, all
       on embedded defaults; Ctrl-C stops all three.
-test: the same virtualenv plus dev requirements, then ruff, mypy, the missing-
-      migration check and the whole pytest suite (extra args go to pytest).
+test: the same virtualenv plus dev requirements, then ruff, mypy, the import
+      contracts (lint-imports), the missing-migration check and the whole pytest
+      suite (extra args go to pytest).
 Only the standard library is used here, so it runs on a fresh Python 3.11+.
 """
 
@@ -25,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("AION_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
+# mypy checks every app, not only the shared package.
+MYPY_PACKAGES = ("aion", "console", "hooks", "kernel", "memory", "modules", "router")
 
 
 def log(message: str) -> None:
@@ -65,7 +68,7 @@ def run(argv: list[str]) -> int:
     ensure_venv("run")
     env = dict(os.environ)
     var_dir = Path(env.setdefault("AION_VAR_DIR", str(ROOT / "var"))).resolve()
-    var_dir.mkdir(parents=True, exist_ok=True)
+    var_dir.mkdir(parents=True, exist_ok=True)  # settings create no folder: the SQLite file and the rest live here
     metrics_dir = var_dir / "prometheus"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir()
@@ -77,6 +80,7 @@ def run(argv: list[str]) -> int:
     manage("migrate", "--noinput", env=env)
     manage("collectstatic", "--noinput", "-v", "0", env=env)
     manage("bootstrap_admin", env=env)
+    manage("router_policy", "bootstrap", env=env)  # revision 1 is an explicit write, never a side effect of a read
     processes = {
         "web": [
             *(str(PY), "-m", "uvicorn", "aion.asgi:application", "--host", host, "--port", port),
@@ -124,20 +128,21 @@ def run(argv: list[str]) -> int:
 def test(argv: list[str]) -> int:
     ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
     ensure_venv("ci" if ci or os.environ.get("AION_TEST_EXTRAS") else "test")
-    env = dict(os.environ)
-    env.setdefault("AION_TESTING", "1")
+    env = dict(os.environ)  # pytest selects the test settings itself (aion/testing/pytest_env.py)
     steps = [
         ("ruff check", [str(BIN / "ruff"), "check", "."]),
         ("ruff format --check", [str(BIN / "ruff"), "format", "--check", "."]),
-        ("mypy aion", [str(BIN / "mypy"), "aion"]),
+        ("mypy", [str(BIN / "mypy"), *MYPY_PACKAGES]),
+        ("lint-imports", [str(BIN / "lint-imports")]),  # the import contracts in pyproject.toml (docs/architecture.md)
         ("makemigrations --check", [str(PY), "manage.py", "makemigrations", "--check", "--dry-run"]),
     ]
     if "--no-lint" in argv:
         argv = [a for a in argv if a != "--no-lint"]
-        steps = steps[3:]
+        steps = steps[4:]  # only the migration check
     for name, command in steps:
         log(name)
         lint_env = dict(env, AION_VAR_DIR=env.get("AION_VAR_DIR", str(ROOT / "var" / "lint")))
+        Path(lint_env["AION_VAR_DIR"]).mkdir(parents=True, exist_ok=True)  # settings create no folder
         if subprocess.run(command, cwd=ROOT, env=lint_env).returncode != 0:
             log(f"{name} failed")
             return 1

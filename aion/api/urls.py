@@ -3,8 +3,7 @@
 from django.urls import path
 
 from aion.api.incidents import SecurityIncidentViewSet
-from aion.api.views import AuditRecordViewSet
-from aion.auth.views import WhoAmIView
+from aion.api.views import AuditRecordViewSet, WhoAmIView
 
 urlpatterns = [
     path("whoami", WhoAmIView.as_view(), name="whoami"),

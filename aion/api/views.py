@@ -1,16 +1,19 @@
-"""Base views (tenant scoping so one tenant's ids are 404 to another) and the audit log API."""
+"""Base views (tenant scoping so one tenant's ids are 404 to another), whoami and the audit log API."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import generics, mixins, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, mixins, serializers, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView as DRFAPIView
 
 from aion.api.filtersets import AuditRecordFilterSet
 from aion.api.serializers import AuditRecordSerializer
 from aion.models import AuditRecord
-from aion.rbac import Role
+from aion.roles import AUTHENTICATED, Role
 
 
 class APIView(DRFAPIView):
@@ -59,3 +62,28 @@ class AuditRecordViewSet(ReadOnlyModelViewSet):
     queryset = AuditRecord.objects.all()
     serializer_class = AuditRecordSerializer
     filterset_class = AuditRecordFilterSet
+
+
+class WhoAmISerializer(serializers.Serializer):
+    subject = serializers.CharField()
+    kind = serializers.CharField()
+    tenant_id = serializers.CharField()
+    roles = serializers.ListField(child=serializers.CharField())
+
+
+class WhoAmIView(APIView):
+    """GET /v1/whoami: the caller's principal as the server sees it."""
+
+    required_role = AUTHENTICATED
+
+    @extend_schema(responses=WhoAmISerializer)
+    def get(self, request: Request) -> Response:
+        principal: Any = request.user
+        return Response(
+            {
+                "subject": principal.subject,
+                "kind": principal.kind,
+                "tenant_id": principal.tenant_id,
+                "roles": sorted(principal.roles),
+            }
+        )

@@ -15,6 +15,8 @@ from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
+from aion.auth import jwt as aion_jwt
+from aion.auth.denials import record_denied
 from aion.auth.keys import cache_principal, cached_principal, find_env_key, hash_key
 from aion.auth.principal import Principal, principal_for_user
 from aion.problems import Problem
@@ -27,8 +29,6 @@ def apply_tenant_header(request: Any, principal: Principal) -> Principal:
     if wanted in principal.allowed_tenants:
         return principal.with_tenant(wanted)
     if not getattr(getattr(request, "_request", request), "aion_preauthenticating", False):  # the view's own pass records it
-        from aion.auth.denials import record_denied
-
         record_denied(request, principal, "tenant_mismatch", requested_tenant=str(wanted)[:64])
     raise Problem(403, "x-tenant-id names a tenant this credential may not act for.", slug="tenant-mismatch")
 
@@ -137,8 +137,6 @@ class JWTAuthentication(BaseAuthentication):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header.lower().startswith("bearer "):
             return None
-        from aion.auth import jwt as aion_jwt
-
         try:
             principal = aion_jwt.principal_for_token(header[7:].strip())
         except AuthenticationFailed:

@@ -33,7 +33,7 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework.exceptions import AuthenticationFailed
 
 from aion.auth.principal import Principal
-from aion.rbac import ALL_ROLES
+from aion.roles import ALL_ROLES
 
 ALGORITHMS = ["RS256", "ES256"]
 _KTY_FOR_ALG = {"RS256": "RSA", "ES256": "EC"}

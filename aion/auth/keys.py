@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
-from aion.rbac import ALL_ROLES
+from aion.roles import ALL_ROLES
 
 
 @dataclass(frozen=True)

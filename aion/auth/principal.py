@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
 
-from aion.rbac import ALL_ROLES
+from aion.roles import ALL_ROLES, group_roles
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,6 @@ class Principal:
         return role in self.roles
 
     def with_tenant(self, tenant_id: str) -> Principal:
-        from dataclasses import replace
-
         return replace(self, tenant_id=tenant_id)
 
     def __str__(self) -> str:
@@ -50,7 +48,7 @@ def principal_for_user(user: Any) -> Principal:
     """Console users: roles are Django groups of the same names; staff gets nothing implicitly."""
     from aion.models import UserTenant
 
-    roles = frozenset(name for name in user.groups.values_list("name", flat=True) if name in ALL_ROLES)
+    roles = group_roles(user.groups.values_list("name", flat=True))
     memberships = list(UserTenant.objects.filter(user=user).values_list("tenant_id", flat=True))
     tenant = memberships[0] if memberships else settings.AION_DEFAULT_TENANT
     return Principal(

@@ -17,7 +17,7 @@ from django.utils import timezone
 from aion import audit
 from aion.auth.keys import forget_cached_principals, generate_key, hash_key
 from aion.models import ApiKey
-from aion.rbac import ALL_ROLES
+from aion.roles import ALL_ROLES
 
 
 class ApiKeyRefused(ValueError):

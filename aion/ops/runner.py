@@ -1,6 +1,6 @@
 """The job runner's bookkeeping: the per-job lock and the JobRun record of every run.
 
-``aion.jobs.scheduled_job`` calls ``execute()``; nothing else should.
+``aion.ops.jobs.scheduled_job`` (``aion.jobs``) calls ``execute()``; nothing else should.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from aion.jobs import scheduled_job
+from aion.ops.jobs import scheduled_job
 
 
 class BackupFailed(RuntimeError):

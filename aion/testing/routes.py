@@ -35,12 +35,38 @@ class Route:
             found.update(str(v) for v in (getattr(owner, "required_roles", None) or {}).values())
         return found
 
+    def served_methods(self) -> set[str]:
+        """The HTTP methods (lower case) the route's view handles; any other method is a 405."""
+        actions = getattr(self.callback, "actions", None)
+        if actions:  # a DRF ViewSet route: only the methods its router mapped
+            return {method for method in actions if method != "options"}
+        view = self.view_class
+        if view is None:
+            return set()
+        return {m for m in view.http_method_names if m not in ("options", "head") and hasattr(view, m)}
 
-_SAMPLES = {"int": "1", "uuid": "00000000-0000-4000-8000-000000000000", "slug": "sample", "str": "sample", "path": "sample"}
+
+# One sample value per path converter (aion.api.filters registers ``id``). A converter without one fails the walk:
+# a sample that does not resolve is a 404 from the URL resolver, before the view (and its auth) ever runs.
+_SAMPLES = {
+    "int": "1",
+    "id": "1",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "slug": "sample",
+    "str": "sample",
+    "path": "sample",
+}
+
+
+def _converter_sample(match: re.Match[str]) -> str:
+    converter = match.group(1) or "str"
+    if converter not in _SAMPLES:
+        raise KeyError(f"aion.testing.routes has no sample value for the path converter {converter!r}: add one to _SAMPLES")
+    return _SAMPLES[converter]
 
 
 def _sample(pattern: str) -> str:
-    pattern = re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: _SAMPLES.get(m.group(1) or "str", "sample"), pattern)
+    pattern = re.sub(r"<(?:(\w+):)?(\w+)>", _converter_sample, pattern)
     # regex routes (admin, DRF format suffixes)
     pattern = pattern.replace("^", "").replace("$", "").replace("\\Z", "").replace("\\.", ".")
     pattern = re.sub(r"\(\?P<\w+>[^)]*\)", "1", pattern)

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client, override_settings
 
 from aion.models import AuditRecord
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, TENANT, api_client, make_api_key, make_user
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import TENANT, make_api_key
 from aion.testing.processes import ROOT, serve, stop
 

@@ -20,7 +20,7 @@ from aion.auth import keys
 from aion.auth.principal import system_principal
 from aion.auth.services import revoke_api_key, rotate_api_key
 from aion.models import ApiKey
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import TENANT, api_client, make_api_key
 
 pytestmark = pytest.mark.django_db

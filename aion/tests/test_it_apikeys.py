@@ -13,7 +13,7 @@ from django.utils import timezone
 from aion.auth import keys
 from aion.auth.keys import hash_key
 from aion.models import ApiKey, AuditRecord
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, TENANT, api_client, make_api_key
 
 pytestmark = pytest.mark.django_db
@@ -160,6 +160,7 @@ def test_sighup_reloads_the_env_keys_of_a_running_server(tmp_path):
 
     from aion.testing.processes import ROOT, stop, subprocess_env
     from aion.testing.services import free_port
+    from aion.testing.waits import wait_until
 
     old, new = "sighup-old-key-0123456789abcdef", "sighup-new-key-0123456789abcdef"
     key_file = tmp_path / "api-keys"
@@ -169,7 +170,9 @@ def test_sighup_reloads_the_env_keys_of_a_running_server(tmp_path):
     for name in ("REDIS_URL", "CELERY_BROKER_URL", "AION_GATEWAY_API_KEYS", "VAULT_ADDR"):
         env.pop(name, None)  # the in-process limiter: nothing written to the shared Redis
     command = [sys.executable, "-m", "uvicorn", "aion.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log_path = tmp_path / "web.log"
+    with open(log_path, "wb") as log:  # a file, so the test can watch for the process's log lines while it runs
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -180,7 +183,7 @@ def test_sighup_reloads_the_env_keys_of_a_running_server(tmp_path):
                 break
             except OSError:
                 time.sleep(0.2)
-        assert status == 200, stop(process)[-2000:]
+        assert status == 200, (stop(process), log_path.read_text(errors="replace")[-2000:])
         assert _whoami_over_http(base, new) == 401
 
         # Rotation: the Secret now lists both keys (the overlap), then only the new one.
@@ -204,10 +207,10 @@ def test_sighup_reloads_the_env_keys_of_a_running_server(tmp_path):
         # A broken value is refused and logged; the process keeps its current keys.
         key_file.write_text("not a key spec")
         process.send_signal(signal.SIGHUP)
-        time.sleep(0.5)
+        wait_until(lambda: "API key reload failed" in log_path.read_text(errors="replace"), timeout=10, what="the refused reload")
         assert _whoami_over_http(base, new) == 200
         assert process.poll() is None
     finally:
-        output = stop(process)
-    assert "API key reload failed" in output
+        stop(process)
+    output = log_path.read_text(errors="replace")
     assert new not in output and old not in output  # secrets never reach the logs

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from asgiref.sync import async_to_sync
 
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import make_api_key
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the pool threads use their own connections

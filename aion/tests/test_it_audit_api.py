@@ -10,7 +10,7 @@ from django.utils import timezone
 from aion import audit
 from aion.auth.principal import system_principal
 from aion.models import AuditRecord
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, TENANT, api_client, client_with_roles
 
 pytestmark = pytest.mark.django_db

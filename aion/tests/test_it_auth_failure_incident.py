@@ -7,7 +7,7 @@ from django.test import override_settings
 from prometheus_client import REGISTRY
 
 from aion.models import OutboxEvent, SecurityIncident
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import TENANT, api_client, client_with_roles
 from aion.topics import SECURITY_INCIDENTS, validate_event
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from aion import audit
 from aion.auth.principal import system_principal
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, TENANT, make_user
 
 pytestmark = pytest.mark.django_db

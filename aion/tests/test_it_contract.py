@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from aion.rbac import Role
+from aion.roles import Role
 from aion.topics import TOPICS
 
 ROOT = Path(settings.BASE_DIR)

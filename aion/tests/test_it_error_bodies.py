@@ -6,7 +6,7 @@ import pytest
 from django.test import Client, override_settings
 
 from aion.problems import PROBLEM_CONTENT_TYPE
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import make_user
 
 pytestmark = pytest.mark.django_db

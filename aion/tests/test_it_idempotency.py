@@ -11,7 +11,7 @@ import pytest
 from django.test import override_settings
 
 from aion.models import AuditRecord
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, api_client, make_api_key
 from aion.testing.services import free_port
 from aion.tests.conftest import redis_db_url

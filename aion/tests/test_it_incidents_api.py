@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from aion.incidents import MAX_NOTE, record_incident
 from aion.models import AuditRecord, IncidentKind, OutboxEvent, SecurityIncident
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, TENANT, api_client, client_with_roles, make_user
 from aion.topics import SECURITY_INCIDENTS, validate_event
 

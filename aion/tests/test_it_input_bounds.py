@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from aion.problems import PROBLEM_CONTENT_TYPE
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import client_with_roles
 
 pytestmark = pytest.mark.django_db

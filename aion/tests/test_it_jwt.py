@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 
 from aion.auth import jwt as aion_jwt
-from aion.rbac import Role
+from aion.roles import Role
 from aion.secrets import get_private_key
 from aion.testing.factories import OTHER_TENANT, TENANT, api_client
 

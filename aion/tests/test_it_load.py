@@ -21,7 +21,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import make_api_key
 from aion.testing.processes import ServedInstance, serve, stop
 

@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from aion.problems import PROBLEM_CONTENT_TYPE
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import client_with_roles
 
 pytestmark = pytest.mark.django_db

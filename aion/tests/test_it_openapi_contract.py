@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from openapi_spec_validator import validate
 
-from aion.rbac import PUBLIC
+from aion.roles import PUBLIC
 
 WRITE_METHODS = ("post", "put", "patch")
 PUBLIC_ROUTES = {"/healthz", "/readyz", "/.well-known/jwks.json", "/api/schema/", "/v1/hooks/approval"}

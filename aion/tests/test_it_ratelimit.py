@@ -13,7 +13,7 @@ import pytest
 from django.test import Client, override_settings
 
 from aion import ratelimit
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, api_client, make_api_key
 from aion.testing.services import free_port
 

@@ -27,7 +27,7 @@ def _get(url: str) -> tuple[int, bytes]:
 @pytest.mark.slow
 def test_run_command_serves_console_and_stops_cleanly(tmp_path):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "AION_TESTING")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")}
     env.update(AION_VENV=sys.prefix, AION_VAR_DIR=str(tmp_path / "var"), AION_PORT=str(port), AION_ADMIN_PASSWORD="first-admin-pw")
     process = subprocess.Popen(
         [sys.executable, "scripts/dev.py", "run"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT

@@ -7,7 +7,7 @@ from django.test import Client
 
 from aion.incidents import record_incident
 from aion.models import AuditRecord, IncidentKind, SecurityIncident
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, TENANT, make_user
 
 pytestmark = pytest.mark.django_db

@@ -6,15 +6,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from hooks import signing
-from hooks.choices import ApprovalDecision, HookScope
+from hooks.choices import HookScope
 from hooks.models import DeliveryAttempt, HookSource, WebhookDelivery, WebhookEndpoint
 
-
-class ApprovalHookSerializer(serializers.Serializer):
-    proposal_id = serializers.CharField(max_length=64)
-    decision = serializers.ChoiceField(choices=ApprovalDecision.choices)
-    approver = serializers.CharField(max_length=200)
-    comment = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+# The approval hook body is defined by the service that validates it; the API documents that same serializer.
+from hooks.services.inbound import ApprovalHookSerializer as ApprovalHookSerializer
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):

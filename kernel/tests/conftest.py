@@ -12,7 +12,7 @@ import yaml
 from rest_framework.test import APIClient
 
 from aion.models import OutboxEvent
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, TENANT, api_client, make_api_key
 from aion.topics import KERNEL_PROPOSALS, validate_event
 

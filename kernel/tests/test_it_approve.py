@@ -6,7 +6,7 @@ import pytest
 
 from aion.auth.principal import Principal
 from aion.models import AuditRecord
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import api_client
 from kernel import services
 from kernel.models import Proposal

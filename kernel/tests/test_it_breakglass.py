@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aion.models import AuditRecord
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import api_client
 from kernel import metrics
 from kernel.tests.conftest import act, assert_valid_event, change, kernel_events, persona, proposal_body, submit

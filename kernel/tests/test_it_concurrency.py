@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from aion.rbac import Role
+from aion.roles import Role
 from kernel.models import Approval, ConfigRevision, Proposal
 from kernel.tests.conftest import act, change, kernel_events, persona, submit
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from aion.rbac import Role
+from aion.roles import Role
 from kernel.models import ConfigRevision, ConfigScope, Proposal
 from kernel.tests.conftest import SHIPPED_POLICY, Persona, act, change, kernel_events, persona, submit
 from kernel.tests.test_it_concurrency import run_together

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import api_client
 from kernel.tests.conftest import act, change, persona, submit
 

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from aion.models import AuditRecord
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, make_user
 from kernel.models import ConfigRevision, Proposal
 from kernel.tests.conftest import act, persona, submit
@@ -81,7 +81,8 @@ def test_two_users_propose_approve_apply_and_roll_back(django_capture_on_commit_
 
     config = bob.get("/console/proposals/config/sysctl/").content.decode()
     assert [int(n) for n in re.findall(r'data-revision="(\d+)"', config)] == [2, 1]
-    assert "Empty: nothing applied yet." in config  # the rollback restored the empty document
+    assert "Empty: revision 2 (rollback of revision 1) sets no keys." in config  # the rollback restored the empty document
+    assert "nothing applied yet" not in config
     diff = bob.get("/console/proposals/config/sysctl/?a=1&b=2").content.decode()
     assert 'data-status="removed"' in diff
     history = bob.get(f"/console/proposals/{proposal.pk}/").content.decode()
@@ -160,7 +161,7 @@ def test_the_new_proposal_form_shows_policy_errors_and_drift():
     hank = login("hank", [Role.KERNEL_PROPOSER])
     form = {"scope": "sysctl", "base_revision": "0", "justification": "x", "risk_score": "0.1", "ttl_seconds": ""}
     bad = hank.post("/console/proposals/new/", {**form, "changes": "net.core.somaxconn = 5"}).content.decode()
-    assert "changes.0.to: must be between 128 and 65535" in bad
+    assert "Line 1 (net.core.somaxconn): must be between 128 and 65535" in bad
     assert "kernel.panic" in hank.post("/console/proposals/new/", {**form, "changes": "kernel.panic = 1"}).content.decode()
     admin = persona([Role.KERNEL_ADMIN], name="admin")
     applied = submit(persona([Role.KERNEL_PROPOSER], name="p"))

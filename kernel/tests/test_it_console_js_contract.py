@@ -17,7 +17,7 @@ from django.contrib.staticfiles import finders
 from django.test import Client
 from django.urls import resolve
 
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import make_user
 from kernel.models import Proposal
 from kernel.routing import websocket_urlpatterns

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import api_client
 from kernel.tests.conftest import act, change, persona, submit
 

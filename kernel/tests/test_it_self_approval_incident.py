@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aion.models import AuditRecord, OutboxEvent, SecurityIncident
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import TENANT, client_with_roles
 from aion.topics import SECURITY_INCIDENTS, validate_event
 from kernel.models import Proposal

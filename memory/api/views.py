@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from aion.api.pagination import Pagination
 from aion.api.views import APIView
 from aion.problems import Problem
-from aion.rbac import Role
+from aion.roles import Role
 from memory import embeddings, services
 from memory.api.parsers import OCTET_STREAM, ChunkBytesParser, IngestJSONParser
 from memory.api.serializers import (

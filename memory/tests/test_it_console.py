@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from django.test import Client
 
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, make_user
 from memory.models import MemoryProfile
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection
 
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import api_client, make_api_key
 from memory.models import Upload, UploadChunk
 from memory.services import save_profile

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client, override_settings
 
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import make_user
 from memory import embeddings
 from memory.models import MemoryProfile

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import api_client, make_api_key
 from aion.testing.processes import start_celery_worker, stop
 from memory import vectors

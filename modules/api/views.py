@@ -21,7 +21,7 @@ from aion.api.schema import page_parameters, paginated
 from aion.api.views import APIView, GenericViewSet
 from aion.problems import Problem
 from aion.ratelimit import client_ip
-from aion.rbac import Role
+from aion.roles import Role
 from modules import services
 from modules.api.parsers import TextYAMLParser, XYAMLParser, YAMLParser
 from modules.api.serializers import (

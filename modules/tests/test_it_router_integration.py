@@ -13,7 +13,7 @@ from modules import services
 from modules.models import Module
 from modules.selectors import active_module_targets
 from modules.tests.conftest import register
-from router.policy import forget_cached_policy
+from router.policy_store import forget_cached_policy
 from router.services import route_task
 
 POLICY = """

@@ -24,7 +24,7 @@ from rest_framework.response import Response
 
 from aion.api.views import APIView, GenericViewSet
 from aion.problems import Problem
-from aion.rbac import Role
+from aion.roles import Role
 from router import services
 from router.api.serializers import (
     DecisionSerializer,
@@ -40,7 +40,8 @@ from router.api.serializers import (
 from router.choices import TERMINAL_STATUSES
 from router.filtersets import TaskFilterSet
 from router.models import PolicyRevision, PolicyState, Task
-from router.policy import PolicyInvalid, active_policy
+from router.policy import PolicyInvalid, parse_policy, read_policy_file
+from router.policy_store import active_policy
 from router.stats import runtime_view
 
 _HISTORY_LIMIT = 50
@@ -72,18 +73,23 @@ def _policy_payload() -> dict[str, Any]:
 
 
 class PolicyView(APIView):
-    """GET /v1/router/policy: the active revision (with its content) and the history."""
+    """GET /v1/router/policy: the active revision (with its content) and the history.
+
+    A read stores nothing: with no revision yet, ``active`` is null (decisions use the file as
+    revision 0) and an invalid file is a 400, as a reload of it would be.
+    """
 
     required_role = Role.ROUTER_ADMIN
 
     @extend_schema(responses=PolicyResponseSerializer)
     def get(self, request: Request) -> Response:
-        if not PolicyState.objects.filter(pk=1, active_number__gt=0).exists():
+        payload = _policy_payload()
+        if payload["active"] is None:
             try:
-                active_policy(max_age_seconds=0)  # first use activates the file as revision 1
+                parse_policy(read_policy_file()[0])
             except PolicyInvalid as exc:
                 raise _invalid(exc) from exc
-        return Response(_policy_payload())
+        return Response(payload)
 
 
 class PolicyReloadView(APIView):

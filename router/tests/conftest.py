@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from aion.testing.http import LocalHTTPServer, RecordedRequest
-from router.policy import forget_cached_policy
+from router.policy_store import forget_cached_policy
 
 
 class PolicyFile:

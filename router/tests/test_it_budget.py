@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, client_with_roles
 from router.models import RuntimeSample, Task
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import make_user
+from router import services
 from router.models import PolicyRevision, RuntimeSample, Task
 
 pytestmark = pytest.mark.django_db
@@ -24,8 +25,16 @@ def console(roles) -> Client:
     return client
 
 
+def test_the_page_on_an_empty_database_stores_nothing_and_says_the_file_is_in_use(policy_file):
+    policy_file.write(POLICY)
+    page = console([Role.ROUTER_ADMIN]).get("/console/router/")
+    assert page.status_code == 200 and "No revision is stored yet" in page.content.decode()
+    assert not PolicyRevision.objects.exists()  # a read never writes: revision 1 is router_policy bootstrap or a reload
+
+
 def test_the_page_shows_the_policy_and_reload_creates_a_revision(policy_file):
     policy_file.write(POLICY)
+    services.bootstrap_policy()  # what the migrate job runs
     admin = console([Role.ROUTER_ADMIN])
     page = admin.get("/console/router/")
     assert page.status_code == 200
@@ -44,8 +53,8 @@ def test_the_page_shows_the_policy_and_reload_creates_a_revision(policy_file):
 
 def test_an_invalid_file_shows_an_error_and_changes_nothing(policy_file):
     policy_file.write(POLICY)
+    services.bootstrap_policy()
     admin = console([Role.ROUTER_ADMIN])
-    admin.get("/console/router/")
     policy_file.write(POLICY + "surprise: 1\n")
     page = admin.post("/console/router/reload", follow=True).content.decode()
     assert "invalid" in page and "surprise" in page

@@ -7,11 +7,11 @@ import threading
 import pytest
 
 from aion.models import AuditRecord
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, api_client, client_with_roles
 from aion.topics import ROUTER_POLICIES
 from router.models import PolicyRevision
-from router.policy import active_policy
+from router.policy_store import active_policy
 from router.tests.conftest import events
 
 POLICY_A = """
@@ -89,10 +89,37 @@ def test_get_policy_returns_the_active_revision_and_history(admin, policy_file):
     assert [h["revision"] for h in body["history"]] == [2, 1]
 
 
-def test_get_policy_bootstraps_revision_1_from_the_file(admin, policy_file):
+def test_reads_on_an_empty_database_store_no_revision_and_decide_with_the_file(admin, policy_file):
     policy_file.write(POLICY_A)
     body = admin.get("/v1/router/policy").json()
+    assert body == {"active": None, "history": []}
+    targets = admin.get("/v1/router/targets").json()
+    assert targets["policy_revision"] == 0 and [t["name"] for t in targets["targets"]] == ["local-a"]
+    assert admin.post("/v1/router/route", {"intent": "chat.answer"}, format="json").json()["policy_revision"] == 0
+    assert not PolicyRevision.objects.exists()
+    assert not AuditRecord.objects.filter(action__startswith="router.policy.").exists()
+
+
+def test_get_policy_on_an_empty_database_with_an_invalid_file_is_a_400_and_stores_nothing(admin, policy_file):
+    policy_file.write(POLICY_A + "surprise: 1\n")
+    response = admin.get("/v1/router/policy")
+    assert response.status_code == 400 and "surprise" in response.json()["errors"]
+    assert not PolicyRevision.objects.exists()
+
+
+def test_bootstrap_stores_the_file_as_revision_1_once_and_never_overrides_a_reload(admin, policy_file):
+    from router import services
+
+    policy_file.write(POLICY_A)
+    revision, created = services.bootstrap_policy()
+    assert (revision.number, revision.source, created) == (1, "bootstrap", True)
+    body = admin.get("/v1/router/policy").json()
     assert body["active"]["revision"] == 1 and body["active"]["source"] == "bootstrap"
+    policy_file.write(POLICY_B)
+    assert services.bootstrap_policy()[1] is False  # an active revision is never replaced by a bootstrap
+    assert admin.post("/v1/router/policy/reload").status_code == 201
+    assert services.bootstrap_policy()[0].number == 2
+    assert PolicyRevision.objects.count() == 2
 
 
 def test_rollback_reactivates_an_earlier_revision_as_a_new_one(admin, policy_file):

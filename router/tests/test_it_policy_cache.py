@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from aion.auth.principal import system_principal
 from router import services
 from router.models import PolicyRevision, PolicyState, Task
-from router.policy import forget_cached_policy
+from router.policy_store import forget_cached_policy
 from router.tests.conftest import basic_policy
 
 pytestmark = pytest.mark.django_db

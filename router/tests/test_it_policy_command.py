@@ -1,4 +1,4 @@
-"""``manage.py router_policy``: reload, rollback and show through the same services as the API."""
+"""``manage.py router_policy``: reload, rollback, show and bootstrap through the same services as the API."""
 
 from __future__ import annotations
 
@@ -42,3 +42,19 @@ def test_an_invalid_file_fails_with_paths(policy_file):
     assert not PolicyRevision.objects.exists()
     with pytest.raises(CommandError):
         run("rollback", "7")
+
+
+def test_bootstrap_stores_revision_1_once_then_changes_nothing(policy_file):
+    policy_file.write(POLICY)
+    assert run("bootstrap").startswith("activated: r1")
+    assert PolicyRevision.objects.get(number=1).source == "bootstrap"
+    policy_file.write(POLICY.replace("priority", "cost"))
+    assert run("bootstrap").startswith("unchanged: r1")  # the migrate job runs it on every deploy
+    assert PolicyRevision.objects.count() == 1
+
+
+def test_bootstrap_of_an_invalid_file_fails_and_stores_nothing(policy_file):
+    policy_file.write(POLICY + "typo: 1\n")
+    with pytest.raises(CommandError):
+        run("bootstrap")
+    assert not PolicyRevision.objects.exists()

@@ -28,7 +28,7 @@ from django.test import override_settings
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import client_with_roles
 from aion.testing.processes import ROOT, stop, subprocess_env
 from aion.testing.services import free_port

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import client_with_roles
 from router.models import RuntimeSample, Task
 
@@ -57,7 +57,7 @@ def test_priority_takes_the_first_healthy_and_explains_itself(admin, policy_file
     policy_file.write(policy("{strategy: priority, candidates: [slow, fast]}"))
     body = route(admin).json()
     assert body["target"] == "slow" and body["strategy"] == "priority" and body["chosen_by"] == "default"
-    assert body["fallbacks"] == ["fast"] and body["policy_revision"] == 1
+    assert body["fallbacks"] == ["fast"] and body["policy_revision"] == 0  # nothing stored yet: the file, as revision 0
     assert {"route", "target", "strategy", "chosen_by", "reason", "policy_revision", "fallbacks"} <= body.keys()
     samples("slow", [10.0] * 10, outcome="error")  # 100% errors: unhealthy
     assert route(admin).json()["target"] == "fast"
@@ -153,4 +153,4 @@ def test_rules_are_ordered_the_first_match_wins_and_privacy_can_be_matched(admin
     policy_file.write(policy("{strategy: priority, candidates: [cheap-api]}", "rules:" + CHAT_RULE + PRIVATE_RULE))
     assert admin.post("/v1/router/policy/reload").status_code == 201
     decision = route(admin, sla={"privacy": "local-only"}).json()
-    assert (decision["chosen_by"], decision["target"], decision["policy_revision"]) == ("rule:all-chat", "fast", 2)
+    assert (decision["chosen_by"], decision["target"], decision["policy_revision"]) == ("rule:all-chat", "fast", 1)

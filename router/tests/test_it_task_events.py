@@ -12,7 +12,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient
 
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, api_client, make_api_key
 from router.models import Task
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from aion.models import AuditRecord
-from aion.rbac import Role
+from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, api_client, client_with_roles
 from aion.topics import TASKS_LIFECYCLE
 from router.models import Task

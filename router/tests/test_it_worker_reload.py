@@ -5,7 +5,6 @@ The worker is a real subprocess consuming the configured broker and the test dat
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -13,6 +12,7 @@ from django.utils import timezone
 
 from aion.auth.principal import system_principal
 from aion.testing.processes import start_celery_worker, stop
+from aion.testing.waits import wait_until
 from router import services
 from router.models import Task
 from router.tests.conftest import basic_policy
@@ -21,13 +21,11 @@ ACTOR = system_principal("acme", "tests")
 
 
 def wait_final(task_id, seconds: float = 60) -> Task:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    def finished() -> Task | None:
         task = Task.objects.get(pk=task_id)
-        if task.status in ("OK", "ERROR", "TIMEOUT", "CANCELED"):
-            return task
-        time.sleep(0.2)
-    raise AssertionError(f"task {task_id} did not finish: {Task.objects.get(pk=task_id).status}")
+        return task if task.status in ("OK", "ERROR", "TIMEOUT", "CANCELED") else None
+
+    return wait_until(finished, timeout=seconds, what=f"task {task_id} finishing", interval=0.2)
 
 
 @pytest.mark.slow
@@ -74,6 +72,7 @@ def test_a_task_survives_a_worker_killed_mid_call_and_the_target_runs_it_once(po
     settings.AION_ROUTER_TASK_QUEUE = f"router-test-{uuid.uuid4().hex[:12]}"
     executions: dict[str, dict] = {}
     lock = threading.Lock()
+    worker_1_killed = threading.Event()
 
     def idempotent_host(request):
         key = request.headers["idempotency-key"]
@@ -81,7 +80,7 @@ def test_a_task_survives_a_worker_killed_mid_call_and_the_target_runs_it_once(po
             if key in executions:
                 return 200, executions[key], {}
             executions[key] = {"output": "done once", "usage": {"tokens": 3, "cost_usd": 0}}
-        time.sleep(2.0)  # the work; worker 1 dies meanwhile
+        worker_1_killed.wait(30)  # the work outlasts worker 1, which dies mid-call
         return 200, executions[key], {}
 
     module_host.server.handler = idempotent_host
@@ -92,16 +91,14 @@ def test_a_task_survives_a_worker_killed_mid_call_and_the_target_runs_it_once(po
     second = None
     try:
         task, _ = services.submit_task({"intent": "chat.answer"}, actor=ACTOR, tenant_id="acme")
-        deadline = time.monotonic() + 60
-        while not module_host.requests and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert module_host.requests, "worker 1 never called the module host"
+        wait_until(lambda: module_host.requests, timeout=60, what="worker 1 calling the module host")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
+        worker_1_killed.set()
         assert Task.objects.get(pk=task.id).status == "RUNNING"
         second = start_celery_worker("--hostname", "router-w2@%h", "-Q", queue, AION_ROUTER_LEASE_MARGIN_SECONDS="0")
-        while Task.objects.get(pk=task.id).lease_expires_at > timezone.now():
-            time.sleep(0.2)
+        # The lease is the call timeout (3 s) plus a zero margin: it expires within a few seconds of the claim.
+        wait_until(lambda: Task.objects.get(pk=task.id).lease_expires_at <= timezone.now(), timeout=30, what="worker 1's lease expiring")
         assert services.requeue_stale_tasks() == 1
         task = wait_final(task.id)
     finally:

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from aion.models import UserTenant
-from aion.rbac import ALL_ROLES
+from aion.roles import ALL_ROLES
 
 
 class Command(BaseCommand):

@@ -8,8 +8,8 @@ import threading
 import pytest
 from django.core.management import CommandError, call_command
 
-from aion.jobs import REGISTRY, scheduled_job
 from aion.ops.choices import JobRunStatus, JobTrigger
+from aion.ops.jobs import REGISTRY, scheduled_job
 from aion.ops.models import JobRun
 from aion.ops.runner import job_lock
 
@@ -124,7 +124,7 @@ def test_every_beat_schedule_entry_is_a_registered_job_or_platform_task():
     from django.conf import settings
 
     from aion.celery import app
-    from aion.jobs import discover
+    from aion.ops.jobs import discover
 
     discover()
     app.loader.import_default_modules()

@@ -46,7 +46,7 @@ def test_the_buffer_is_bounded_and_counts_what_it_drops(settings):
 @pytest.mark.slow
 def test_a_served_process_writes_every_request_log_by_the_time_it_exits_on_sigterm(tmp_path):
     """The web process as deployed (the Dockerfile's command); the flush interval is long, so only the exit flush writes."""
-    instance = serve(tmp_path, AION_LOG_FLUSH_SECONDS="3600", AION_TESTING="0")
+    instance = serve(tmp_path, AION_LOG_FLUSH_SECONDS="3600", DJANGO_SETTINGS_MODULE="aion.settings")
     prefix = uuid.uuid4().hex[:8]
     with httpx.Client(timeout=30) as client:
         for i in range(50):
@@ -67,7 +67,7 @@ def test_a_celery_worker_writes_its_buffered_task_logs_when_it_stops():
     from aion.tasks import worker_heartbeat
     from aion.testing.processes import start_celery_worker, stop
 
-    worker = start_celery_worker("--hostname", "logbuffer@%h", AION_LOG_FLUSH_SECONDS="3600", AION_TESTING="0")
+    worker = start_celery_worker("--hostname", "logbuffer@%h", AION_LOG_FLUSH_SECONDS="3600", DJANGO_SETTINGS_MODULE="aion.settings")
     try:
         worker_heartbeat.delay()
         deadline = time.monotonic() + 60

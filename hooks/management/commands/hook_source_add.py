@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from aion.auth.principal import system_principal
 from aion.problems import Problem
 from hooks.choices import HookScope
+from hooks.services import create_hook_source
 
 
 class Command(BaseCommand):
@@ -21,8 +22,6 @@ class Command(BaseCommand):
         parser.add_argument("--service-identity", default="", help="the service account the hook acts as")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from hooks.services import create_hook_source
-
         scopes = [s.strip() for s in options["scopes"].split(",") if s.strip()]
         unknown = sorted(set(scopes) - set(HookScope.values))
         if unknown or not scopes:

@@ -8,6 +8,8 @@ from django.core.management.base import CommandError, CommandParser
 
 from aion.auth.principal import system_principal
 from hooks.management.commands._rotate_secret import RotateSecretCommand
+from hooks.models import HookSource
+from hooks.services import rotate_hook_source_secret
 
 
 class Command(RotateSecretCommand):
@@ -19,9 +21,6 @@ class Command(RotateSecretCommand):
         super().add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from hooks.models import HookSource
-        from hooks.services import rotate_hook_source_secret
-
         source = HookSource.objects.filter(tenant_id=options["tenant"], name=options["name"]).first()
         if source is None:
             raise CommandError(f"no hook source {options['tenant']}/{options['name']}")

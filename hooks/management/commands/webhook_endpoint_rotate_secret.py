@@ -8,6 +8,8 @@ from django.core.management.base import CommandError, CommandParser
 
 from aion.auth.principal import system_principal
 from hooks.management.commands._rotate_secret import RotateSecretCommand
+from hooks.models import WebhookEndpoint
+from hooks.services import rotate_endpoint_secret
 
 
 class Command(RotateSecretCommand):
@@ -18,9 +20,6 @@ class Command(RotateSecretCommand):
         super().add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from hooks.models import WebhookEndpoint
-        from hooks.services import rotate_endpoint_secret
-
         endpoint = WebhookEndpoint.objects.filter(pk=options["endpoint_id"]).first()
         if endpoint is None:
             raise CommandError(f"no webhook endpoint {options['endpoint_id']}")

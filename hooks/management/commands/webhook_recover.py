@@ -8,6 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
 from aion.auth.principal import system_principal
+from hooks.models import WebhookEndpoint
+from hooks.services import recover_failed
 
 
 class Command(BaseCommand):
@@ -19,9 +21,6 @@ class Command(BaseCommand):
         parser.add_argument("--endpoint", type=int, default=None)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from hooks.models import WebhookEndpoint
-        from hooks.services import recover_failed
-
         since = parse_datetime(options["since"])
         if since is None or since.tzinfo is None:
             raise CommandError("--since must be an ISO 8601 time with a zone, e.g. 2026-01-01T00:00:00Z")

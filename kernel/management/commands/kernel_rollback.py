@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from aion.auth.principal import system_principal
 from aion.problems import Problem
-from aion.rbac import Role
+from aion.roles import Role
 from kernel import services
 
 

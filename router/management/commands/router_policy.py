@@ -1,4 +1,8 @@
-"""``manage.py router_policy reload|rollback N|show``: the policy lifecycle without the API (same services)."""
+"""``manage.py router_policy reload|rollback N|show|bootstrap``: the policy lifecycle without the API (same services).
+
+``bootstrap`` stores the policy file as revision 1 when no revision is active, and is a no-op after:
+the migrate job and ``scripts/dev.py run`` call it, so the first revision is an explicit write, never a read.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +18,10 @@ from router.policy import PolicyInvalid
 
 
 class Command(BaseCommand):
-    help = "Reload the router policy file, roll back to a stored revision, or show the active one."
+    help = "Reload the router policy file, roll back to a stored revision, show the active one, or bootstrap revision 1."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=["reload", "rollback", "show"])
+        parser.add_argument("action", choices=["reload", "rollback", "show", "bootstrap"])
         parser.add_argument("revision", nargs="?", type=int)
         parser.add_argument("--tenant", default="", help="Tenant recorded on the audit record and event")
 
@@ -26,6 +30,8 @@ class Command(BaseCommand):
         try:
             if options["action"] == "reload":
                 revision, created = services.reload_policy(actor=actor, tenant_id=options["tenant"])
+            elif options["action"] == "bootstrap":
+                revision, created = services.bootstrap_policy()
             elif options["action"] == "rollback":
                 if not options["revision"]:
                     raise CommandError("rollback needs a revision number")

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from aion.jobs import discover, run_registered
+from aion.ops.jobs import discover, run_registered
 
 
 class Command(BaseCommand):

@@ -1,0 +1,62 @@
+"""A custom import-linter contract: an app reaches another app only through its public surface.
+
+import-linter's own contracts forbid whole packages; this one says which parts of an app others may
+import. Configured in ``pyproject.toml`` (``[[tool.importlinter.contracts]]`` with
+``type = "public_surface"``); ``docs/architecture.md`` explains the surface. Test code is exempt
+(``exempt_importers``): a test may look inside any app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+import grimp
+from importlinter import Contract, ContractCheck, fields, output
+from importlinter.domain.helpers import module_expressions_to_modules
+
+
+@dataclass(frozen=True, order=True)
+class Breach:
+    importer: str
+    imported: str
+    line_number: int
+    line: str
+
+
+class PublicSurfaceContract(Contract):
+    """For each app in ``apps``, a module of another app may import only ``<app>.<name>`` (and what is
+    below it) for a name in ``public``: e.g. ``kernel.services`` and ``modules.selectors``, never
+    ``kernel.api.views``. Direct imports are checked; an indirect chain passes through a direct one."""
+
+    type_name = "public_surface"
+
+    apps = fields.ListField(subfield=fields.StringField())
+    public = fields.ListField(subfield=fields.StringField())
+    exempt_importers = fields.ListField(subfield=fields.ModuleExpressionField(), required=False)
+
+    def check(self, graph: grimp.ImportGraph, verbose: bool) -> ContractCheck:
+        # import-linter sets each field to its parsed value (a list) on the instance.
+        apps: list[str] = list(cast(list[str], self.apps))
+        public: tuple[str, ...] = tuple(cast(list[str], self.public))
+        expressions = cast(list[Any], self.exempt_importers or [])
+        exempt = {m.name for m in module_expressions_to_modules(graph, expressions, as_packages=True)}
+        breaches: list[Breach] = []
+        for app in apps:
+            allowed = tuple(f"{app}.{name}" for name in public)
+            for imported in sorted(graph.find_descendants(app) | {app}):
+                if imported == app or any(imported == a or imported.startswith(a + ".") for a in allowed):
+                    continue
+                for importer in sorted(graph.find_modules_that_directly_import(imported)):
+                    if importer.split(".")[0] == app or importer in exempt or importer.split(".")[0] not in apps:
+                        continue
+                    for detail in graph.get_import_details(importer=importer, imported=imported):
+                        breaches.append(Breach(importer, imported, detail["line_number"], detail["line_contents"]))
+        return ContractCheck(kept=not breaches, metadata={"breaches": sorted(breaches), "public": public})
+
+    def render_broken_contract(self, check: ContractCheck) -> None:
+        surface = ", ".join(check.metadata["public"])
+        for breach in check.metadata["breaches"]:
+            output.print_error(f"{breach.importer} -> {breach.imported} (l. {breach.line_number}: {breach.line})")
+        output.new_line()
+        output.print(f"Import another app only through its public surface ({surface}); see docs/architecture.md.")
