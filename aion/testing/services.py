@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import NoReturn
 from urllib.parse import urlparse
 
 import pytest
@@ -11,11 +12,12 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def service_missing(name: str, why: str) -> None:
+def service_missing(name: str, why: str, *, module_level: bool = False) -> NoReturn:
+    """Fail with CI=true, skip otherwise; MODULE_LEVEL when called at a test module's top (collection time)."""
     message = f"{name} is required by this test but unavailable: {why}"
     if IN_CI:
         pytest.fail(message + " (CI=true: failing, not skipping)")
-    pytest.skip(message)
+    pytest.skip(message, allow_module_level=module_level)
 
 
 def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:

@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from aion.roles import Role
+from aion.testing.concurrency import run_together
 from kernel.models import ConfigRevision, ConfigScope, Proposal
 from kernel.tests.conftest import SHIPPED_POLICY, Persona, act, change, kernel_events, persona, submit
-from kernel.tests.test_it_concurrency import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
