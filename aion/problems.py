@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
+from aion import errors as domain
 from aion.context import current_request_id
 from aion.roles import group_roles
 
@@ -175,6 +176,38 @@ def database_unavailable_body() -> dict[str, Any]:
     )
 
 
+# The one place a domain error kind becomes an HTTP status (docs/architecture.md, "Errors").
+DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
+    domain.InvalidInput: 400,
+    domain.NotAllowed: 403,
+    domain.NotFound: 404,
+    domain.Conflict: 409,
+    domain.Expired: 410,
+    domain.StaleVersion: 412,
+    domain.TooLarge: 413,
+    domain.Rejected: 422,
+    domain.VersionRequired: 428,
+    domain.RateLimited: 429,
+    domain.Unavailable: 503,
+}
+
+
+def domain_status(error: domain.DomainError) -> int:
+    """The status of ERROR's kind: the nearest class in its MRO that the table names (422 otherwise)."""
+    for kind in type(error).__mro__:
+        if kind in DOMAIN_STATUS:
+            return DOMAIN_STATUS[kind]  # type: ignore[index]
+    return 422
+
+
+def problem_from_domain(error: domain.DomainError) -> Problem:
+    """ERROR as the API's ``Problem`` (status from its kind, Retry-After when it says when)."""
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    return Problem(
+        domain_status(error), error.detail, slug=error.code, title=error.title, errors=error.errors, headers=headers, **error.extra
+    )
+
+
 def _drf_status_slug(exc: drf.APIException) -> tuple[int, str, str]:
     status = int(exc.status_code)
     if isinstance(exc, drf.ValidationError):
@@ -193,6 +226,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     from rest_framework.views import set_rollback  # lazy: rest_framework.views imports our auth classes
 
     headers: dict[str, str] = {}
+    if isinstance(exc, domain.DomainError):
+        exc = problem_from_domain(exc)
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
