@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "django_tables2",
+    "django_htmx",
     "drf_spectacular",
     "channels",
     "django_celery_beat",
@@ -72,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "aion.middleware.LazyMessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx for the Console's partial updates
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Gateway: RateLimit-* headers, then Idempotency-Key (its process_view runs after the body-size check).
     "aion.ratelimit.RateLimitHeadersMiddleware",
