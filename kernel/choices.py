@@ -24,3 +24,8 @@ FINAL_STATES = (ProposalState.ROLLED_BACK, ProposalState.REJECTED, ProposalState
 class RevisionKind(models.TextChoices):
     APPLY = "apply"
     ROLLBACK = "rollback"
+
+
+# The audit records' resource types (``AuditRecord.resource_type``) of proposals and revisions.
+RESOURCE_TYPE = "kernel.proposal"
+REVISION_RESOURCE_TYPE = "kernel.config_revision"

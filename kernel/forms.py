@@ -16,8 +16,9 @@ from typing import Any, cast
 from django import forms
 
 from aion.auth.principal import Principal
-from aion.problems import Problem
+from aion.errors import DomainError
 from kernel import services
+from kernel.errors import ConfigDrift
 from kernel.models import ConfigRevision, Proposal
 from kernel.policy import KeyRule, Policy
 
@@ -205,12 +206,12 @@ class ProposalForm(forms.Form):
                 ttl_seconds=data["ttl_seconds"],
                 target=data["target"].strip(),
             )
-        except Problem as problem:
+        except DomainError as problem:
             self._add_problem(problem)
             return None
 
-    def _add_problem(self, problem: Problem) -> None:
-        if problem.status_code == 409:
+    def _add_problem(self, problem: DomainError) -> None:
+        if isinstance(problem, ConfigDrift):
             self.drifted = True
             keys = ", ".join(d["key"] for d in problem.extra.get("drifted_keys", []))
             self.add_error(

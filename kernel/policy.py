@@ -1,5 +1,8 @@
 """The guardrail policy loader: the YAML at AION_KERNEL_POLICY_PATH, validated, with the last good copy kept.
 
+``parse_policy`` checks the document against ``docs/kernel-policy.schema.json`` (unknown keys are
+errors), then what a schema cannot say (small functions: TTL order, bands, bounds, patterns).
+
 ``current_policy()`` re-reads the file when its mtime or size changes, so an edit takes
 effect without a restart. An invalid file never replaces the last good policy; the
 error is reported through ``policy_health()`` (the ``kernel_policy`` entry in /readyz).
@@ -7,18 +10,23 @@ error is reported through ``policy_health()`` (the ``kernel_policy`` entry in /r
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import itertools
+import json
 import math
 import os
 import re
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 from django.conf import settings
+from jsonschema import Draft202012Validator
 
-VALUE_TYPES = ("integer", "number", "boolean", "string", "enum")
+SCHEMA_PATH = Path(settings.BASE_DIR) / "docs" / "kernel-policy.schema.json"
 
 
 class PolicyError(ValueError):
@@ -115,149 +123,99 @@ class Policy:
 
 
 def parse_policy(data: Any, source: str = "") -> Policy:
-    """Validate a loaded YAML document; raise PolicyError listing every problem."""
-    import hashlib
-    import json
-
-    errors: list[str] = []
-    if not isinstance(data, dict):
-        raise PolicyError(["the policy must be a mapping"])
-
-    def integer(name: str, default: int | None, minimum: int = 1) -> int:
-        value = data.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            errors.append(f"{name} must be an integer >= {minimum}")
-            return default or minimum
-        return value
-
-    max_ttl = integer("max_ttl_seconds", None)
-    default_ttl = integer("default_ttl_seconds", min(max_ttl, 86400))
-    if default_ttl > max_ttl:
-        errors.append("default_ttl_seconds must not exceed max_ttl_seconds")
-    max_risk = data.get("max_risk_score", 1.0)
-    if isinstance(max_risk, bool) or not isinstance(max_risk, int | float) or not 0 <= max_risk <= 1:
-        errors.append("max_risk_score must be a number between 0 and 1")
-        max_risk = 1.0
-
-    bands: list[tuple[float, int]] = []
-    raw_bands = data.get("approval_bands")
-    if not isinstance(raw_bands, list) or not raw_bands:
-        errors.append("approval_bands must be a non-empty list of {min_risk, required_approvals}")
-        raw_bands = []
-    for index, band in enumerate(raw_bands):
-        if not isinstance(band, dict):
-            errors.append(f"approval_bands[{index}] must be a mapping")
-            continue
-        min_risk, required = band.get("min_risk"), band.get("required_approvals")
-        if isinstance(min_risk, bool) or not isinstance(min_risk, int | float) or not 0 <= min_risk <= 1:
-            errors.append(f"approval_bands[{index}].min_risk must be a number between 0 and 1")
-            continue
-        if isinstance(required, bool) or not isinstance(required, int) or not 1 <= required <= 10:
-            errors.append(f"approval_bands[{index}].required_approvals must be an integer from 1 to 10")
-            continue
-        bands.append((float(min_risk), required))
-    if bands:
-        if bands[0][0] != 0:
-            errors.append("approval_bands must start at min_risk 0")
-        if any(b[0] >= a[0] for b, a in itertools.pairwise(bands)):
-            errors.append("approval_bands must be in ascending min_risk order")
-
-    auto_apply = data.get("auto_apply", True)
-    if not isinstance(auto_apply, bool):
-        errors.append("auto_apply must be true or false")
-        auto_apply = True
-    breakglass = data.get("breakglass") or {}
-    if not isinstance(breakglass, dict):
-        errors.append("breakglass must be a mapping")
-        breakglass = {}
-    bg_enabled = breakglass.get("enabled", True)
-    if not isinstance(bg_enabled, bool):
-        errors.append("breakglass.enabled must be true or false")
-        bg_enabled = False
-    bg_min = breakglass.get("min_justification_length", 20)
-    if isinstance(bg_min, bool) or not isinstance(bg_min, int) or bg_min < 1:
-        errors.append("breakglass.min_justification_length must be an integer >= 1")
-        bg_min = 20
-
-    scopes: dict[str, ScopeRule] = {}
-    raw_scopes = data.get("scopes")
-    if not isinstance(raw_scopes, dict) or not raw_scopes:
-        errors.append("scopes must be a non-empty mapping of scope name to {keys}")
-        raw_scopes = {}
-    for scope_name, scope in raw_scopes.items():
-        if not isinstance(scope_name, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", scope_name):
-            errors.append(f"scope name {scope_name!r} must match [a-z][a-z0-9_]*")
-            continue
-        if not isinstance(scope, dict) or not isinstance(scope.get("keys"), dict):
-            errors.append(f"scopes.{scope_name}.keys must be a mapping")
-            continue
-        keys: dict[str, KeyRule] = {}
-        for key, rule in scope["keys"].items():
-            where = f"scopes.{scope_name}.keys.{key}"
-            if not isinstance(key, str) or not key or len(key) > 200:
-                errors.append(f"{where}: key names must be strings of 1-200 characters")
-                continue
-            if not isinstance(rule, dict) or rule.get("type") not in VALUE_TYPES:
-                errors.append(f"{where}.type must be one of {', '.join(VALUE_TYPES)}")
-                continue
-            try:
-                keys[key] = _key_rule(rule)
-            except PolicyError as exc:
-                errors.extend(f"{where}: {message}" for message in exc.errors)
-        scopes[scope_name] = ScopeRule(scope_name, str(scope.get("description", "")), keys)
-
+    """Validate a loaded YAML document against the schema, then what it cannot say; raise PolicyError listing every problem."""
+    errors = _schema_errors(data)
     if errors:
         raise PolicyError(errors)
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    bands = tuple((float(band["min_risk"]), int(band["required_approvals"])) for band in data["approval_bands"])
+    max_ttl = int(data["max_ttl_seconds"])
+    default_ttl = int(data.get("default_ttl_seconds", min(max_ttl, 86400)))
+    breakglass = data.get("breakglass") or {}
+    errors = [*_ttl_errors(max_ttl, default_ttl), *_band_errors(bands)]
+    scopes: dict[str, ScopeRule] = {}
+    for scope_name, scope in data["scopes"].items():
+        keys: dict[str, KeyRule] = {}
+        for key, rule in scope["keys"].items():
+            key_errors = _key_rule_errors(rule)
+            errors.extend(f"scopes.{scope_name}.keys.{key}: {message}" for message in key_errors)
+            if not key_errors:
+                keys[key] = _key_rule(rule)
+        scopes[scope_name] = ScopeRule(scope_name, str(scope.get("description", "")), keys)
+    if errors:
+        raise PolicyError(errors)
     return Policy(
         max_ttl_seconds=max_ttl,
         default_ttl_seconds=default_ttl,
-        max_risk_score=float(max_risk),
-        approval_bands=tuple(bands),
-        auto_apply=auto_apply,
-        breakglass_enabled=bg_enabled,
-        breakglass_min_justification=bg_min,
+        max_risk_score=float(data.get("max_risk_score", 1.0)),
+        approval_bands=bands,
+        auto_apply=data.get("auto_apply", True),
+        breakglass_enabled=breakglass.get("enabled", True),
+        breakglass_min_justification=int(breakglass.get("min_justification_length", 20)),
         scopes=scopes,
         source=source,
-        sha256=digest,
+        sha256=hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest(),
         raw=data,
     )
 
 
-def _key_rule(rule: dict[str, Any]) -> KeyRule:
+@functools.cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+
+
+def _schema_errors(data: Any) -> list[str]:
+    """Every schema violation as "dotted.path: message" (an unknown key and a missing one named by their own path)."""
     errors: list[str] = []
-    kind = rule["type"]
-    bounds: dict[str, float | None] = {}
-    for name in ("min", "max"):
-        value = rule.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            errors.append(f"{name} must be a number")
-            value = None
-        bounds[name] = value
-    if bounds["min"] is not None and bounds["max"] is not None and bounds["min"] > bounds["max"]:
+    for error in sorted(_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+        path = [str(part) for part in error.absolute_path]
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict) and "properties" in error.schema:
+            errors.extend(f"{_path([*path, key])}: unknown key" for key in sorted(set(error.instance) - set(error.schema["properties"])))
+        elif error.validator == "required" and isinstance(error.instance, dict):
+            errors.extend(f"{_path([*path, name])}: is required" for name in error.validator_value if name not in error.instance)
+        else:
+            errors.append(f"{_path(path)}: {error.message}")
+    return errors
+
+
+def _path(parts: list[str]) -> str:
+    return ".".join(parts) or "(root)"
+
+
+def _ttl_errors(max_ttl: int, default_ttl: int) -> list[str]:
+    return ["default_ttl_seconds: must not exceed max_ttl_seconds"] if default_ttl > max_ttl else []
+
+
+def _band_errors(bands: tuple[tuple[float, int], ...]) -> list[str]:
+    """The bands cover every risk: they start at 0 and rise (the band with the highest min_risk <= risk applies)."""
+    errors = []
+    if bands[0][0] != 0:
+        errors.append("approval_bands: must start at min_risk 0")
+    if any(later[0] <= earlier[0] for earlier, later in itertools.pairwise(bands)):
+        errors.append("approval_bands: must be in ascending min_risk order")
+    return errors
+
+
+def _key_rule_errors(rule: dict[str, Any]) -> list[str]:
+    """What the schema cannot check of one key's rule: its bounds' order and its pattern."""
+    errors = []
+    if rule.get("min") is not None and rule.get("max") is not None and rule["min"] > rule["max"]:
         errors.append("min must not exceed max")
-    choices = rule.get("choices") or []
-    if kind == "enum" and (not isinstance(choices, list) or not choices):
-        errors.append("enum keys need a non-empty choices list")
-        choices = []
-    pattern = rule.get("pattern")
-    if pattern is not None:
+    if rule.get("pattern") is not None:
         try:
-            re.compile(str(pattern))
+            re.compile(rule["pattern"])
         except re.error as exc:
             errors.append(f"pattern is not a valid regular expression: {exc}")
-    max_length = rule.get("max_length")
-    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1):
-        errors.append("max_length must be an integer >= 1")
-    if errors:
-        raise PolicyError(errors)
+    return errors
+
+
+def _key_rule(rule: dict[str, Any]) -> KeyRule:
     return KeyRule(
-        type=kind,
-        min=bounds["min"],
-        max=bounds["max"],
-        choices=tuple(choices),
-        pattern=str(pattern) if pattern is not None else None,
-        max_length=max_length,
+        type=rule["type"],
+        min=rule.get("min"),
+        max=rule.get("max"),
+        choices=tuple(rule.get("choices") or ()),
+        pattern=rule.get("pattern"),
+        max_length=rule.get("max_length"),
     )
 
 

@@ -2,108 +2,119 @@
 
 The API, the Console, signed webhooks (hooks app), beat jobs and management commands all
 call these functions; views stay thin. Each function takes the acting ``Principal`` and
-checks RBAC itself, so no caller can skip it. Each transition is atomic (the proposal row
-is locked with ``select_for_update``; applies and rollbacks also lock the scope head, so
-two applies on one scope serialise), writes an audit record (before and after) and
-publishes the full proposal state to ``kernel.proposals`` (key = proposal id, event type
+checks RBAC itself, so no caller can skip it. Each transition opens the same way
+(``_transition``: tenant, role, expiry, the proposal row locked with ``select_for_update``,
+If-Match, the state), is atomic (applies and rollbacks also lock the scope head, so two
+applies on one scope serialise), writes an audit record (before and after) and publishes
+the full proposal state to ``kernel.proposals`` (key = proposal id, event type
 ``kernel.proposal.<new state>``) in the same transaction.
 
-Stable signatures used by other apps (hooks)::
+Refusals are ``aion.errors`` kinds (``kernel.errors`` names the kernel's reasons); nothing
+here knows HTTP: the API maps them once (``aion.problems``), the Console shows their
+``detail``. How a proposal is shown is ``kernel.presenters``; the shared reads are
+``kernel.selectors``; document hashing is ``kernel.documents`` (re-exported here).
+
+Stable signatures used by other apps (hooks, module hosts)::
 
     approve_proposal(proposal, actor, *, comment="", if_match=None, now=None) -> Proposal
     reject_proposal(proposal, actor, *, reason, if_match=None, now=None) -> Proposal
-    get_proposal_for_tenant(tenant_id, proposal_id) -> Proposal   # 404 Problem otherwise
+    get_proposal_for_tenant(tenant_id, proposal_id) -> Proposal   # ProposalNotFound otherwise
+    current_revision(tenant_id, scope) -> ConfigRevision | None
+    current_document(tenant_id, scope) -> dict
+    document_sha256(document) -> str
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connections, router, transaction
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from aion import audit
-from aion.api.etag import etag_for
 from aion.auth.principal import Principal, system_principal
-from aion.models import AuditRecord, AuditResult
+from aion.errors import Conflict, InvalidInput, NotAllowed
+from aion.incidents import record_incident
+from aion.models import AuditResult, IncidentKind
 from aion.outbox import publish
-from aion.problems import Problem
-from aion.rbac import Role
+from aion.roles import Role
 from aion.topics import KERNEL_PROPOSALS
 from kernel import metrics
-from kernel.choices import OPEN_STATES, ProposalState, RevisionKind
+from kernel.choices import OPEN_STATES, RESOURCE_TYPE, REVISION_RESOURCE_TYPE, ProposalState, RevisionKind
+from kernel.documents import canonical_json, content_hash_for, document_sha256, same_value
+from kernel.errors import (
+    AlreadyApproved,
+    BreakglassDisabled,
+    ConfigDrift,
+    InvalidTransition,
+    PolicyUnavailable,
+    PolicyViolation,
+    ProposalChanged,
+    ProposalNotFound,
+    SeparationOfDuties,
+    Superseded,
+)
 from kernel.live import notify_tenant
 from kernel.models import Approval, ConfigRevision, ConfigScope, Proposal
 from kernel.policy import Policy, current_policy
+from kernel.presenters import proposal_diff, proposal_etag, proposal_state
+from kernel.selectors import approvals_of, current_document, current_revision, get_proposal_for_tenant
 
-RESOURCE_TYPE = "kernel.proposal"
-REVISION_RESOURCE_TYPE = "kernel.config_revision"
+# Names other code reads from here (kernel.views, kernel.hosts, hooks): defined in the modules the
+# split made, kept importable from the service layer.
+__all__ = [
+    "MAX_CHANGES",
+    "MAX_TEXT",
+    "READ_ROLES",
+    "RESOURCE_TYPE",
+    "REVISION_RESOURCE_TYPE",
+    "apply_proposal",
+    "approve_proposal",
+    "breakglass_approve",
+    "canonical_json",
+    "content_hash_for",
+    "current_document",
+    "current_revision",
+    "document_sha256",
+    "expire_if_due",
+    "expire_proposals",
+    "get_proposal_for_tenant",
+    "proposal_diff",
+    "proposal_etag",
+    "reject_proposal",
+    "rollback_proposal",
+    "same_value",
+    "submit_proposal",
+]
+
 # Roles that may read proposals and configuration (writes need the named role).
 READ_ROLES = frozenset({Role.KERNEL_ADMIN, Role.KERNEL_PROPOSER, Role.KERNEL_BREAKGLASS, Role.AUDITOR})
 MAX_CHANGES = 100
 MAX_TEXT = 4000
 
 
-# --- helpers -----------------------------------------------------------------------------------
+# --- the opening every transition shares ---------------------------------------------------------
 
 
 def _now(now: datetime | None) -> datetime:
     return now or timezone.now()
 
 
-def canonical_json(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def document_sha256(document: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(document).encode()).hexdigest()
-
-
-def content_hash_for(scope: str, target: str, changes: list[dict[str, Any]]) -> str:
-    """What an approval is bound to: the scope, target and exact changes."""
-    return hashlib.sha256(canonical_json({"scope": scope, "target": target, "changes": changes}).encode()).hexdigest()
-
-
-def same_value(a: Any, b: Any) -> bool:
-    """JSON equality that keeps true apart from 1 and 1 apart from "1"."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    return type(a) is type(b) and a == b
-
-
-def proposal_etag(proposal: Proposal) -> str:
-    return _proposal_etag(proposal.pk, proposal.version)
-
-
-def _proposal_etag(pk: Any, version: int) -> str:
-    return etag_for(f"kernel.proposal:{pk}:{version}")
-
-
-def revision_etag(tenant_id: str, scope: str, number: int, sha256: str) -> str:
-    return etag_for(f"kernel.config:{tenant_id}:{scope}:{number}:{sha256}")
-
-
 def _check_if_match(if_match: str | None, proposal: Proposal) -> None:
-    """412 when the caller's ETag (If-Match or the Console's hidden field) is stale."""
+    """``ProposalChanged`` when the caller's ETag (If-Match or the Console's hidden field) is stale."""
     if not if_match:
         return
     current = proposal_etag(proposal)
     candidates = {c.strip()[2:] if c.strip().startswith("W/") else c.strip() for c in str(if_match).split(",")}
     if "*" in candidates or current in candidates:
         return
-    raise Problem(
-        412,
+    raise ProposalChanged(
         "The proposal changed since you read it; reload it and try again.",
-        slug="stale-etag",
         current_etag=current,
         state=proposal.state,
     )
@@ -120,7 +131,7 @@ def _rbac_decision(actor: Principal, required_role: str) -> dict[str, Any]:
 
 
 def _require_role(actor: Principal, role: str, action: str, *, tenant_id: str, resource_id: Any = "") -> None:
-    """RBAC inside the action: a refused attempt is audited (result=denied) and answered 403."""
+    """RBAC inside the action: a refused attempt is audited (result=denied) and refused (``NotAllowed``)."""
     if role in getattr(actor, "roles", ()):
         return
     audit.record(
@@ -132,21 +143,13 @@ def _require_role(actor: Principal, role: str, action: str, *, tenant_id: str, r
         result=AuditResult.DENIED,
         metadata={"rbac": {**_rbac_decision(actor, role), "allowed": False}},
     )
-    raise Problem(403, f"This action requires the role {str(role)!r}.", slug="forbidden", required_role=str(role))
+    raise NotAllowed(f"This action requires the role {str(role)!r}.", required_role=str(role))
 
 
-def _check_tenant(actor: Principal, proposal: Proposal) -> None:
-    if actor.tenant_id != proposal.tenant_id:
-        raise Problem(404, "No such proposal.", slug="not-found")
-
-
-def _refuse_self_approval(actor: Principal, proposal: Proposal, action: str, detail: str) -> Problem:
-    """The proposer approving their own proposal: audited (denied) and a ``self_approval`` incident, then a 403.
+def _refuse_self_approval(actor: Principal, proposal: Proposal, action: str, detail: str) -> SeparationOfDuties:
+    """The proposer approving their own proposal: audited (denied) and a ``self_approval`` incident, then refused.
 
     Called before the proposal lock (the proposer never changes), so the record commits although the action fails."""
-    from aion.incidents import record_incident
-    from aion.models import IncidentKind
-
     with transaction.atomic():
         audit.record(
             f"{RESOURCE_TYPE}.{action}", RESOURCE_TYPE, proposal.pk, actor=actor, tenant_id=proposal.tenant_id,
@@ -156,46 +159,56 @@ def _refuse_self_approval(actor: Principal, proposal: Proposal, action: str, det
             IncidentKind.SELF_APPROVAL, action, tenant_id=proposal.tenant_id, actor=actor,
             details={"proposal_id": str(proposal.pk), "proposer": proposal.proposer, "action": action},
         )  # fmt: skip
-    return Problem(403, detail, slug="separation-of-duties")
-
-
-def _invalid_transition(proposal: Proposal, wanted: str) -> Problem:
-    return Problem(
-        409,
-        f"Cannot {wanted} a proposal in state {proposal.state!r}.",
-        slug="invalid-transition",
-        state=proposal.state,
-    )
+    return SeparationOfDuties(detail)
 
 
 def _required_policy() -> Policy:
     policy = current_policy()
     if policy is None:
-        raise Problem(503, "No valid kernel guardrail policy is loaded; see /readyz (kernel_policy).", slug="policy-unavailable")
+        raise PolicyUnavailable("No valid kernel guardrail policy is loaded; see /readyz (kernel_policy).")
     return policy
 
 
-def get_proposal_for_tenant(tenant_id: str, proposal_id: Any) -> Proposal:
-    """The tenant's proposal, or a 404 Problem (another tenant's id is indistinguishable from none)."""
-    try:
-        pk = uuid.UUID(str(proposal_id))
-    except (TypeError, ValueError, AttributeError):
-        raise Problem(404, "No such proposal.", slug="not-found") from None
-    # The base revision is immutable and never changes on a proposal: read it here, once (_lock_proposal keeps it).
-    proposal = Proposal.objects.filter(tenant_id=tenant_id, pk=pk).select_related("base_revision").first()
-    if proposal is None:
-        raise Problem(404, "No such proposal.", slug="not-found")
-    return proposal
+@contextmanager
+def _transition(
+    proposal: Proposal,
+    actor: Principal,
+    *,
+    action: str,
+    role: str,
+    states: tuple[str, ...],
+    verb: str,
+    if_match: str | None,
+    now: datetime,
+    check_input: Callable[[], None] | None = None,
+    not_the_proposer: str = "",
+) -> Iterator[Proposal]:
+    """The opening of every transition of an existing proposal; the body runs on the locked proposal it yields.
 
-
-def current_revision(tenant_id: str, scope: str) -> ConfigRevision | None:
-    head = ConfigScope.objects.filter(tenant_id=tenant_id, scope=scope).select_related("current").first()
-    return head.current if head else None
-
-
-def current_document(tenant_id: str, scope: str) -> dict[str, Any]:
-    revision = current_revision(tenant_id, scope)
-    return dict(revision.document) if revision else {}
+    In order: the actor's tenant (another tenant's proposal is ``ProposalNotFound``), ACTION's ROLE
+    (audited when refused), CHECK_INPUT (the request's own rules: reason, comment, justification, the
+    policy's switches), expiry (an open proposal past its TTL is expired in its own transaction), the
+    self-approval refusal when NOT_THE_PROPOSER gives its detail (audited and an incident, committed
+    before anything is locked), then one transaction: the proposal row locked with
+    ``select_for_update`` (alone, no join) and its approvals read under the lock, IF_MATCH, and the
+    state (one of STATES, else ``InvalidTransition`` to VERB). The body's writes share that transaction.
+    """
+    if actor.tenant_id != proposal.tenant_id:
+        raise ProposalNotFound("No such proposal.")
+    _require_role(actor, role, action, tenant_id=proposal.tenant_id, resource_id=proposal.pk)
+    if check_input is not None:
+        check_input()
+    proposal = expire_if_due(proposal, now)
+    if not_the_proposer and proposal.state in states and proposal.proposer == actor.subject:
+        raise _refuse_self_approval(actor, proposal, action, not_the_proposer)
+    with transaction.atomic():
+        locked = _lock_proposal(proposal)
+        _check_if_match(if_match, locked)
+        if locked.state not in states:
+            raise InvalidTransition(f"Cannot {verb} a proposal in state {locked.state!r}.", state=locked.state)
+        if not_the_proposer and locked.proposer == actor.subject:
+            raise SeparationOfDuties(not_the_proposer)
+        yield locked
 
 
 def _lock_scope(tenant_id: str, scope: str, now: datetime, *, with_parent: bool = False) -> tuple[ConfigScope, ConfigRevision | None]:
@@ -235,220 +248,6 @@ def _lock_proposal(proposal: Proposal) -> Proposal:
     if Proposal.base_revision.is_cached(proposal) and locked.base_revision_id == proposal.base_revision_id:
         locked.base_revision = proposal.base_revision
     return locked
-
-
-def _approvals(proposal: Proposal) -> list[Approval]:
-    """The proposal's approvals, oldest first: the list read under the lock when there is one."""
-    cached: list[Approval] | None = getattr(proposal, "approval_list", None)
-    return cached if cached is not None else list(proposal.approvals.all())
-
-
-# --- representation ----------------------------------------------------------------------------
-
-
-# What a state is made of: the proposal's own columns and its revisions' numbers, never a revision
-# row (its document can be large). The list reads exactly these as rows (``proposal_rows``).
-STATE_COLUMNS = (
-    "id",
-    "tenant_id",
-    "scope",
-    "target",
-    "state",
-    "changes",
-    "justification",
-    "risk_score",
-    "ttl_seconds",
-    "expires_at",
-    "content_hash",
-    "proposer",
-    "required_approvals",
-    "auto_apply",
-    "breakglass",
-    "drifted_keys",
-    "reject_reason",
-    "rollback_reason",
-    "decided_by",
-    "created_at",
-    "updated_at",
-    "approved_at",
-    "applied_at",
-    "rejected_at",
-    "expired_at",
-    "failed_at",
-    "rolled_back_at",
-    "version",
-)
-REVISION_NUMBERS = ("base_revision", "applied_revision", "rollback_revision")
-APPROVAL_COLUMNS = ("approver", "approver_kind", "created_at", "comment", "content_hash", "breakglass")
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def approval_state(approval: Approval) -> dict[str, Any]:
-    return approval_row_state({name: getattr(approval, name) for name in APPROVAL_COLUMNS})
-
-
-def approval_row_state(row: Mapping[str, Any]) -> dict[str, Any]:
-    """``approval_state`` of a row holding ``APPROVAL_COLUMNS``."""
-    return {
-        "approver": row["approver"],
-        "approver_kind": row["approver_kind"],
-        "approved_at": row["created_at"].isoformat(),
-        "comment": row["comment"],
-        "content_hash": row["content_hash"],
-        "breakglass": row["breakglass"],
-    }
-
-
-def proposal_state(proposal: Proposal) -> dict[str, Any]:
-    """The full state of a proposal: the API representation and every event's payload."""
-    row = {name: getattr(proposal, name) for name in STATE_COLUMNS}
-    for name in REVISION_NUMBERS:
-        revision: ConfigRevision | None = getattr(proposal, name)
-        row[f"{name}_number"] = revision.number if revision is not None else None
-    return proposal_row_state(row, [approval_state(a) for a in _approvals(proposal)])
-
-
-def proposal_row_state(row: Mapping[str, Any], approvals: list[dict[str, Any]]) -> dict[str, Any]:
-    """``proposal_state`` of a row holding ``STATE_COLUMNS`` and ``<revision>_number``, with its APPROVALS' states.
-
-    The one place the representation is written: the model's state is built through it too, so a
-    list item and the detail (or an event's payload) are the same keys in the same order."""
-    iso = _iso
-    return {
-        "id": str(row["id"]),
-        "tenant_id": row["tenant_id"],
-        "scope": row["scope"],
-        "target": row["target"],
-        "state": row["state"],
-        "changes": row["changes"],
-        "justification": row["justification"],
-        "risk_score": row["risk_score"],
-        "ttl_seconds": row["ttl_seconds"],
-        "expires_at": iso(row["expires_at"]),
-        "base_revision": row["base_revision_number"],
-        "content_hash": row["content_hash"],
-        "proposer": row["proposer"],
-        "required_approvals": row["required_approvals"],
-        "approvals": approvals,
-        "auto_apply": row["auto_apply"],
-        "breakglass": row["breakglass"],
-        "drifted_keys": row["drifted_keys"],
-        "reject_reason": row["reject_reason"],
-        "rollback_reason": row["rollback_reason"],
-        "decided_by": row["decided_by"],
-        "applied_revision": row["applied_revision_number"],
-        "rollback_revision": row["rollback_revision_number"],
-        "created_at": iso(row["created_at"]),
-        "updated_at": iso(row["updated_at"]),
-        "approved_at": iso(row["approved_at"]),
-        "applied_at": iso(row["applied_at"]),
-        "rejected_at": iso(row["rejected_at"]),
-        "expired_at": iso(row["expired_at"]),
-        "failed_at": iso(row["failed_at"]),
-        "rolled_back_at": iso(row["rolled_back_at"]),
-        "version": row["version"],
-        "etag": _proposal_etag(row["id"], row["version"]),
-    }
-
-
-@functools.cache
-def _all_proposal_rows() -> QuerySet[Proposal, dict[str, Any]]:
-    # Built once and never evaluated itself (only its clones are): resolving these 31 names and
-    # three joins cost more than running the page. Built on first use, once the app registry is ready.
-    numbers = {f"{name}_number": F(f"{name}__number") for name in REVISION_NUMBERS}
-    return Proposal.objects.values(*STATE_COLUMNS, **numbers)
-
-
-def proposal_rows(tenant_id: str) -> QuerySet[Proposal, dict[str, Any]]:
-    """The tenant's proposals (newest first) as the rows ``proposal_row_state`` takes: the revisions'
-    numbers joined, not their rows. A fresh queryset: filter, slice and evaluate it freely."""
-    return _all_proposal_rows().filter(tenant_id=tenant_id)
-
-
-def proposal_states(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The states of ROWS (from ``proposal_rows``), their approvals read in one query.
-
-    Only proposals changed since submission (version > 1) can have approvals: recording one
-    bumps the version in the same transaction (``approve_proposal``, ``breakglass_approve``), so a
-    page of fresh proposals reads none."""
-    rows = list(rows)
-    changed = [row["id"] for row in rows if row["version"] > 1]
-    approvals: dict[Any, list[dict[str, Any]]] = {}
-    if changed:
-        oldest_first = Approval.objects.filter(proposal_id__in=changed).order_by("created_at", "id")
-        for approval in oldest_first.values("proposal_id", *APPROVAL_COLUMNS):
-            approvals.setdefault(approval["proposal_id"], []).append(approval_row_state(approval))
-    return [proposal_row_state(row, approvals.get(row["id"], [])) for row in rows]
-
-
-def proposal_diff(proposal: Proposal) -> list[dict[str, Any]]:
-    """Each key's ``from``, ``to`` and live (``current``) value. ``drifted`` (the live value is no longer ``from``)
-    only while the proposal is open: once applied, the live value is its own ``to``, not drift (issue 16)."""
-    document = current_document(proposal.tenant_id, proposal.scope)
-    is_open = proposal.state in OPEN_STATES
-    rows = []
-    for change in proposal.changes:
-        current = document.get(change["key"])
-        rows.append(
-            {
-                "key": change["key"],
-                "current": current,
-                "from": change["from"],
-                "to": change["to"],
-                "drifted": is_open and not same_value(current, change["from"]),
-            }
-        )
-    return rows
-
-
-def proposal_history(proposal: Proposal) -> list[dict[str, Any]]:
-    """The audit trail of one proposal, oldest first."""
-    records = AuditRecord.objects.filter(tenant_id=proposal.tenant_id, resource_type=RESOURCE_TYPE, resource_id=str(proposal.pk))
-    return [
-        {
-            "at": r.created_at.isoformat(),
-            "actor": r.actor,
-            "actor_kind": r.actor_kind,
-            "action": r.action,
-            "result": r.result,
-            "state": (r.after or {}).get("state") if isinstance(r.after, dict) else None,
-            "metadata": r.metadata,
-            "request_id": r.request_id,
-        }
-        for r in records.order_by("created_at", "id")
-    ]
-
-
-def revision_state(revision: ConfigRevision) -> dict[str, Any]:
-    return {
-        "scope": revision.scope,
-        "revision": revision.number,
-        "document": revision.document,
-        "sha256": revision.sha256,
-        "created_at": revision.created_at.isoformat(),
-        "proposal_id": str(revision.proposal_id) if revision.proposal_id else None,
-        "parent": revision.parent.number if revision.parent_id and revision.parent else None,
-        "kind": revision.kind,
-        "author": revision.author,
-    }
-
-
-def empty_revision_state(scope: str) -> dict[str, Any]:
-    """Revision 0: a scope nothing has been applied to yet (an empty document)."""
-    return {
-        "scope": scope,
-        "revision": 0,
-        "document": {},
-        "sha256": document_sha256({}),
-        "created_at": None,
-        "proposal_id": None,
-        "parent": None,
-        "kind": None,
-        "author": None,
-    }
 
 
 # --- transitions -------------------------------------------------------------------------------
@@ -589,7 +388,7 @@ def submit_proposal(
     _require_role(actor, required_role, "breakglass_submit" if breakglass else "submit", tenant_id=tenant_id)
     policy = _required_policy()
     if breakglass and not policy.breakglass_enabled:
-        raise Problem(403, "Break-glass is disabled by the kernel policy.", slug="breakglass-disabled")
+        raise BreakglassDisabled("Break-glass is disabled by the kernel policy.")
 
     errors: dict[str, list[str]] = {}
     if not isinstance(scope, str) or scope not in policy.scopes:
@@ -612,7 +411,7 @@ def submit_proposal(
     if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= policy.max_ttl_seconds:
         errors["ttl_seconds"] = [f"The TTL must be an integer from 1 to {policy.max_ttl_seconds} seconds."]
     if errors:
-        raise Problem(400, "The proposal breaks the guardrail policy.", slug="policy-violation", errors=errors)
+        raise PolicyViolation("The proposal breaks the guardrail policy.", errors=errors)
 
     with transaction.atomic():
         base = current_revision(tenant_id, scope)
@@ -623,10 +422,8 @@ def submit_proposal(
             if not same_value(document.get(c["key"]), c["from"])
         ]
         if drifted:
-            raise Problem(
-                409,
+            raise ConfigDrift(
                 "'from' differs from the current configuration for: " + ", ".join(d["key"] for d in drifted),
-                slug="drift",
                 drifted_keys=drifted,
                 current_revision=base.number if base else 0,
             )
@@ -765,29 +562,25 @@ def approve_proposal(
     by the API, the Console and signed webhooks (actor kind ``hook``). Returns the proposal.
     """
     now = _now(now)
-    _check_tenant(actor, proposal)
-    _require_role(actor, Role.KERNEL_ADMIN, "approve", tenant_id=proposal.tenant_id, resource_id=proposal.pk)
-    comment = (comment or "").strip()
-    if len(comment) > MAX_TEXT:
-        raise Problem(400, "The comment is too long.", errors={"comment": [f"At most {MAX_TEXT} characters."]})
-    proposal = expire_if_due(proposal, now)
-    if proposal.state == ProposalState.PENDING and proposal.proposer == actor.subject:
-        raise _refuse_self_approval(actor, proposal, "approve", "Separation of duties: the proposer cannot approve their own proposal.")
-    with transaction.atomic():
-        proposal = _lock_proposal(proposal)
-        _check_if_match(if_match, proposal)
-        if proposal.state != ProposalState.PENDING:
-            raise _invalid_transition(proposal, "approve")
-        if proposal.proposer == actor.subject:
-            raise Problem(403, "Separation of duties: the proposer cannot approve their own proposal.", slug="separation-of-duties")
-        if any(a.approver == actor.subject for a in _approvals(proposal)):
-            raise Problem(
-                409, "You have already approved this proposal; each approver counts once.", slug="already-approved", state=proposal.state
-            )
+    comment = _text(comment)
+    with _transition(
+        proposal,
+        actor,
+        action="approve",
+        role=Role.KERNEL_ADMIN,
+        states=(ProposalState.PENDING,),
+        verb="approve",
+        if_match=if_match,
+        now=now,
+        check_input=lambda: _check_length("comment", comment, "The comment is too long."),
+        not_the_proposer="Separation of duties: the proposer cannot approve their own proposal.",
+    ) as proposal:
+        if any(a.approver == actor.subject for a in approvals_of(proposal)):
+            raise AlreadyApproved("You have already approved this proposal; each approver counts once.", state=proposal.state)
         rbac = _rbac_decision(actor, Role.KERNEL_ADMIN)
         before = proposal_state(proposal)
         _record_approval(proposal, actor, comment=comment, now=now, breakglass=False)
-        count = len(_approvals(proposal))  # read under the proposal lock, plus this one
+        count = len(approvals_of(proposal))  # read under the proposal lock, plus this one
         if count < proposal.required_approvals:
             proposal.version += 1
             proposal.updated_at = now
@@ -839,34 +632,44 @@ def _record_approval(proposal: Proposal, actor: Principal, *, comment: str, now:
             created_at=now,
         )
     except IntegrityError:
-        raise Problem(409, "You have already approved this proposal; each approver counts once.", slug="already-approved") from None
-    proposal.approval_list = [*_approvals(proposal), approval]  # type: ignore[attr-defined]
+        raise AlreadyApproved("You have already approved this proposal; each approver counts once.") from None
+    proposal.approval_list = [*approvals_of(proposal), approval]  # type: ignore[attr-defined]
 
 
-def _required_reason(reason: Any, missing_detail: str) -> str:
-    """REASON stripped; a 400 with MISSING_DETAIL when it is empty, or when it is too long (reject, rollback)."""
-    reason = (reason or "").strip() if isinstance(reason, str) else ""
+def _text(value: Any) -> str:
+    """VALUE stripped ("" when it is not a string): a comment, a reason or a justification as stored."""
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _check_length(field: str, text: str, too_long_detail: str) -> None:
+    if len(text) > MAX_TEXT:
+        raise InvalidInput(too_long_detail, errors={field: [f"At most {MAX_TEXT} characters."]})
+
+
+def _check_reason(reason: str, missing_detail: str) -> None:
+    """A reason (reject, rollback) is required, and at most MAX_TEXT characters."""
     if not reason:
-        raise Problem(400, missing_detail, slug="validation-error", errors={"reason": ["A reason is required."]})
-    if len(reason) > MAX_TEXT:
-        raise Problem(400, "The reason is too long.", slug="validation-error", errors={"reason": [f"At most {MAX_TEXT} characters."]})
-    return reason
+        raise InvalidInput(missing_detail, errors={"reason": ["A reason is required."]})
+    _check_length("reason", reason, "The reason is too long.")
 
 
 def reject_proposal(
     proposal: Proposal, actor: Principal, *, reason: str, if_match: str | None = None, now: datetime | None = None
 ) -> Proposal:
-    """Reject a pending or approved proposal (role kernel.admin); REASON is required (400 otherwise)."""
+    """Reject a pending or approved proposal (role kernel.admin); REASON is required (``InvalidInput`` otherwise)."""
     now = _now(now)
-    _check_tenant(actor, proposal)
-    _require_role(actor, Role.KERNEL_ADMIN, "reject", tenant_id=proposal.tenant_id, resource_id=proposal.pk)
-    reason = _required_reason(reason, "A reason is required to reject a proposal.")
-    proposal = expire_if_due(proposal, now)
-    with transaction.atomic():
-        proposal = _lock_proposal(proposal)
-        _check_if_match(if_match, proposal)
-        if proposal.state not in OPEN_STATES:
-            raise _invalid_transition(proposal, "reject")
+    reason = _text(reason)
+    with _transition(
+        proposal,
+        actor,
+        action="reject",
+        role=Role.KERNEL_ADMIN,
+        states=OPEN_STATES,
+        verb="reject",
+        if_match=if_match,
+        now=now,
+        check_input=lambda: _check_reason(reason, "A reason is required to reject a proposal."),
+    ) as proposal:
         before, previous = proposal_state(proposal), proposal.state
         _set_state(proposal, ProposalState.REJECTED, now, rejected_at=now, reject_reason=reason, decided_by=actor.subject)
         _emit(
@@ -909,10 +712,8 @@ def _append_revision(
     except IntegrityError:
         # Only a writer that bypassed the scope lock can get here; the whole transaction is
         # rolled back (nothing half-done) and the caller is told to retry, never a 500.
-        raise Problem(
-            409,
+        raise Conflict(
             f"Revision {number} of {proposal.scope!r} was written concurrently; read the configuration and try again.",
-            slug="conflict",
             state=proposal.state,
             current_revision=number,
         ) from None
@@ -985,23 +786,23 @@ def apply_proposal(proposal: Proposal, actor: Principal, *, if_match: str | None
     """Apply an approved proposal (role kernel.admin) when the policy's automatic apply is off.
 
     Drift (the scope moved and one of the keys no longer equals ``from``) commits the
-    ``failed`` state with the drifted keys, changes nothing, and then raises 409.
+    ``failed`` state with the drifted keys, changes nothing, and then raises ``ConfigDrift``.
     """
     now = _now(now)
-    _check_tenant(actor, proposal)
-    _require_role(actor, Role.KERNEL_ADMIN, "apply", tenant_id=proposal.tenant_id, resource_id=proposal.pk)
-    proposal = expire_if_due(proposal, now)
-    with transaction.atomic():
-        proposal = _lock_proposal(proposal)
-        _check_if_match(if_match, proposal)
-        if proposal.state != ProposalState.APPROVED:
-            raise _invalid_transition(proposal, "apply")
+    with _transition(
+        proposal,
+        actor,
+        action="apply",
+        role=Role.KERNEL_ADMIN,
+        states=(ProposalState.APPROVED,),
+        verb="apply",
+        if_match=if_match,
+        now=now,
+    ) as proposal:
         _apply_locked(proposal, actor, now, rbac=_rbac_decision(actor, Role.KERNEL_ADMIN))
     if proposal.state == ProposalState.FAILED:
-        raise Problem(
-            409,
+        raise ConfigDrift(
             "The configuration drifted since submission; the proposal is now failed and nothing changed.",
-            slug="drift",
             state=proposal.state,
             drifted_keys=proposal.drifted_keys,
         )
@@ -1013,36 +814,23 @@ def breakglass_approve(
 ) -> Proposal:
     """Break-glass (role kernel.breakglass): one approval that is not the proposer's, then apply at once."""
     now = _now(now)
-    _check_tenant(actor, proposal)
-    _require_role(actor, Role.KERNEL_BREAKGLASS, "breakglass_approve", tenant_id=proposal.tenant_id, resource_id=proposal.pk)
-    policy = _required_policy()
-    if not policy.breakglass_enabled:
-        raise Problem(403, "Break-glass is disabled by the kernel policy.", slug="breakglass-disabled")
-    justification = (justification or "").strip() if isinstance(justification, str) else ""
-    if len(justification) < policy.breakglass_min_justification or len(justification) > MAX_TEXT:
-        raise Problem(
-            400,
-            "Break-glass needs a justification.",
-            slug="validation-error",
-            errors={"justification": [f"Between {policy.breakglass_min_justification} and {MAX_TEXT} characters."]},
-        )
-    proposal = expire_if_due(proposal, now)
-    if proposal.state in OPEN_STATES and proposal.proposer == actor.subject:
-        detail = "Separation of duties: break-glass needs an approval that is not the proposer's."
-        raise _refuse_self_approval(actor, proposal, "breakglass_approve", detail)
-    with transaction.atomic():
-        proposal = _lock_proposal(proposal)
-        _check_if_match(if_match, proposal)
-        if proposal.state not in OPEN_STATES:
-            raise _invalid_transition(proposal, "break-glass apply")
-        if proposal.proposer == actor.subject:
-            raise Problem(
-                403, "Separation of duties: break-glass needs an approval that is not the proposer's.", slug="separation-of-duties"
-            )
+    justification = _text(justification)
+    with _transition(
+        proposal,
+        actor,
+        action="breakglass_approve",
+        role=Role.KERNEL_BREAKGLASS,
+        states=OPEN_STATES,
+        verb="break-glass apply",
+        if_match=if_match,
+        now=now,
+        check_input=lambda: _check_breakglass_justification(justification),
+        not_the_proposer="Separation of duties: break-glass needs an approval that is not the proposer's.",
+    ) as proposal:
         rbac = _rbac_decision(actor, Role.KERNEL_BREAKGLASS)
         extra = {"breakglass": True, "justification": justification}
         before, previous = proposal_state(proposal), proposal.state
-        if not any(a.approver == actor.subject for a in _approvals(proposal)):
+        if not any(a.approver == actor.subject for a in approvals_of(proposal)):
             _record_approval(proposal, actor, comment=justification, now=now, breakglass=True)
         proposal.breakglass = True  # saved by _apply_locked with the rest of the row
         applying_before: dict[str, Any] | None = None
@@ -1067,29 +855,45 @@ def breakglass_approve(
     return proposal
 
 
+def _check_breakglass_justification(justification: str) -> None:
+    """Break-glass is on in the policy, and the justification's length within its bounds."""
+    policy = _required_policy()
+    if not policy.breakglass_enabled:
+        raise BreakglassDisabled("Break-glass is disabled by the kernel policy.")
+    if len(justification) < policy.breakglass_min_justification or len(justification) > MAX_TEXT:
+        raise InvalidInput(
+            "Break-glass needs a justification.",
+            errors={"justification": [f"Between {policy.breakglass_min_justification} and {MAX_TEXT} characters."]},
+        )
+
+
 def rollback_proposal(
     proposal: Proposal, actor: Principal, *, reason: str, if_match: str | None = None, now: datetime | None = None
 ) -> Proposal:
     """Roll back an applied proposal (role kernel.admin): the applied revision's parent document
     becomes a new revision (history is never rewritten). Refused (409) when a later revision
-    was applied on top, which must be rolled back first.
+    was applied on top (``Superseded``), which must be rolled back first.
     """
     now = _now(now)
-    _check_tenant(actor, proposal)
-    _require_role(actor, Role.KERNEL_ADMIN, "rollback", tenant_id=proposal.tenant_id, resource_id=proposal.pk)
-    reason = _required_reason(reason, "A reason is required to roll back.")
-    with transaction.atomic():
-        proposal = _lock_proposal(proposal)
-        _check_if_match(if_match, proposal)
-        if proposal.state != ProposalState.APPLIED or proposal.applied_revision_id is None:
-            raise _invalid_transition(proposal, "roll back")
+    reason = _text(reason)
+    with _transition(
+        proposal,
+        actor,
+        action="rollback",
+        role=Role.KERNEL_ADMIN,
+        states=(ProposalState.APPLIED,),
+        verb="roll back",
+        if_match=if_match,
+        now=now,
+        check_input=lambda: _check_reason(reason, "A reason is required to roll back."),
+    ) as proposal:
+        if proposal.applied_revision_id is None:  # an applied proposal always has one; never trust that blindly
+            raise InvalidTransition(f"Cannot roll back a proposal in state {proposal.state!r}.", state=proposal.state)
         head, applied = _lock_scope(proposal.tenant_id, proposal.scope, now, with_parent=True)
         if applied is None or applied.pk != proposal.applied_revision_id:
             current_number = applied.number if applied else 0
-            raise Problem(
-                409,
+            raise Superseded(
                 f"Revision {current_number} of {proposal.scope!r} was applied after this proposal; roll that back first.",
-                slug="superseded",
                 state=proposal.state,
                 current_revision=current_number,
             )

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from aion.auth.principal import Principal
+from aion.errors import DomainError, NotFound, StaleVersion
 from aion.models import AuditRecord
 from aion.problems import Problem
 from aion.rbac import Role, role_required
@@ -39,7 +40,7 @@ def _principal(request: HttpRequest) -> Principal:
 def _proposal_or_404(request: HttpRequest, proposal_id: Any) -> Proposal:
     try:
         return services.get_proposal_for_tenant(_principal(request).tenant_id, proposal_id)
-    except Problem:
+    except NotFound:
         raise Http404("No such proposal.") from None
 
 
@@ -256,8 +257,8 @@ def proposal_action(request: HttpRequest, proposal_id: Any, action: str) -> Http
             proposal = services.rollback_proposal(proposal, principal, reason=text, if_match=etag)
         else:
             proposal = services.breakglass_approve(proposal, principal, justification=text, if_match=etag)
-    except Problem as problem:
-        if problem.status_code == 412:
+    except DomainError as problem:
+        if isinstance(problem, StaleVersion):
             current = Proposal.objects.get(pk=proposal.pk)
             messages.error(
                 request,

@@ -26,9 +26,10 @@ from rest_framework.exceptions import ParseError
 from aion import audit
 from aion.api.parsers import decode_json_body
 from aion.auth.principal import Principal
+from aion.errors import DomainError, NotFound
 from aion.incidents import record_incident, record_incident_once
 from aion.models import AuditResult, IncidentKind
-from aion.problems import Problem
+from aion.problems import Problem, domain_status
 from aion.rbac import Role
 from aion.secrets import SecretUnavailable
 from hooks import idempotency, signing
@@ -257,7 +258,8 @@ def hook_principal(source: ResolvedSource) -> Principal:
 def _act_on_approval(
     source: ResolvedSource, tenant_id: str, delivery_id: str, data: dict[str, Any], *, now: datetime
 ) -> tuple[int, dict[str, Any]]:
-    """Call the Kernel action. Kernel problems (404, 409, 412...) become the stored first response.
+    """Call the Kernel action. Its refusals (domain errors: not found, conflict, stale version...) become the
+    stored first response, with the status the API gives their kind (``aion.problems.domain_status``).
 
     ``hook_approvals_total{result}``: ``applied``, ``not_found`` (no such proposal in this tenant) or
     ``refused`` (the Kernel refused the transition).
@@ -268,9 +270,9 @@ def _act_on_approval(
     base = {"delivery_id": delivery_id, "proposal_id": str(data["proposal_id"]), "decision": decision.value, "source": source.name}
     metadata = {"delivery_id": delivery_id, "approver": data["approver"], "source": source.name}
 
-    def refused(problem: Problem, result: str) -> tuple[int, dict[str, Any]]:
+    def refused(refusal: DomainError, result: str) -> tuple[int, dict[str, Any]]:
         HOOK_APPROVALS.labels(decision.value, result).inc()
-        status, detail = int(problem.status_code), str(problem.detail)
+        status, detail = domain_status(refusal), refusal.detail
         with transaction.atomic():
             audit.record(
                 f"hooks.approval.{decision.value}", "kernel_proposal", data["proposal_id"], actor=principal,
@@ -280,8 +282,8 @@ def _act_on_approval(
 
     try:
         proposal = kernel_services.get_proposal_for_tenant(tenant_id, data["proposal_id"])
-    except Problem as problem:  # the lookup's only refusal: the tenant has no such proposal (another tenant's id included)
-        return refused(problem, "not_found")
+    except NotFound as refusal:  # the tenant has no such proposal (another tenant's id included)
+        return refused(refusal, "not_found")
     try:
         with transaction.atomic():
             if decision == ApprovalDecision.APPROVE:
@@ -293,7 +295,7 @@ def _act_on_approval(
                 f"hooks.approval.{decision.value}", "kernel_proposal", proposal.pk, actor=principal, tenant_id=tenant_id,
                 after={"state": proposal.state}, metadata={**metadata, "source_origin": source.origin},
             )  # fmt: skip
-    except Problem as problem:
-        return refused(problem, "refused")
+    except DomainError as refusal:
+        return refused(refusal, "refused")
     HOOK_APPROVALS.labels(decision.value, "applied").inc()
     return 200, {**base, "state": proposal.state, "approver": data["approver"]}

@@ -1,4 +1,4 @@
-"""Request and response shapes of the kernel API (the response is ``services.proposal_state``)."""
+"""Request and response shapes of the kernel API (the response is ``presenters.proposal_state``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from kernel import services
+from kernel import presenters, services
 from kernel.models import Proposal
 
 
@@ -90,7 +90,7 @@ class ApprovalOutSerializer(serializers.Serializer):
 
 
 class ProposalSerializer(serializers.Serializer):
-    """A proposal as served: ``services.proposal_state`` (fields declared for the OpenAPI schema)."""
+    """A proposal as served: ``presenters.proposal_state`` (fields declared for the OpenAPI schema)."""
 
     id = serializers.UUIDField(read_only=True)
     tenant_id = serializers.CharField(read_only=True)
@@ -118,7 +118,7 @@ class ProposalSerializer(serializers.Serializer):
     etag = serializers.CharField(read_only=True)
 
     def to_representation(self, instance: Proposal) -> dict[str, Any]:
-        return services.proposal_state(instance)
+        return presenters.proposal_state(instance)
 
 
 class RevisionSerializer(serializers.Serializer):
@@ -140,7 +140,7 @@ class ProposalDetailSerializer(ProposalSerializer):
     history = serializers.JSONField(read_only=True)
 
     def to_representation(self, instance: Proposal) -> dict[str, Any]:
-        data = services.proposal_state(instance)
-        data["diff"] = services.proposal_diff(instance)
-        data["history"] = services.proposal_history(instance)
+        data = presenters.proposal_state(instance)
+        data["diff"] = presenters.proposal_diff(instance)
+        data["history"] = presenters.proposal_history(instance)
         return data

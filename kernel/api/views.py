@@ -23,7 +23,7 @@ from aion.api.views import APIView, GenericViewSet
 from aion.auth.principal import Principal
 from aion.problems import Problem
 from aion.rbac import Role, RolePermission
-from kernel import services
+from kernel import presenters, services
 from kernel.api import serializers
 from kernel.filtersets import ProposalFilterSet
 from kernel.models import ConfigRevision, Proposal
@@ -52,7 +52,7 @@ def _principal(request: Any) -> Principal:
 
 def proposal_response(proposal: Proposal, status: int = 200, *, detail: bool = False) -> Response:
     serializer = serializers.ProposalDetailSerializer if detail else serializers.ProposalSerializer
-    return Response(serializer(proposal).data, status=status, headers={"ETag": services.proposal_etag(proposal)})
+    return Response(serializer(proposal).data, status=status, headers={"ETag": presenters.proposal_etag(proposal)})
 
 
 class ProposalPagination(Pagination):
@@ -110,11 +110,11 @@ class ProposalViewSet(GenericViewSet):
     def list(self, request: Request) -> Response:
         # Reads see expiry at once, even between two runs of the beat job.
         services.expire_proposals(tenant_id=_principal(request).tenant_id)
-        rows = services.proposal_rows(_principal(request).tenant_id)
+        rows = presenters.proposal_rows(_principal(request).tenant_id)
         if request.query_params.keys() & ProposalFilterSet.base_filters.keys():
             rows = self.filter_queryset(rows)  # building the filter set costs more than the page: only when asked
         page = self.paginate_queryset(rows)
-        data = services.proposal_states(page if page is not None else rows)
+        data = presenters.proposal_states(page if page is not None else rows)
         return self.get_paginated_response(data) if page is not None else Response(data)
 
     @extend_schema(responses=serializers.ProposalDetailSerializer)
@@ -202,8 +202,8 @@ class ConfigView(ConfigReadView):
         revision = services.current_revision(tenant_id, scope)
         if revision is None and not _known_scope(tenant_id, scope):
             raise self.unknown_scope(scope)
-        data = services.revision_state(revision) if revision else services.empty_revision_state(scope)
-        etag = services.revision_etag(tenant_id, scope, data["revision"], data["sha256"])
+        data = presenters.revision_state(revision) if revision else presenters.empty_revision_state(scope)
+        etag = presenters.revision_etag(tenant_id, scope, data["revision"], data["sha256"])
         wanted = {tag.strip() for tag in request.META.get("HTTP_IF_NONE_MATCH", "").split(",") if tag.strip()}
         if etag in wanted or f"W/{etag}" in wanted or "*" in wanted:
             return Response(status=304, headers={"ETag": etag})
@@ -225,7 +225,7 @@ class RevisionListView(ConfigReadView):
         queryset = ConfigRevision.objects.filter(tenant_id=tenant_id, scope=scope).select_related("parent").order_by("-number")
         paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response([services.revision_state(r) for r in page or []])
+        return paginator.get_paginated_response([presenters.revision_state(r) for r in page or []])
 
 
 class RevisionDetailView(ConfigReadView):
@@ -236,8 +236,8 @@ class RevisionDetailView(ConfigReadView):
         revision = ConfigRevision.objects.filter(tenant_id=tenant_id, scope=scope, number=number).select_related("parent").first()
         if revision is None:
             raise Problem(404, f"No revision {number} of scope {scope!r}.", slug="not-found")
-        data = services.revision_state(revision)
-        return Response(data, headers={"ETag": services.revision_etag(revision.tenant_id, scope, revision.number, revision.sha256)})
+        data = presenters.revision_state(revision)
+        return Response(data, headers={"ETag": presenters.revision_etag(revision.tenant_id, scope, revision.number, revision.sha256)})
 
 
 class PolicyView(APIView):

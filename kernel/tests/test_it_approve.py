@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 
 from aion.auth.principal import Principal
+from aion.errors import NotAllowed
 from aion.models import AuditRecord
+from aion.problems import domain_status
 from aion.roles import Role
 from aion.testing.factories import api_client
 from kernel import services
+from kernel.errors import ProposalNotFound
 from kernel.models import Proposal
 from kernel.tests.conftest import act, assert_valid_event, change, kernel_events, persona, submit
 
@@ -105,9 +108,9 @@ def test_negative_authorisation(proposer, admin, outsider):
 def test_rbac_is_checked_in_the_action_itself_and_denials_are_audited(proposer):
     proposal = Proposal.objects.get(pk=submit(proposer)["id"])
     hook_without_role = Principal(kind="hook", subject="hook:ci", tenant_id="acme", roles=frozenset({"kernel.proposer"}))
-    with pytest.raises(Exception) as denied:
+    with pytest.raises(NotAllowed) as denied:  # a domain error: the service knows no HTTP
         services.approve_proposal(proposal, hook_without_role, comment="from a webhook")
-    assert getattr(denied.value, "status_code", None) == 403
+    assert domain_status(denied.value) == 403 and denied.value.extra["required_role"] == "kernel.admin"
     record = AuditRecord.objects.get(resource_id=str(proposal.pk), result="denied")
     assert record.metadata["rbac"]["required_role"] == "kernel.admin" and record.metadata["rbac"]["allowed"] is False
 
@@ -115,9 +118,9 @@ def test_rbac_is_checked_in_the_action_itself_and_denials_are_audited(proposer):
     approved = services.approve_proposal(proposal, hook, comment="signed webhook")
     assert approved.state == "applied"
     other_tenant_hook = Principal(kind="hook", subject="hook:x", tenant_id="globex", roles=frozenset({"kernel.admin"}))
-    with pytest.raises(Exception) as hidden:
+    with pytest.raises(ProposalNotFound) as hidden:
         services.approve_proposal(proposal, other_tenant_hook)
-    assert getattr(hidden.value, "status_code", None) == 404
+    assert domain_status(hidden.value) == 404
 
 
 def test_without_auto_apply_the_final_approval_stops_at_approved_and_apply_is_explicit(proposer, admin, admin2, policy_file):

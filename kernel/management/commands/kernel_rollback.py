@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from aion.auth.principal import system_principal
-from aion.problems import Problem
+from aion.errors import DomainError
 from aion.roles import Role
 from kernel import services
 
@@ -29,7 +29,7 @@ class Command(BaseCommand):
         try:
             proposal = services.get_proposal_for_tenant(options["tenant"], options["proposal_id"])
             proposal = services.rollback_proposal(proposal, actor, reason=options["reason"])
-        except Problem as problem:
-            raise CommandError(f"{problem.status_code}: {problem.detail}") from problem
+        except DomainError as refusal:
+            raise CommandError(f"{refusal.code}: {refusal.detail}") from refusal
         revision = proposal.rollback_revision.number if proposal.rollback_revision else "?"
         self.stdout.write(f"proposal {proposal.pk} rolled back; {proposal.scope} is now at revision {revision}")
