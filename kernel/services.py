@@ -379,8 +379,8 @@ def submit_proposal(
     """Validate against the policy and the current revision, then store a pending proposal.
 
     ``breakglass=True`` (role kernel.breakglass) applies at once with no approval; the
-    justification is mandatory. Policy breaches are 400 with field errors; a ``from``
-    that differs from the current value is 409 naming the drifted keys.
+    justification is mandatory. Policy breaches are ``PolicyViolation`` with field errors; a ``from``
+    that differs from the current value is ``ConfigDrift`` naming the drifted keys.
     """
     now = _now(now)
     tenant_id = actor.tenant_id
@@ -558,7 +558,7 @@ def approve_proposal(
     Separation of duties: the proposer can never approve; each approver counts once; the
     proposal becomes ``approved`` at ``required_approvals`` distinct approvals and, when the
     policy snapshot says ``auto_apply``, is applied in the same transaction (a drifted scope
-    leaves it ``failed``). ``if_match`` is the ETag the caller read (412 when stale). Called
+    leaves it ``failed``). ``if_match`` is the ETag the caller read (``ProposalChanged`` when stale). Called
     by the API, the Console and signed webhooks (actor kind ``hook``). Returns the proposal.
     """
     now = _now(now)
@@ -620,7 +620,7 @@ def _record_approval(proposal: Proposal, actor: Principal, *, comment: str, now:
     """Store ACTOR's approval of the locked PROPOSAL (its first write: a refusal rolls back nothing else)."""
     try:
         # No savepoint: the caller checked for a duplicate under the proposal lock, and if the
-        # constraint still fires, the 409 leaves the caller's transaction, which rolls back whole.
+        # constraint still fires, the ``AlreadyApproved`` leaves the caller's transaction, which rolls back whole.
         approval = Approval.objects.create(
             proposal=proposal,
             approver=actor.subject,
@@ -711,7 +711,7 @@ def _append_revision(
         )
     except IntegrityError:
         # Only a writer that bypassed the scope lock can get here; the whole transaction is
-        # rolled back (nothing half-done) and the caller is told to retry, never a 500.
+        # rolled back (nothing half-done) and the caller is told to retry (``Conflict``), never a crash.
         raise Conflict(
             f"Revision {number} of {proposal.scope!r} was written concurrently; read the configuration and try again.",
             state=proposal.state,
@@ -871,7 +871,7 @@ def rollback_proposal(
     proposal: Proposal, actor: Principal, *, reason: str, if_match: str | None = None, now: datetime | None = None
 ) -> Proposal:
     """Roll back an applied proposal (role kernel.admin): the applied revision's parent document
-    becomes a new revision (history is never rewritten). Refused (409) when a later revision
+    becomes a new revision (history is never rewritten). Refused when a later revision
     was applied on top (``Superseded``), which must be rolled back first.
     """
     now = _now(now)
