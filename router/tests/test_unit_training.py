@@ -133,7 +133,7 @@ def _frozen_shape(document: dict) -> list:
 def sample_sets(draw, document: dict):
     keys = [f"rule:{r['name']}" for r in document.get("rules") or []] + ["default", ""]
     names = [*NAMES, "module:m0", "module:m1"]
-    count = draw(st.integers(0, 120))
+    count = draw(st.integers(0, 80))
     return [
         SampleRow(
             target=draw(st.sampled_from(names)),
@@ -156,7 +156,7 @@ def trained_policies(draw):
     return document, yaml.safe_load(text), parse_policy(text)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(trained=trained_policies(), view=views(), spec=tasks(privacy="local-only"))
 def test_every_trained_policy_keeps_local_only_tasks_local(trained, view, spec):
     document, candidate, policy = trained
