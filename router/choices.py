@@ -65,3 +65,4 @@ class RevisionSource(models.TextChoices):
     RELOAD = "reload"
     ROLLBACK = "rollback"
     BOOTSTRAP = "bootstrap"
+    TRAINING = "training"  # submitted by a training run (manage.py router_train, the weekly_model_train DAG)

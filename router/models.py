@@ -23,6 +23,11 @@ class PolicyRevision(models.Model):
     source = models.CharField(max_length=16, choices=RevisionSource.choices, default=RevisionSource.RELOAD)
     restored_from = models.PositiveIntegerField(null=True, blank=True, help_text="For rollbacks: the revision re-activated")
     path = models.CharField(max_length=500, blank=True)
+    # A submitted revision (POST /v1/router/policy/revisions) waits here until a reload names it.
+    pending = models.BooleanField(default=False, help_text="Submitted, not yet activated by a reload")
+    training_report = models.JSONField(
+        null=True, blank=True, help_text="The training run that produced it: samples used, metrics before and after, decision"
+    )
 
     class Meta:
         ordering = ["-number"]

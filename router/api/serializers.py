@@ -140,7 +140,7 @@ class PolicyRevisionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PolicyRevision
-        fields = ["revision", "sha256", "author", "created_at", "source", "restored_from", "path", "diff"]
+        fields = ["revision", "sha256", "author", "created_at", "source", "restored_from", "path", "pending", "training_report", "diff"]
 
 
 class RollbackInputSerializer(serializers.Serializer):
@@ -196,3 +196,43 @@ class TargetsResponseSerializer(serializers.Serializer):
     policy_revision = serializers.IntegerField()
     targets = TargetRowSerializer(many=True)
     budget = BudgetSerializer()
+
+
+# --- The learning loop: samples export, training, submitted revisions ------------------------------------------
+
+
+class ReloadInputSerializer(serializers.Serializer):
+    """POST /v1/router/policy/reload: no body re-reads the file; ``revision`` activates a pending submitted one."""
+
+    revision = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
+
+
+class RuntimeSampleSerializer(serializers.Serializer):
+    sample_id = serializers.UUIDField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    task_id = serializers.UUIDField(allow_null=True)
+    intent = serializers.CharField(allow_null=True)
+    rule = serializers.CharField(allow_null=True, help_text="The task's chosen_by: rule:<name> or default")
+    target = serializers.CharField()
+    route = serializers.CharField()
+    outcome = serializers.CharField()
+    latency_ms = serializers.FloatField()
+    tokens = serializers.IntegerField()
+    cost_usd = serializers.FloatField()
+
+
+class TrainInputSerializer(serializers.Serializer):
+    since = serializers.CharField(max_length=64, default="7d", help_text="A duration back from now (7d, 12h) or an ISO 8601 time")
+    until = serializers.CharField(max_length=64, required=False, help_text="ISO 8601; default now")
+
+
+class TrainResponseSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["promote", "no-change"])
+    reason = serializers.CharField()
+    candidate = serializers.CharField(allow_null=True, help_text="The candidate policy (YAML); submit it to promote")
+    report = serializers.JSONField(help_text="Samples used, per-target figures, changes, expected figures before and after")
+
+
+class RevisionSubmitSerializer(serializers.Serializer):
+    content = serializers.CharField(max_length=1_000_000, trim_whitespace=False, help_text="The policy document (YAML)")
+    report = serializers.JSONField(required=False, allow_null=True, help_text="The training run's report, stored on the revision")

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import django_filters
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import StreamingHttpResponse
@@ -22,26 +23,33 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from aion.api.views import APIView, GenericViewSet
+from aion.api.filters import BoundedIsoDateTimeFilter
+from aion.api.views import APIView, GenericViewSet, ListAPIView
 from aion.problems import Problem
 from aion.roles import Role
-from router import services
+from router import promotion, services
 from router.api.serializers import (
     DecisionSerializer,
     PolicyResponseSerializer,
     PolicyRevisionSerializer,
+    ReloadInputSerializer,
     RevisionChangeSerializer,
+    RevisionSubmitSerializer,
     RollbackInputSerializer,
     RouteInputSerializer,
+    RuntimeSampleSerializer,
     TargetsResponseSerializer,
     TaskInputSerializer,
     TaskSerializer,
+    TrainInputSerializer,
+    TrainResponseSerializer,
 )
 from router.choices import TERMINAL_STATUSES
 from router.filtersets import TaskFilterSet
-from router.models import PolicyRevision, PolicyState, Task
+from router.models import PolicyRevision, PolicyState, RuntimeSample, Task
 from router.policy import PolicyInvalid, parse_policy, read_policy_file
 from router.policy_store import active_policy
+from router.samples import parse_since, sample_dict, with_rule
 from router.stats import runtime_view
 
 _HISTORY_LIMIT = 50
@@ -93,13 +101,21 @@ class PolicyView(APIView):
 
 
 class PolicyReloadView(APIView):
-    """POST /v1/router/policy/reload: re-read, validate, store and activate the policy file."""
+    """POST /v1/router/policy/reload: re-read, validate, store and activate the policy file.
+
+    With ``{"revision": N}``: activate the pending revision N (submitted by a training run) instead.
+    """
 
     required_role = Role.ROUTER_ADMIN
     rate_limit_class = "write"
 
-    @extend_schema(request=None, responses={200: RevisionChangeSerializer, 201: RevisionChangeSerializer})
+    @extend_schema(request=ReloadInputSerializer, responses={200: RevisionChangeSerializer, 201: RevisionChangeSerializer})
     def post(self, request: Request) -> Response:
+        body = ReloadInputSerializer(data=request.data or {})
+        body.is_valid(raise_exception=True)
+        if "revision" in body.validated_data:
+            revision, created = promotion.activate_revision(body.validated_data["revision"], actor=request.user, tenant_id=_tenant(request))
+            return _revision_response(revision, created)
         try:
             revision, created = services.reload_policy(actor=request.user, tenant_id=_tenant(request))
         except PolicyInvalid as exc:
@@ -124,6 +140,74 @@ class PolicyRollbackView(APIView):
         except PolicyInvalid as exc:
             raise _invalid(exc) from exc
         return _revision_response(revision, created)
+
+
+class PolicyRevisionsView(APIView):
+    """POST /v1/router/policy/revisions {content, report}: store a policy document as a new pending revision.
+
+    201 with the revision; 200 when the content equals the active or a pending revision (a retry). It
+    becomes active with ``POST /v1/router/policy/reload {"revision": N}``.
+    """
+
+    required_role = Role.ROUTER_ADMIN
+    rate_limit_class = "write"
+
+    @extend_schema(request=RevisionSubmitSerializer, responses={200: RevisionChangeSerializer, 201: RevisionChangeSerializer})
+    def post(self, request: Request) -> Response:
+        body = RevisionSubmitSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        report = data.get("report")
+        revision, created = promotion.submit_revision(
+            data["content"], report=report if isinstance(report, dict) else None, actor=request.user, tenant_id=_tenant(request)
+        )
+        return _revision_response(revision, created)
+
+
+class PolicyTrainView(APIView):
+    """POST /v1/router/policy/train {since, until}: train a candidate on the samples and judge it; stores nothing."""
+
+    required_role = Role.ROUTER_ADMIN
+    rate_limit_class = "write"
+
+    @extend_schema(request=TrainInputSerializer, responses=TrainResponseSerializer)
+    def post(self, request: Request) -> Response:
+        body = TrainInputSerializer(data=request.data or {})
+        body.is_valid(raise_exception=True)
+        since = parse_since(body.validated_data["since"])
+        until = parse_since(body.validated_data["until"], field="until") if body.validated_data.get("until") else None
+        run = promotion.train_policy(since=since, until=until)
+        result = run.result
+        return Response({"decision": result.decision, "reason": result.reason, "candidate": result.candidate, "report": result.report})
+
+
+class SampleFilterSet(django_filters.FilterSet):
+    since = BoundedIsoDateTimeFilter(field_name="created_at", lookup_expr="gte", help_text="ISO 8601, inclusive")
+    until = BoundedIsoDateTimeFilter(field_name="created_at", lookup_expr="lt", help_text="ISO 8601, exclusive")
+
+    class Meta:
+        model = RuntimeSample
+        fields = ["since", "until"]
+
+
+class SamplesView(ListAPIView):
+    """GET /v1/router/samples?since=&until=: the caller's tenant's runtime samples, oldest first, paginated.
+
+    Each sample carries its task's intent and rule (``chosen_by``): what the training groups by.
+    """
+
+    required_role = Role.ROUTER_ADMIN  # auditor reads through aion.rbac's read-only rule
+    queryset = RuntimeSample.objects.all()
+    serializer_class = RuntimeSampleSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = SampleFilterSet
+
+    def get_queryset(self) -> Any:
+        return with_rule(super().get_queryset())
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([sample_dict(sample) for sample in page or []])
 
 
 class RouteDryRunView(APIView):

@@ -21,7 +21,8 @@ INTENTS = ["chat.answer", "chat.summarize", "embed.text", "code.review"]
 
 
 @st.composite
-def policies(draw):
+def policy_documents(draw):
+    """A policy document (the YAML's mapping) the schema accepts; ``policies`` parses it."""
     count = draw(st.integers(min_value=1, max_value=len(NAMES)))
     targets = []
     for name in NAMES[:count]:
@@ -69,7 +70,12 @@ def policies(draw):
         "rules": rules,
         "default": choice(),
     }
-    return parse_policy(yaml.safe_dump(document))
+    return document
+
+
+@st.composite
+def policies(draw):
+    return parse_policy(yaml.safe_dump(draw(policy_documents())))
 
 
 @st.composite
