@@ -85,6 +85,8 @@ class Agent:
         self.clock = clock
         self.stopping = threading.Event()
         self.last_report_error = ControlPlaneError("no report sent yet")
+        self.next_heartbeat: float | None = None  # None: the first --watch cycle reports at once
+        self.unreported = False
 
     # --- one cycle -------------------------------------------------------------------------------------
 
@@ -235,36 +237,35 @@ class Agent:
         self.state.save()
         return EXIT_FAILURES if cycle.failures else EXIT_OK
 
-    def watch(self, *, cycles: int | None = None) -> int:
-        """Polls every ``interval`` until stopped (SIGTERM) or CYCLES passes. Reports when something changed, when the
-        last report was not accepted, and as a heartbeat every ``heartbeat`` seconds. A failed fetch or report
-        waits a backoff delay instead of the interval."""
-        next_heartbeat = self.clock()  # the first cycle always reports
-        unreported = False
-        done = 0
+    def tick(self) -> float:
+        """One --watch iteration: a cycle, a report when something changed, when the last report was not accepted,
+        or as a heartbeat every ``heartbeat`` seconds. The seconds to wait before the next: the interval, or a
+        backoff delay after a failed fetch or report."""
+        cycle = self.cycle()
+        changed = cycle.applied or cycle.fingerprint != self.state.data.get("last_report")
+        heartbeat_due = self.next_heartbeat is None or self.clock() >= self.next_heartbeat
+        delay = self.options.interval
+        failed = cycle.fetch_failed
+        if changed or self.unreported or heartbeat_due:
+            if self.send(cycle, heartbeat=not (changed or self.unreported)):
+                self.unreported = False
+                self.next_heartbeat = self.clock() + self.options.heartbeat
+            else:
+                self.unreported = failed = True
+                error = self.last_report_error
+                self.log("report_failed", status=error.status, error=str(error), retryable=error.retryable)
+        if failed:
+            delay = self.backoff.next_delay() if self.last_report_error.retryable or not self.unreported else self.options.backoff_max
+            self.log("backoff", retry_in=delay)
+        else:
+            self.backoff.reset()
+        self.state.save()
+        return delay
+
+    def watch(self) -> int:
+        """Ticks until SIGTERM (or SIGINT)."""
         while not self.stopping.is_set():
-            cycle = self.cycle()
-            changed = cycle.applied or cycle.fingerprint != self.state.data.get("last_report")
-            heartbeat_due = self.clock() >= next_heartbeat
-            delay = self.options.interval
-            if changed or unreported or heartbeat_due:
-                if self.send(cycle, heartbeat=not (changed or unreported)):
-                    unreported = False
-                    next_heartbeat = self.clock() + self.options.heartbeat
-                    if not cycle.fetch_failed:
-                        self.backoff.reset()
-                else:
-                    unreported = True
-                    error = self.last_report_error
-                    delay = self.backoff.next_delay() if error.retryable else self.options.backoff_max
-                    self.log("report_failed", status=error.status, error=str(error), retry_in=delay)
-            if cycle.fetch_failed and not unreported:
-                delay = self.backoff.next_delay()
-            self.state.save()
-            done += 1
-            if cycles is not None and done >= cycles:
-                break
-            self.stopping.wait(delay)
+            self.stopping.wait(self.tick())
         return EXIT_OK
 
     def stop(self, *_: Any) -> None:
