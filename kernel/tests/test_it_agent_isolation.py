@@ -58,7 +58,9 @@ def test_the_import_contract_forbids_every_other_module_of_kernel():
     contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
     contract = next(c for c in contracts if c["id"] == "node-agent")
     assert contract["type"] == "forbidden" and contract["source_modules"] == ["kernel.agent"]
-    siblings = {f"kernel.{p.stem}" for p in (ROOT / "kernel").iterdir() if (p.suffix == ".py" or p.is_dir()) and not p.name.startswith("__")}
+    siblings = {
+        f"kernel.{p.stem}" for p in (ROOT / "kernel").iterdir() if (p.suffix == ".py" or p.is_dir()) and not p.name.startswith("__")
+    }
     siblings -= {"kernel.agent"}
     assert siblings <= set(contract["forbidden_modules"]), sorted(siblings - set(contract["forbidden_modules"]))
     assert {"django", "aion", "rest_framework", "celery"} <= set(contract["forbidden_modules"])

@@ -31,7 +31,7 @@ def recording_modprobe(tmp_path: Path, loaded: str = "") -> tuple[Path, Path, Pa
     log.write_text("")
     script = tmp_path / "modprobe"
     script.write_text(RECORDING_MODPROBE.format(log=log, modules=modules))
-    os.chmod(script, 0o755)
+    os.chmod(script, 0o700)
     return script, log, root
 
 
@@ -54,19 +54,19 @@ def test_a_module_in_place_runs_no_command(tmp_path):
 
 
 def test_a_failing_command_fails_the_key_with_its_error(tmp_path):
-    script, log, root = recording_modprobe(tmp_path)
+    script, _log, root = recording_modprobe(tmp_path)
     result, before, after = apply_key(KernelModuleApplier(root, str(script)), "fail_nvidia", "load")
     assert result.outcome == FAILED and (before, after) == ("block", "block")
     assert "exited 1" in (result.error or "") and "Module fail_nvidia not found" in (result.error or "")
 
 
 def test_a_command_that_succeeds_without_loading_fails_the_read_back(tmp_path):
-    script, log, root = recording_modprobe(tmp_path)
+    script, _log, root = recording_modprobe(tmp_path)
     result = apply_key(KernelModuleApplier(root, str(script)), "lazy", "load")[0]
     assert result.outcome == FAILED and result.error == "read back 'block' after writing 'load'"
 
 
 def test_a_missing_command_or_proc_modules_fails_the_key(tmp_path):
-    script, log, root = recording_modprobe(tmp_path)
+    script, _log, root = recording_modprobe(tmp_path)
     assert "not found" in (apply_key(KernelModuleApplier(root, str(tmp_path / "nope")), "overlay", "load")[0].error or "")
     assert "cannot read" in (apply_key(KernelModuleApplier(tmp_path / "elsewhere", str(script)), "overlay", "load")[0].error or "")

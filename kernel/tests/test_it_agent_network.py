@@ -26,7 +26,9 @@ def namespace() -> Iterator[str]:
     name = f"aion-agent-{secrets.token_hex(4)}"
     subprocess.run([ip, "netns", "add", name], check=True, capture_output=True, timeout=30)
     try:
-        subprocess.run([ip, "netns", "exec", name, ip, "link", "add", "agent0", "type", "veth", "peer", "name", "agent1"], check=True, timeout=30)
+        subprocess.run(
+            [ip, "netns", "exec", name, ip, "link", "add", "agent0", "type", "veth", "peer", "name", "agent1"], check=True, timeout=30
+        )
         yield name
     finally:
         subprocess.run([ip, "netns", "delete", name], check=False, capture_output=True, timeout=30)
@@ -39,7 +41,9 @@ def test_the_mtu_of_a_named_link_is_set_and_read_back(namespace):
     assert applier.observe("mtu") == "1500"
     result, before, after = apply_key(applier, "mtu", "1400")
     assert (result.outcome, result.error, before, after) == (APPLIED, None, "1500", "1400")
-    link = subprocess.run(["ip", "netns", "exec", namespace, "ip", "link", "show", "dev", "agent0"], capture_output=True, text=True, timeout=30)
+    link = subprocess.run(
+        ["ip", "netns", "exec", namespace, "ip", "link", "show", "dev", "agent0"], capture_output=True, text=True, timeout=30
+    )
     assert " mtu 1400 " in link.stdout
     assert apply_key(applier, "mtu", "1400")[0].outcome == UNCHANGED
 

@@ -6,7 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from kernel.agent.appliers import APPLIED, FAILED, UNCHANGED, KernelModuleApplier, NetworkApplier, SysctlApplier, apply_key, desired_text, normalise
+from kernel.agent.appliers import (
+    APPLIED,
+    FAILED,
+    UNCHANGED,
+    KernelModuleApplier,
+    NetworkApplier,
+    SysctlApplier,
+    apply_key,
+    desired_text,
+    normalise,
+)
 
 
 def sysctl_file(root: Path, key: str, text: str) -> Path:
@@ -68,7 +78,14 @@ def test_a_read_back_that_differs_fails_with_both_values(tmp_path):
 
 
 def test_document_values_are_spelled_as_the_host_spells_them():
-    assert [desired_text(v) for v in (1024, True, False, "deny", "  a  b ", [4096, 87380])] == ["1024", "1", "0", "deny", "a b", "4096 87380"]
+    assert [desired_text(v) for v in (1024, True, False, "deny", "  a  b ", [4096, 87380])] == [
+        "1024",
+        "1",
+        "0",
+        "deny",
+        "a b",
+        "4096 87380",
+    ]
     assert normalise("\t 1  2\n3 \n") == "1 2 3"
 
 
