@@ -64,3 +64,28 @@ def test_the_import_contract_forbids_every_other_module_of_kernel():
     siblings -= {"kernel.agent"}
     assert siblings <= set(contract["forbidden_modules"]), sorted(siblings - set(contract["forbidden_modules"]))
     assert {"django", "aion", "rest_framework", "celery"} <= set(contract["forbidden_modules"])
+
+
+def test_the_images_requirements_are_httpx_and_its_dependencies_pinned_as_tested():
+    """kernel/agent/requirements.txt (the node-agent image's only packages): exact pins of what this run imports."""
+    from importlib.metadata import requires, version
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = dict(
+        line.split("==", 1)
+        for line in (ROOT / "kernel" / "agent" / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert {name: version(name) for name in pins} == pins
+    needed, queue = set(), ["httpx"]
+    while queue:  # httpx's dependencies for this interpreter (no extras), transitively, as the installed metadata says
+        name = canonicalize_name(queue.pop())
+        if name in needed:
+            continue
+        needed.add(name)
+        for requirement in map(Requirement, requires(name) or []):
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                queue.append(requirement.name)
+    assert needed == {canonicalize_name(name) for name in pins}
