@@ -2,7 +2,8 @@
 
 One sample per invocation (a replayed ``Idempotency-Key`` ran nothing, so it has none) arrives on
 ``aion.metrics.runtime`` in the envelope the control plane reads, and goes on through the ``control-plane``
-consumer (``manage.py runtime_consumer``) into the router's statistics for ``module:<name>``.
+consumer (``manage.py runtime_consumer``) into the router's statistics for ``module:<name>`` and the sample
+latency histogram of the Grafana "Router" dashboard.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import orjson
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
+from prometheus_client import REGISTRY
 
 from aion.topics import METRICS_RUNTIME
 from modules.tests.conftest import host_manifest, start_module_host
@@ -71,6 +73,8 @@ def test_a_module_host_sample_flows_through_the_control_plane_consumer_into_the_
     for n in range(5):
         assert invoke(sampling_host, {"input": f"text number {n}"}, key=str(uuid.uuid4())).status_code == 200
     assert len(kafka_broker.consume(METRICS_RUNTIME, expected=5)) == 5  # on the broker before the consumer starts
+    observed = {"target": "module:embedder", "outcome": "ok"}
+    before = REGISTRY.get_sample_value("aion_runtime_sample_latency_seconds_count", observed) or 0.0
     settings = {"KAFKA_BOOTSTRAP_SERVERS": [kafka_broker.bootstrap], "AION_KAFKA_TIMEOUT_SECONDS": 2.0}
     with override_settings(**settings, AION_RUNTIME_CONSUMER_MAX_POLL_SECONDS=3.0):
         call_command("runtime_consumer", "--once", "--max-seconds", "60")
@@ -79,3 +83,5 @@ def test_a_module_host_sample_flows_through_the_control_plane_consumer_into_the_
     stats = target_stats(["module:embedder"])["module:embedder"]
     assert stats.samples == 5 and stats.error_rate == 0.0 and stats.p50_ms is not None and stats.p50_ms > 0
     assert set(RuntimeSample.objects.values_list("tenant_id", "route").distinct()) == {("acme", "local")}
+    # The Grafana "Router" dashboard's sample latency panels read this histogram: each sample observed once.
+    assert (REGISTRY.get_sample_value("aion_runtime_sample_latency_seconds_count", observed) or 0.0) - before == 5
