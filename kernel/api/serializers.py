@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from kernel import presenters, services
+from kernel import hosts, presenters, services
 from kernel.models import Proposal
 
 
@@ -135,12 +135,18 @@ class RevisionSerializer(serializers.Serializer):
     author = serializers.CharField(read_only=True, allow_null=True)
 
 
+class RevisionDetailSerializer(RevisionSerializer):
+    rollout = serializers.JSONField(read_only=True, help_text="kernel.hosts.revision_rollout: hosts converged / targeted")
+
+
 class ProposalDetailSerializer(ProposalSerializer):
     diff = serializers.JSONField(read_only=True)
     history = serializers.JSONField(read_only=True)
+    rollout = serializers.JSONField(read_only=True, allow_null=True, help_text="Its latest revision's rollout, with rollback_complete")
 
     def to_representation(self, instance: Proposal) -> dict[str, Any]:
         data = presenters.proposal_state(instance)
         data["diff"] = presenters.proposal_diff(instance)
         data["history"] = presenters.proposal_history(instance)
+        data["rollout"] = hosts.proposal_rollout(instance)  # issue 17: hosts converged on its revision
         return data
