@@ -39,11 +39,11 @@ class AuditTable(ConsoleTable):
     def value_resource(self, record: AuditRecord) -> str:
         return self.render_resource(record)
 
-    def render_result(self, value: str) -> Any:
-        return format_html('<span class="badge {}">{}</span>', "ok" if value == "success" else "danger", value)
+    def render_result(self, record: AuditRecord) -> Any:
+        return format_html('<span class="badge {}">{}</span>', "ok" if record.result == "success" else "danger", record.result)
 
-    def value_result(self, value: str) -> str:
-        return value
+    def value_result(self, record: AuditRecord) -> str:
+        return str(record.result)
 
 
 class IncidentTable(ConsoleTable):
@@ -93,5 +93,8 @@ class JobRunTable(ConsoleTable):
     def render_job_name(self, value: str) -> Any:
         return format_html("<code>{}</code>", value)
 
-    def render_status(self, value: str) -> Any:
-        return format_html('<span class="badge {}">{}</span>', value, value)
+    def render_status(self, record: Any) -> Any:
+        return format_html('<span class="badge {}">{}</span>', record.status, record.status)
+
+    def value_status(self, record: Any) -> str:
+        return str(record.status)
