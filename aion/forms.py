@@ -29,7 +29,7 @@ def refusal_text(exc: Exception) -> str:
 def add_refusal(form: forms.BaseForm, exc: Exception, field_map: dict[str, str] | None = None) -> None:
     """Puts the service's field errors on FORM's fields (``field_map`` renames service paths) and its detail on the form."""
     errors: dict[str, Any] = getattr(exc, "errors", None) or {}
-    unplaced = []
+    unplaced: list[str] = []
     for path, found in errors.items():
         name = (field_map or {}).get(path, str(path).split(".", 1)[0])
         if name in form.fields:

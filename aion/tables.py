@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import HttpRequest, QueryDict, StreamingHttpResponse
 import django_tables2 as tables
+from django.http import HttpRequest, QueryDict, StreamingHttpResponse
 from django_tables2 import RequestConfig
 
 PAGE_SIZE = 50

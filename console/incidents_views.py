@@ -74,7 +74,7 @@ def incident_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Incident {pk} acknowledged." if changed else f"Incident {pk} was already acknowledged.")
     else:
-        messages.error(request, f"Incident {pk}: {' '.join(form.errors.get('note', ['invalid input']))}")
+        messages.error(request, f"Incident {pk}: {' '.join(str(e) for e in form.errors.get('note', ['invalid input']))}")
     if request.htmx:  # type: ignore[attr-defined]
         # The list again (same filters) with the message in the panel: the row shows its new state without a reload.
         return render(request, "console/_incidents_panel.html", _list_context(request, back))

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Max, Q
 from django.contrib import messages
 from django.db import transaction
+from django.db.models import Count, Max, Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -57,7 +57,8 @@ def frequent_summary() -> list[dict[str, Any]]:
         .annotate(runs=Count("id"), failures=Count("id", filter=Q(status=JobRunStatus.FAILED)), last=Max("started_at"))
     )
     found = {row["job_name"]: row for row in rows}
-    return [found.get(name, {"job_name": name, "runs": 0, "failures": 0, "last": None}) for name in FREQUENT_JOBS]
+    empty: dict[str, Any] = {"runs": 0, "failures": 0, "last": None}
+    return [dict(found[name]) if name in found else {"job_name": name, **empty} for name in FREQUENT_JOBS]
 
 
 def _awaited(query: QueryDict) -> tuple[str, datetime | None]:
@@ -72,8 +73,7 @@ def _runs_context(request: HttpRequest, query: QueryDict, awaiting: str = "", af
     waiting = False
     if awaiting and after is not None:
         waiting = not JobRun.objects.filter(job_name=awaiting, started_at__gte=after, status__in=FINAL_STATES).exists()
-    poll = QueryDict(mutable=True)
-    poll.update(query)
+    poll = query.copy()
     if waiting:
         poll["awaiting"], poll["after"] = awaiting, (after or timezone.now()).isoformat()
     return {

@@ -59,7 +59,11 @@ class IncidentTable(ConsoleTable):
         model = SecurityIncident
         fields = ("created_at", "kind", "reason", "tenant_id", "source_ip", "request_id", "state")
         attrs = {"class": "listing", "id": "incidents"}
-        row_attrs = {"data-incident": lambda record: record.pk, "data-kind": lambda record: record.kind, "id": lambda record: f"incident-{record.pk}"}
+        row_attrs = {
+            "data-incident": lambda record: record.pk,
+            "data-kind": lambda record: record.kind,
+            "id": lambda record: f"incident-{record.pk}",
+        }
         order_by = ("-created_at",)
         empty_text = "No incidents match."
 

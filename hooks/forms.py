@@ -28,7 +28,9 @@ class EndpointForm(forms.Form):
 
 class HookSourceForm(forms.Form):
     name = forms.SlugField(max_length=100, error_messages={"invalid": "The name must be a slug (letters, digits, - and _)."})
-    service_identity = forms.CharField(max_length=200, required=False, strip=True, widget=forms.TextInput(attrs={"placeholder": "hook:name"}))
+    service_identity = forms.CharField(
+        max_length=200, required=False, strip=True, widget=forms.TextInput(attrs={"placeholder": "hook:name"})
+    )
     scopes = forms.MultipleChoiceField(choices=HookScope.choices, widget=forms.CheckboxSelectMultiple,
                                        error_messages={"required": "Choose at least one scope."})  # fmt: skip
 
