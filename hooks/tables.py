@@ -52,6 +52,9 @@ class DeliveryTable(ConsoleTable):
     def render_last_error(self, value: str) -> Any:
         return format_html('<span class="error">{}</span>', value[:80])
 
+    def value_last_error(self, record: WebhookDelivery) -> str:
+        return record.last_error
+
     def value_event_type(self, record: WebhookDelivery) -> str:
         return record.event_type
 
