@@ -27,7 +27,7 @@ def test_relay_runs_are_summarised_not_listed_unless_asked_for(admin_client):
     JobRun.objects.create(job_name="ops.purge_logs", status=JobRunStatus.SUCCEEDED)
     page = admin_client.get("/console/jobs/").content.decode()
     runs = page.split('id="runs-panel"', 1)[1]
-    assert 'data-job="ops.purge_logs"' in runs and 'data-run=' in runs
+    assert 'data-job="ops.purge_logs"' in runs and "data-run=" in runs
     assert 'data-job="aion.relay_outbox"' not in runs
     assert 'data-frequent="aion.relay_outbox"' in runs and "29 runs in the last hour" in runs and "1 failed" in runs
     shown = admin_client.get("/console/jobs/", {"frequent": "on"}).content.decode().split('id="runs-panel"', 1)[1]
