@@ -64,3 +64,10 @@ class JobRunFilterSet(django_filters.FilterSet):
 
     def filter_frequent(self, queryset: Any, name: str, value: Any) -> Any:
         return queryset  # read by filter_queryset: it decides whether the frequent jobs are hidden
+
+
+class AwaitedRunForm(forms.Form):
+    """The runs panel's own poll after Run-now: which job's run it waits for, requested when."""
+
+    awaiting = forms.ChoiceField(choices=_job_choices, required=False)
+    after = forms.DateTimeField(required=False)

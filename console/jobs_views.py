@@ -18,7 +18,6 @@ from django.db.models import Count, Max, Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_http_methods, require_POST
 
 from aion import audit
@@ -27,7 +26,7 @@ from aion.ops.choices import JobRunStatus, JobTrigger
 from aion.ops.models import JobRun
 from aion.rbac import Role, role_required
 from aion.tables import filtered_table
-from console.forms import FREQUENT_JOBS, JobRunFilterSet
+from console.forms import FREQUENT_JOBS, AwaitedRunForm, JobRunFilterSet
 from console.tables import JobRunTable
 
 RECENT_RUNS = 50
@@ -62,10 +61,11 @@ def frequent_summary() -> list[dict[str, Any]]:
 
 
 def _awaited(query: QueryDict) -> tuple[str, datetime | None]:
-    """The Run-now run the panel waits for: (job, requested at), from the panel's own poll URL."""
-    name = query.get("awaiting", "")
-    at = parse_datetime(query.get("after", "")) if name in discover() else None
-    return (name, at) if at else ("", None)
+    """The Run-now run the panel waits for: (job, requested at), from the panel's own poll URL (bad values: none)."""
+    form = AwaitedRunForm(query)
+    if not form.is_valid() or not form.cleaned_data["awaiting"] or form.cleaned_data["after"] is None:
+        return "", None
+    return form.cleaned_data["awaiting"], form.cleaned_data["after"]
 
 
 def _runs_context(request: HttpRequest, query: QueryDict, awaiting: str = "", after: datetime | None = None) -> dict[str, Any]:
