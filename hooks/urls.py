@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("endpoints/<id:pk>/<str:action>", views.endpoint_action, name="endpoint-action"),
     path("deliveries/", views.deliveries, name="deliveries"),
+    path("deliveries/export.csv", views.deliveries_export, name="deliveries-export"),
     path("deliveries/<id:pk>/redeliver", views.redeliver, name="redeliver"),
     path("deliveries/recover", views.recover, name="recover"),
     path("sources/", views.sources, name="sources"),

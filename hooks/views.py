@@ -1,7 +1,9 @@
-"""Console pages of the hooks app: endpoints (with the 24 h failure chart), deliveries, sources, incidents.
+"""Console pages of the hooks app: endpoints (with the 24 h failure chart), deliveries (+ CSV), sources, incidents.
 
-Thin views over ``hooks.services``; new secrets are rendered once in the POST response, never stored
-in the session or messages.
+Thin views over ``hooks.services``; input goes through ``hooks.forms`` and a service's refusal is shown on
+the form with what was typed. New secrets are rendered once in the POST response, never stored in the
+session or messages. The deliveries list is the API's FilterSet as a django-tables2 table that refreshes
+itself (htmx) every few seconds.
 """
 
 from __future__ import annotations
@@ -10,25 +12,27 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
-from django.core.validators import validate_slug
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
+from aion.forms import REFUSALS, add_refusal
 from aion.models import IncidentKind
-from aion.problems import Problem
 from aion.rbac import Role, role_required
+from aion.tables import csv_response, filtered_table
 from hooks import services, signing
-from hooks.choices import DeliveryStatus, HookScope
+from hooks.choices import DeliveryStatus
+from hooks.filtersets import WebhookDeliveryFilterSet
+from hooks.forms import EndpointForm, HookSourceForm, RecoverForm
 from hooks.models import HookSource, WebhookDelivery, WebhookEndpoint
+from hooks.tables import DeliveryTable
 
 CHART_BAR_WIDTH = 20
 CHART_HEIGHT = 100
+DELIVERIES_LIVE_SECONDS = 5
 
 
 def _tenant(request: HttpRequest) -> str:
@@ -70,16 +74,19 @@ def failure_chart(tenant_id: str) -> dict[str, Any]:
 def index(request: HttpRequest) -> HttpResponse:
     tenant = _tenant(request)
     new_secret = None
-    if request.method == "POST":
-        event_types = [t.strip() for t in request.POST.get("event_types", "").split(",") if t.strip()]
-        try:
-            endpoint, new_secret = services.create_endpoint(
-                tenant_id=tenant, url=request.POST.get("url", "").strip(), event_types=event_types,
-                description=request.POST.get("description", "").strip()[:500], actor=_actor(request),
-            )  # fmt: skip
-            messages.success(request, f"Endpoint {endpoint.pk} created.")
-        except Problem as problem:
-            messages.error(request, _problem_text(problem))
+    status = 200
+    form = EndpointForm(request.POST if request.method == "POST" else None)
+    if form.is_bound:
+        if form.is_valid():
+            try:
+                endpoint, new_secret = services.create_endpoint(tenant_id=tenant, actor=_actor(request), **form.cleaned_data)
+            except REFUSALS as exc:
+                add_refusal(form, exc)
+            else:
+                messages.success(request, f"Endpoint {endpoint.pk} created.")
+                form = EndpointForm()  # the secret is shown once; the form starts empty again
+        if form.errors:
+            status = 400  # the form again with what was typed and why it was refused
     endpoints = WebhookEndpoint.objects.filter(tenant_id=tenant).order_by("-created_at")
     return render(
         request,
@@ -88,15 +95,11 @@ def index(request: HttpRequest) -> HttpResponse:
             "endpoints": endpoints,
             "chart": failure_chart(tenant),
             "new_secret": new_secret,
-            "scopes": HookScope.choices,
+            "form": form,
             "new_secret_whsec": signing.standard_webhooks_secret(new_secret) if new_secret else None,
         },
+        status=status,
     )
-
-
-def _problem_text(problem: Problem) -> str:
-    details = "; ".join(f"{field}: {', '.join(msgs)}" for field, msgs in (problem.errors or {}).items())
-    return f"{problem.detail} {details}".strip()
 
 
 @require_POST
@@ -126,31 +129,43 @@ def endpoint_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     return redirect("hooks:index")
 
 
+def _deliveries_of(tenant: str) -> Any:
+    return WebhookDelivery.objects.filter(tenant_id=tenant).select_related("endpoint").prefetch_related("attempt_log")
+
+
+def _deliveries_context(request: HttpRequest, query: QueryDict) -> dict[str, Any]:
+    tenant = _tenant(request)
+    listed = filtered_table(request, WebhookDeliveryFilterSet, _deliveries_of(tenant), DeliveryTable, query)
+    return {
+        "table": listed.table,
+        "form": listed.filterset.form,
+        "errors": listed.errors,
+        "query": listed.query,
+        "live_seconds": DELIVERIES_LIVE_SECONDS,
+    }
+
+
+@require_GET
 @role_required(Role.HOOKS_ADMIN)
 def deliveries(request: HttpRequest) -> HttpResponse:
+    context = _deliveries_context(request, request.GET)
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "hooks/_deliveries_panel.html", context)
     tenant = _tenant(request)
-    rows = WebhookDelivery.objects.filter(tenant_id=tenant).select_related("endpoint").prefetch_related("attempt_log")
-    status = request.GET.get("status", "")
-    if status in DeliveryStatus.values:
-        rows = rows.filter(status=status)
-    endpoint = request.GET.get("endpoint", "")
-    if endpoint.isdigit():
-        rows = rows.filter(endpoint_id=int(endpoint))
-    page = Paginator(rows.order_by("-created_at", "-id"), 50).get_page(request.GET.get("page"))
-    default_since = (timezone.now() - timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M")
-    return render(
-        request,
-        "hooks/deliveries.html",
-        {
-            "page": page,
-            "statuses": DeliveryStatus.values,
-            "status": status,
-            "endpoint": endpoint,
-            "endpoints": WebhookEndpoint.objects.filter(tenant_id=tenant),
-            "default_since": default_since,
-            "chart": failure_chart(tenant),
-        },
-    )
+    initial_since = (timezone.now() - timedelta(hours=24)).replace(second=0, microsecond=0)
+    recover_form = RecoverForm(tenant_id=tenant, initial={"since": initial_since})
+    return render(request, "hooks/deliveries.html", {**context, "recover_form": recover_form, "chart": failure_chart(tenant)})
+
+
+@require_GET
+@role_required(Role.HOOKS_ADMIN)  # type: ignore[arg-type]  # role_required is typed for HttpResponse; this streams
+def deliveries_export(request: HttpRequest) -> HttpResponseBase:
+    """The filtered deliveries of this tenant as CSV (the API's filters; bad filters are a 400, like the API's)."""
+    listed = filtered_table(request, WebhookDeliveryFilterSet, _deliveries_of(_tenant(request)), DeliveryTable, paginate=False)
+    if listed.errors:
+        problems = "; ".join(f"{field}: {' '.join(found)}" for field, found in listed.errors.items())
+        return HttpResponse(f"Invalid filters. {problems}", status=400, content_type="text/plain; charset=utf-8")
+    return csv_response(listed.table, "webhook-deliveries.csv")
 
 
 @require_POST
@@ -159,46 +174,45 @@ def redeliver(request: HttpRequest, pk: int) -> HttpResponse:
     delivery = get_object_or_404(WebhookDelivery, pk=pk, tenant_id=_tenant(request))
     services.redeliver(delivery, actor=_actor(request))
     messages.success(request, f"Delivery {delivery.delivery_id} queued for redelivery.")
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "hooks/_deliveries_panel.html", _deliveries_context(request, request.GET))
     return redirect("hooks:deliveries")
 
 
 @require_POST
 @role_required(Role.HOOKS_ADMIN)
 def recover(request: HttpRequest) -> HttpResponse:
-    raw = request.POST.get("since", "")
-    since = parse_datetime(raw)
-    if since is None:
-        messages.error(request, "Give the time to recover from, e.g. 2026-01-01T00:00.")
-        return redirect("hooks:deliveries")
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    ids = services.recover_failed(tenant_id=_tenant(request), since=since, actor=_actor(request))
-    messages.success(request, f"Recovered {len(ids)} failed deliveries.")
-    return redirect("hooks:deliveries")
+    tenant = _tenant(request)
+    form = RecoverForm(request.POST, tenant_id=tenant)
+    if form.is_valid():
+        since = form.cleaned_data["since"]
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        try:
+            ids = services.recover_failed(tenant_id=tenant, since=since, actor=_actor(request), endpoint=form.cleaned_data["endpoint"])
+        except REFUSALS as exc:
+            add_refusal(form, exc)
+        else:
+            messages.success(request, f"Recovered {len(ids)} failed deliveries.")
+            return redirect("hooks:deliveries")
+    # The page again with the recover form as typed and its errors.
+    context = _deliveries_context(request, QueryDict())
+    return render(request, "hooks/deliveries.html", {**context, "recover_form": form, "chart": failure_chart(tenant)}, status=400)
 
 
 @role_required(Role.HOOKS_ADMIN)
 def sources(request: HttpRequest) -> HttpResponse:
     tenant = _tenant(request)
-    if request.method == "POST":
-        scopes = [s for s in request.POST.getlist("scopes") if s in HookScope.values]
-        name = request.POST.get("name", "").strip()
+    form = HookSourceForm(request.POST if request.method == "POST" else None)
+    if form.is_bound and form.is_valid():
         try:
-            validate_slug(name)
-            if not scopes:
-                raise Problem(400, "Choose at least one scope.")
-            source, secret = services.create_hook_source(
-                tenant_id=tenant, name=name, scopes=scopes, actor=_actor(request),
-                service_identity=request.POST.get("service_identity", "").strip()[:200],
-            )  # fmt: skip
-        except ValidationError:
-            messages.error(request, "The name must be a slug (letters, digits, - and _).")
-        except Problem as problem:
-            messages.error(request, _problem_text(problem))
+            source, secret = services.create_hook_source(tenant_id=tenant, actor=_actor(request), **form.cleaned_data)
+        except REFUSALS as exc:
+            add_refusal(form, exc)
         else:
             return render(request, "hooks/secret_once.html", {"what": f"hook source {source}", "secret": secret, "back": "hooks:sources"})
     rows = HookSource.objects.filter(tenant_id=tenant).prefetch_related("secrets")
-    return render(request, "hooks/sources.html", {"sources": rows, "scopes": HookScope.choices})
+    return render(request, "hooks/sources.html", {"sources": rows, "form": form}, status=400 if form.errors else 200)
 
 
 @require_POST

@@ -1,6 +1,12 @@
-"""Console pages of the memory app: uploads with progress, the profile catalog (create/edit) and search."""
+"""Console pages of the memory app: uploads with live progress (htmx), the profile catalog (create/edit) and search.
+
+Input goes through ``memory.forms``; the uploads list is ``UploadFilterSet`` as a django-tables2 table that
+polls itself while an upload is receiving, assembling or processing, and stops once all are settled.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -8,14 +14,17 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from aion.problems import Problem
+from aion.forms import REFUSALS, add_refusal, refusal_text
 from aion.rbac import Role, role_required
+from aion.tables import filtered_table
 from memory import embeddings, services
-from memory.api.serializers import ProfileSerializer, upload_progress
 from memory.choices import PROFILE_STEPS, UploadState
+from memory.filtersets import UploadFilterSet
+from memory.forms import EditForm, ProfileForm, SearchForm
 from memory.models import MemoryProfile, Upload
+from memory.tables import UploadTable
 
-PAGE_SIZE = 100
+POLL_SECONDS = 2  # while an upload is moving
 
 
 def index_url() -> str:
@@ -28,72 +37,88 @@ def index_url() -> str:
     return "/console/memory/"
 
 
-@require_GET
-@role_required(Role.MEMORY_READER)
-def index(request: HttpRequest) -> HttpResponse:
+def _uploads_context(request: HttpRequest) -> dict[str, Any]:
+    tenant = request.principal.tenant_id  # type: ignore[attr-defined]
+    listed = filtered_table(request, UploadFilterSet, Upload.objects.filter(tenant_id=tenant), UploadTable, paginate=False)
+    return {
+        "table": listed.table,
+        "errors": listed.errors,
+        "query": listed.query,
+        "state": ",".join(listed.filterset.form.cleaned_data.get("state") or []) if not listed.errors else "",
+        "states": UploadState.values,
+        "live": listed.table.live,
+        "poll_seconds": POLL_SECONDS,
+    }
+
+
+def _page(request: HttpRequest, profile_form: ProfileForm | None = None, status: int = 200) -> HttpResponse:
     principal = request.principal  # type: ignore[attr-defined]
-    tenant = principal.tenant_id
-    uploads = Upload.objects.filter(tenant_id=tenant).select_related("profile").order_by("-created_at")
-    state = request.GET.get("state", "")
-    if state in UploadState.values:
-        uploads = uploads.filter(state=state)
-    profiles = list(MemoryProfile.objects.filter(tenant_id=tenant))
-    editing = next((p for p in profiles if p.name == request.GET.get("edit")), None)
+    profiles = list(MemoryProfile.objects.filter(tenant_id=principal.tenant_id))
+    search = SearchForm(request.GET if "q" in request.GET else None, profiles=profiles)
     hits: list[dict] = []
     search_error = ""
-    query = request.GET.get("q", "").strip()
-    search_profile = request.GET.get("profile", "")
-    if query and search_profile:
-        try:
-            hits = services.search(tenant, search_profile, query[:8000], 10, {})
-        except Problem as exc:
-            search_error = str(exc.detail)
+    query = ""
+    if search.is_bound:
+        if not search.is_valid():
+            search_error = " ".join(str(e) for found in search.errors.values() for e in found)
+        elif search.cleaned_data["q"]:
+            query = search.cleaned_data["q"]
+            try:
+                hits = services.search(principal.tenant_id, search.cleaned_data["profile"], query, 10, {})
+            except REFUSALS as exc:
+                search_error = refusal_text(exc)
+    if profile_form is None:
+        edit = EditForm(request.GET)
+        name = edit.cleaned_data["edit"] if edit.is_valid() else ""
+        editing = next((p for p in profiles if p.name == name), None)
+        profile_form = ProfileForm(editing=editing)
     return render(
         request,
         "memory/index.html",
         {
-            "uploads": [upload_progress(u) for u in uploads[:PAGE_SIZE]],
-            "states": UploadState.values,
-            "state": state,
+            **_uploads_context(request),
             "profiles": profiles,
-            "editing": editing,
+            "profile_form": profile_form,
+            "editing": profile_form.editing,
+            "search_form": search,
             "steps": [s.value for s in PROFILE_STEPS],
             "models": embeddings.available_models(),
             "query": query,
-            "search_profile": search_profile,
             "hits": hits,
             "search_error": search_error,
             "can_write": Role.MEMORY_WRITER.value in principal.roles,
         },
+        status=status,
     )
+
+
+@require_GET
+@role_required(Role.MEMORY_READER)
+def index(request: HttpRequest) -> HttpResponse:
+    if request.htmx:  # type: ignore[attr-defined]  # the uploads panel's own poll
+        return render(request, "memory/_uploads_panel.html", _uploads_context(request))
+    return _page(request)
 
 
 @require_POST
 @role_required(Role.MEMORY_WRITER)
 def profile_save(request: HttpRequest) -> HttpResponse:
     principal = request.principal  # type: ignore[attr-defined]
-    data = {
-        "name": request.POST.get("name", "").strip(),
-        "embedding_model": request.POST.get("embedding_model", "").strip() or embeddings.HASH_MODEL,
-        "chunk_size": request.POST.get("chunk_size") or 1000,
-        "chunk_overlap": request.POST.get("chunk_overlap") or None,
-        "pipeline": request.POST.getlist("pipeline") or None,
-        "retention_days": request.POST.get("retention_days") or None,
-        "description": request.POST.get("description", ""),
-    }
-    if data["pipeline"] is None:
-        data.pop("pipeline")
-    serializer = ProfileSerializer(data=data)
-    if not serializer.is_valid():
-        for field, errors in serializer.errors.items():
-            messages.error(request, f"{field}: {' '.join(str(e) for e in errors)}")
-        return redirect(index_url())
-    fields = dict(serializer.validated_data)
-    name = fields.pop("name")
-    try:
-        profile, created = services.save_profile(principal.tenant_id, name, fields, actor=principal)
-    except Problem as problem:  # e.g. a model this installation cannot load (422)
-        messages.error(request, str(problem.detail))
-        return redirect(index_url())
-    messages.success(request, f"Profile {profile.name} {'created' if created else 'saved'} (version {profile.version}).")
-    return redirect(index_url())
+    editing = None
+    form = ProfileForm(request.POST)
+    if form.is_valid():
+        fields = dict(form.profile_fields)
+        name = fields.pop("name")
+        try:
+            profile, created = services.save_profile(principal.tenant_id, name, fields, actor=principal)
+        except REFUSALS as exc:  # e.g. a model this installation cannot load (422)
+            add_refusal(form, exc)
+        else:
+            messages.success(request, f"Profile {profile.name} {'created' if created else 'saved'} (version {profile.version}).")
+            return redirect(index_url())
+    name = form.cleaned_data.get("name") if hasattr(form, "cleaned_data") else None
+    editing = MemoryProfile.objects.filter(tenant_id=principal.tenant_id, name=name).first() if name else None
+    form.editing = editing
+    if editing is not None:
+        form.fields["name"].widget.attrs["readonly"] = True
+    return _page(request, form, status=400)  # the form again, as typed, with its errors

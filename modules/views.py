@@ -7,9 +7,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
+from aion.errors import DomainError
+from aion.forms import refusal_text
+from aion.problems import Problem  # until modules.services raises aion.errors (issue 19 §3)
 from aion.ratelimit import client_ip
 from aion.rbac import Role, principal_allows, role_required
 from modules import services
+from modules.forms import RollbackForm
 from modules.models import Module
 from modules.reports import key_rotation_report
 
@@ -26,11 +30,13 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "modules/index.html", {"rows": rows})
 
 
-@require_GET
-@role_required(Role.MODULES_ADMIN)
-def detail(request: HttpRequest, name: str) -> HttpResponse:
+def _module(request: HttpRequest, name: str) -> Module:
     principal = request.principal  # type: ignore[attr-defined]
-    module = get_object_or_404(Module.objects.select_related("active_version"), tenant_id=principal.tenant_id, name=name)
+    return get_object_or_404(Module.objects.select_related("active_version"), tenant_id=principal.tenant_id, name=name)
+
+
+def _detail(request: HttpRequest, module: Module, form: RollbackForm | None = None, status: int = 200) -> HttpResponse:
+    principal = request.principal  # type: ignore[attr-defined]
     previous = services.previous_version(module)
     return render(
         request,
@@ -42,29 +48,41 @@ def detail(request: HttpRequest, name: str) -> HttpResponse:
             "checks": module.health_checks.order_by("-checked_at", "-id")[:20],
             "previous": previous,
             "can_change": principal_allows(principal, Role.MODULES_ADMIN, "POST"),
+            "form": form or RollbackForm(module=module),
         },
+        status=status,
     )
+
+
+@require_GET
+@role_required(Role.MODULES_ADMIN)
+def detail(request: HttpRequest, name: str) -> HttpResponse:
+    return _detail(request, _module(request, name))
 
 
 @require_POST
 @role_required(Role.MODULES_ADMIN)
 def rollback(request: HttpRequest, name: str) -> HttpResponse:
     principal = request.principal  # type: ignore[attr-defined]
-    module = get_object_or_404(Module.objects.select_related("active_version"), tenant_id=principal.tenant_id, name=name)
-    target = "../"  # relative: the module page, wherever the Console mounts this app
-    reason = (request.POST.get("reason") or "").strip()
-    version = (request.POST.get("version") or "").strip() or None
-    if not reason:
-        messages.error(request, "A reason is required to roll back.")
-        return HttpResponseRedirect(target)
-    try:
-        activation = services.rollback_module(module, actor=principal, version=version, reason=reason[:500], source_ip=client_ip(request))
-    except services.ModuleActionError as exc:
-        messages.error(request, f"Rollback refused: {exc.detail}")
-        return HttpResponseRedirect(target)
-    to = activation.to_version.version if activation.to_version else "?"
-    messages.success(request, f"{module.name} rolled back to {to}.")
-    return HttpResponseRedirect(target)
+    module = _module(request, name)
+    form = RollbackForm(request.POST, module=module)
+    if form.is_valid():
+        try:
+            activation = services.rollback_module(
+                module,
+                actor=principal,
+                version=form.cleaned_data["version"] or None,
+                reason=form.cleaned_data["reason"],
+                source_ip=client_ip(request),
+            )
+        except (services.ModuleActionError, DomainError, Problem) as exc:
+            form.add_error(None, f"Rollback refused: {refusal_text(exc)}")
+        else:
+            to = activation.to_version.version if activation.to_version else "?"
+            messages.success(request, f"{module.name} rolled back to {to}.")
+            return HttpResponseRedirect("../")  # relative: the module page, wherever the Console mounts this app
+    module.refresh_from_db()
+    return _detail(request, module, form, status=400)  # the dialog open again, with the reason as typed and why
 
 
 @require_GET

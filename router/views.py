@@ -13,9 +13,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from aion.problems import Problem
+from aion.errors import DomainError
+from aion.forms import refusal_text
+from aion.problems import Problem  # until router.services raises aion.errors (issue 19 §3)
 from aion.rbac import Role, role_required
 from router import services
+from router.forms import CompareForm, RollbackForm
 from router.models import PolicyRevision, PolicyState, RuntimeSample, Task
 from router.policy import PolicyInvalid
 from router.policy_store import active_policy
@@ -23,13 +26,6 @@ from router.stats import percentile
 
 CHART_HOURS = 6
 CHART_BUCKET_MINUTES = 10
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 DIFF_CONTEXT_LINES = 3  # unchanged lines around each change: the page shows hunks, not the whole file
@@ -76,7 +72,9 @@ def index(request: HttpRequest) -> HttpResponse:
     active_number = PolicyState.objects.filter(pk=1).values_list("active_number", flat=True).first() or 0
     active = PolicyRevision.objects.filter(number=active_number).first()
     history = list(PolicyRevision.objects.order_by("-number")[:30])
-    compare_a, compare_b = _int(request.GET.get("a")), _int(request.GET.get("b"))
+    compare = CompareForm(request.GET)
+    wanted = compare.cleaned_data if compare.is_valid() else {}  # a bad number: the default comparison
+    compare_a, compare_b = wanted.get("a"), wanted.get("b")
     if compare_b is None and active:
         compare_b = active.number
     if compare_a is None and compare_b is not None:
@@ -163,15 +161,17 @@ def reload(request: HttpRequest) -> HttpResponse:
 @role_required(Role.ROUTER_ADMIN)
 def rollback(request: HttpRequest) -> HttpResponse:
     principal = request.principal  # type: ignore[attr-defined]
-    number = _int(request.POST.get("revision"))
     target = request.path.rsplit("rollback", 1)[0]
-    if number is None:
-        messages.error(request, "Choose a revision to roll back to.")
+    active_number = PolicyState.objects.filter(pk=1).values_list("active_number", flat=True).first() or 0
+    form = RollbackForm(request.POST, choices=_rollback_choices(PolicyRevision.objects.filter(number=active_number).first()))
+    if not form.is_valid():
+        messages.error(request, f"Rollback refused: {' '.join(str(e) for e in form.errors['revision'])}")
         return HttpResponseRedirect(target)
+    number = form.cleaned_data["revision"]
     try:
         revision, created = services.rollback_policy(number, actor=principal, tenant_id=principal.tenant_id)
-    except (PolicyInvalid, Problem) as exc:
-        messages.error(request, f"Rollback refused: {getattr(exc, 'detail', exc)}")
+    except (PolicyInvalid, DomainError, Problem) as exc:
+        messages.error(request, f"Rollback refused: {refusal_text(exc)}")
     else:
         messages.success(
             request, f"Rolled back to r{number} as r{revision.number}." if created else f"r{number} has the active content already."
