@@ -3,6 +3,7 @@
 # One target per image, named by its org.opencontainers.image.title label (checked by aion/ops/tests/test_it_manifests_start.py):
 #   runtime     -> ghcr.io/omertaos/aion-control      (the default, last stage)
 #   module-host -> ghcr.io/omertaos/aion-module-host  (docker build --target module-host -t aion-module-host .)
+#   node-agent  -> ghcr.io/omertaos/aion-node-agent   (docker build --target node-agent -t aion-node-agent .)
 #   docker build -t aion-control .
 #   docker run --rm -p 8000:8000 aion-control                                   # web
 #   docker run --rm aion-control celery -A aion worker -l INFO                  # worker
@@ -61,6 +62,27 @@ USER 10001:10001
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]
 CMD ["python", "-m", "modules.host"]
+
+# Target "node-agent" = image ghcr.io/omertaos/aion-node-agent (deploy/k8s/node-agent.yaml): kernel/agent, the standard library
+# and httpx only (kernel/agent/requirements.txt), plus iproute2 (the network scope) and kmod (modprobe, the kernel_module scope).
+# No USER: the agent runs as uid 0 because the kernel checks euid 0 to write non-network sysctls; the DaemonSet drops every
+# capability but NET_ADMIN and SYS_MODULE (docs/kernel.md, "Node agent").
+FROM python:3.11-slim-bookworm AS node-agent
+LABEL org.opencontainers.image.title="aion-node-agent"
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends iproute2=6.1.* kmod=30+* \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY kernel/agent/requirements.txt /tmp/node-agent-requirements.txt
+RUN pip install --no-cache-dir -r /tmp/node-agent-requirements.txt && rm /tmp/node-agent-requirements.txt
+COPY kernel/__init__.py kernel/
+COPY kernel/agent/ kernel/agent/
+ENTRYPOINT ["python", "-m", "kernel.agent"]
+CMD ["--watch"]
 
 # Target "runtime" = image ghcr.io/omertaos/aion-control (web, worker, beat and the migrate job in deploy/k8s; compose.yaml).
 FROM python:3.11-slim-bookworm AS runtime

@@ -23,6 +23,7 @@ from aion.testing.services import service_missing
 ROOT = Path(settings.BASE_DIR)
 K8S = ROOT / "deploy" / "k8s"
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
+NODE_AGENTS = {"node-agent-gpu", "node-agent-cpu"}  # deploy/k8s/node-agent.yaml: the one root workload, checked on its own
 
 
 def _docs(path: Path) -> list[dict]:
@@ -84,6 +85,8 @@ def test_every_workload_has_probes_resources_and_a_non_root_security_context():
     workloads = [d for d in _k8s() if d["kind"] in WORKLOAD_KINDS]
     assert {w["metadata"]["name"] for w in workloads} >= {"aion-web", "aion-worker", "aion-beat", "module-host-gpu", "module-host-cpu"}
     for workload in workloads:
+        if workload["metadata"]["name"] in NODE_AGENTS:
+            continue  # uid 0 by necessity: test_the_node_agent_runs_on_both_pools_with_only_the_privilege_it_needs
         spec = _pod_spec(workload)
         assert spec["securityContext"]["runAsNonRoot"] is True, workload["metadata"]["name"]
         assert spec["securityContext"]["runAsUser"] != 0
@@ -138,6 +141,41 @@ def test_ingress_tls_network_policies_pdb_and_module_pools():
     assert gpu["nodeSelector"]["aion.io/pool"] == "gpu" and cpu["nodeSelector"]["aion.io/pool"] == "cpu"
     assert any(t["key"] == "nvidia.com/gpu" for t in gpu["tolerations"]) and cpu["tolerations"]
     assert gpu["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+
+
+def test_the_node_agent_runs_on_both_pools_with_only_the_privilege_it_needs():
+    """Issue 17 §1: a DaemonSet per pool; uid 0 (the kernel wants euid 0 to write vm.* and fs.* sysctls) but not
+    privileged, every capability dropped except NET_ADMIN (MTU, net.* sysctls) and SYS_MODULE (modprobe); the host's
+    /proc/sys writable, /proc/modules and /lib/modules read-only; the credential from a Secret (docs/kernel.md)."""
+    agents = {name: d for name, d in _by_kind("DaemonSet").items() if name in NODE_AGENTS}
+    assert set(agents) == NODE_AGENTS
+    gpu, cpu = _pod_spec(agents["node-agent-gpu"]), _pod_spec(agents["node-agent-cpu"])
+    assert gpu["nodeSelector"]["aion.io/pool"] == "gpu" and cpu["nodeSelector"]["aion.io/pool"] == "cpu"
+    assert any(t["key"] == "nvidia.com/gpu" for t in gpu["tolerations"]) and cpu["tolerations"]
+    for name, spec in (("node-agent-gpu", gpu), ("node-agent-cpu", cpu)):
+        pool = name.rsplit("-", 1)[1]
+        container = spec["containers"][0]
+        assert spec["hostNetwork"] is True and spec["automountServiceAccountToken"] is False and not spec.get("hostPID")
+        assert spec["securityContext"]["runAsUser"] == 0 and spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        security = container["securityContext"]
+        assert security["privileged"] is False and security["allowPrivilegeEscalation"] is False and security["readOnlyRootFilesystem"]
+        assert security["capabilities"] == {"drop": ["ALL"], "add": ["NET_ADMIN", "SYS_MODULE"]}, name
+        assert container["resources"]["requests"] and container["resources"]["limits"]
+        assert container["livenessProbe"]["exec"] and container["readinessProbe"]["exec"]
+        assert container["command"][:3] == ["python", "-m", "kernel.agent"] and "--watch" in container["command"]
+        env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+        assert env["AION_AGENT_POOL"] == pool and env["AION_AGENT_HOST"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
+        assert env["AION_AGENT_ROOT"] == "/host" and env["AION_AGENT_STATE_FILE"].startswith("/var/lib/aion-node-agent/")
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert not mounts["/host/proc/sys"].get("readOnly") and volumes["proc-sys"]["hostPath"]["path"] == "/proc/sys"
+        assert mounts["/host/proc/modules"]["readOnly"] and mounts["/lib/modules"]["readOnly"]
+        assert volumes["state"]["hostPath"]["path"] == "/var/lib/aion-node-agent"
+        secret = volumes["credential"]["secret"]
+        assert secret["secretName"] == "aion-node-agent" and secret["items"] == [{"key": f"{pool}-api-key", "path": "api-key"}]
+        assert env["AION_AGENT_CREDENTIAL_FILE"] == mounts["/etc/aion-node-agent"]["mountPath"] + "/api-key"
+        hostpaths = {v["hostPath"]["path"] for v in spec["volumes"] if "hostPath" in v}
+        assert hostpaths == {"/proc/sys", "/proc/modules", "/lib/modules", "/var/lib/aion-node-agent"}, name
 
 
 def test_compose_runs_the_full_local_stack():

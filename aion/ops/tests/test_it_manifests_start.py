@@ -280,6 +280,7 @@ def test_every_image_a_kubernetes_manifest_names_is_built_by_a_dockerfile_target
     assert not unbuilt, f"named in deploy/k8s, but no Dockerfile target builds them and no digest pins them: {unbuilt}"
     assert stage_for_image("ghcr.io/omertaos/aion-control:1.0.0") == "runtime"
     assert stage_for_image("ghcr.io/omertaos/aion-module-host:1.0.0") == "module-host"
+    assert stage_for_image("ghcr.io/omertaos/aion-node-agent:1.0.0") == "node-agent"
 
 
 def test_compose_builds_its_own_images_from_the_matching_target_and_tags_the_stock_ones():
