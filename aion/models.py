@@ -46,6 +46,9 @@ class ApiKey(models.Model):
         help_text="The key a rotation issued in its place",
     )
     created_by = models.CharField(max_length=200, blank=True, help_text="Who issued it (operator or actor)")
+    # A kernel.agent key's binding (issue 17): it reports only for this host, or only for hosts of this pool.
+    host = models.CharField(max_length=253, blank=True, help_text="kernel.agent keys: the one host it may report for")
+    pool = models.CharField(max_length=63, blank=True, help_text="kernel.agent keys: the pool whose hosts it may report for")
 
     class Meta:
         ordering = ["-created_at"]

@@ -14,6 +14,9 @@ class Role(StrEnum):
     KERNEL_ADMIN = "kernel.admin"
     KERNEL_PROPOSER = "kernel.proposer"
     KERNEL_BREAKGLASS = "kernel.breakglass"
+    # A node agent (issue 17): reads config and policy, writes only its own host's reports (its API key is
+    # bound to a host name or a pool, ``ApiKey.host``/``ApiKey.pool``).
+    KERNEL_AGENT = "kernel.agent"
     HOOKS_ADMIN = "hooks.admin"
     MEMORY_WRITER = "memory.writer"
     MEMORY_READER = "memory.reader"

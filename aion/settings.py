@@ -360,6 +360,9 @@ AION_ENCRYPTION_KEY_PREVIOUS = env.string("AION_ENCRYPTION_KEY_PREVIOUS")
 
 # --- Kernel -------------------------------------------------------------------------------------
 AION_KERNEL_POLICY_PATH = env.string("AION_KERNEL_POLICY_PATH", str(BASE_DIR / "policies" / "kernel" / "policy.yaml"))
+# A host with no node-agent report for this long is ``stale`` (docs/kernel.md, "Hosts and rollout"); agents heartbeat
+# well inside it (the agent's default interval is a fraction of this).
+AION_KERNEL_HOST_STALE_SECONDS = env.integer("AION_KERNEL_HOST_STALE_SECONDS", 300, minimum=10)
 
 # --- Memory -------------------------------------------------------------------------------------
 # JSON bodies nested deeper than this many arrays/objects are a 400 (aion/api/parsers.py).

@@ -21,6 +21,7 @@ class Topic:
 
 
 KERNEL_PROPOSALS = "kernel.proposals"
+KERNEL_HOSTS = "kernel.hosts"
 METRICS_RUNTIME = "aion.metrics.runtime"
 AUDIT_ACTIVITY = "aion.audit.activity"
 ROUTER_DECISIONS = "aion.router.decisions"
@@ -35,6 +36,9 @@ TOPICS: dict[str, Topic] = {
     t.name: t
     for t in (
         Topic(KERNEL_PROPOSALS, "Kernel/network proposal transitions, full state, key = proposal id", retention_hours=24 * 30),
+        Topic(
+            KERNEL_HOSTS, "Host state transitions reported by node agents (drift, convergence), key = host name", retention_hours=24 * 30
+        ),
         Topic(METRICS_RUNTIME, "Router runtime samples per target attempt, key = target", retention_hours=72),
         Topic(AUDIT_ACTIVITY, "Every audit record, key = resource", retention_hours=24 * 30),
         Topic(ROUTER_DECISIONS, "Routing decisions, key = task id", retention_hours=72),

@@ -1,4 +1,4 @@
-"""App config of the kernel app: registers the policy's /readyz check."""
+"""App config of the kernel app: registers the policy's /readyz check and the hosts' scrape-time gauges."""
 
 from django.apps import AppConfig
 
@@ -10,6 +10,8 @@ class Config(AppConfig):
 
     def ready(self) -> None:
         from aion.health import register_check
+        from kernel.host_metrics import register_collector
         from kernel.policy import policy_health
 
         register_check("kernel_policy", policy_health)
+        register_collector()

@@ -11,7 +11,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
-from kernel.choices import ProposalState, RevisionKind
+from kernel.choices import HostState, ProposalState, RevisionKind
 
 
 class ConfigScope(models.Model):
@@ -116,3 +116,48 @@ class Approval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.approver} approved {self.proposal_id}"
+
+
+class Host(models.Model):
+    """A machine a node agent reports for (issue 17): its pool, its last report and its state as of that report.
+
+    ``state`` is what the last report showed (never ``stale``: staleness is read against the clock,
+    and a newer revision makes a converged host pending without a report; ``kernel.hosts`` computes
+    the live state). It is kept to detect transitions, e.g. the first report of drift."""
+
+    tenant_id = models.CharField(max_length=64, db_index=True)
+    name = models.CharField(max_length=253)
+    pool = models.CharField(max_length=63, db_index=True)
+    agent_version = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=16, choices=HostState.choices, default=HostState.PENDING)
+    errors = models.JSONField(default=list, blank=True)
+    reports = models.PositiveBigIntegerField(default=0)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_report_at = models.DateTimeField(default=timezone.now, db_index=True)
+    state_since = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["tenant_id", "name"]
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "name"], name="kernel_host_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}/{self.name} ({self.pool})"
+
+
+class HostScope(models.Model):
+    """The latest report of one host for one scope: the revision it applied, observed values and per-key results."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="scopes")
+    scope = models.CharField(max_length=64)
+    revision = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    observed = models.JSONField(default=dict, blank=True)
+    results = models.JSONField(default=dict, blank=True)
+    reported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["host", "scope"]
+        constraints = [models.UniqueConstraint(fields=["host", "scope"], name="kernel_host_scope_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.host_id}:{self.scope}@{self.revision}"

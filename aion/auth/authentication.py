@@ -124,6 +124,8 @@ class ApiKeyAuthentication(BaseAuthentication):
             roles=frozenset(key.roles),
             allowed_tenants=frozenset({key.tenant_id}),
             credential_id=f"db:{key.pk}",
+            host=key.host,
+            pool=key.pool,
         )
         ends = [t for t in (key.expires_at, key.revoked_at) if t is not None]
         cache_principal(digest, principal, settings.AION_API_KEY_CACHE_SECONDS, min(ends) if ends else None)

@@ -19,6 +19,9 @@ class Principal:
     allowed_tenants: frozenset[str] = field(default_factory=frozenset)
     user: Any = None
     credential_id: str = ""
+    # A kernel.agent credential's binding (issue 17): the host name or pool it may report for ("" = none).
+    host: str = ""
+    pool: str = ""
     is_authenticated: bool = True
 
     # DRF and Django expect these on request.user

@@ -24,6 +24,7 @@ ENVIRONMENT = [
 ROLES = {
     "kernel.admin", "kernel.proposer", "kernel.breakglass", "hooks.admin", "memory.writer", "memory.reader",
     "router.admin", "modules.admin", "auditor", "security.admin",
+    "kernel.agent",  # issue 17: the node agent's credential (the contract's host runtime)
 }  # fmt: skip
 TOPIC_NAMES = {
     "kernel.proposals", "aion.metrics.runtime", "aion.audit.activity", "aion.router.decisions", "aion.tasks.lifecycle",

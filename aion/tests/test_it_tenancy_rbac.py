@@ -27,6 +27,7 @@ def test_roles_are_the_named_permissions():
         "modules.admin",
         "security.admin",
         "auditor",
+        "kernel.agent",  # issue 17: node agents
     } == ALL_ROLES
 
 

@@ -135,12 +135,20 @@ class RevisionSerializer(serializers.Serializer):
     author = serializers.CharField(read_only=True, allow_null=True)
 
 
+class RevisionDetailSerializer(RevisionSerializer):
+    rollout = serializers.JSONField(read_only=True, help_text="kernel.hosts.revision_rollout: hosts converged / targeted")
+
+
 class ProposalDetailSerializer(ProposalSerializer):
     diff = serializers.JSONField(read_only=True)
     history = serializers.JSONField(read_only=True)
+    rollout = serializers.JSONField(read_only=True, allow_null=True, help_text="Its latest revision's rollout, with rollback_complete")
 
     def to_representation(self, instance: Proposal) -> dict[str, Any]:
+        from kernel.hosts import proposal_rollout
+
         data = presenters.proposal_state(instance)
         data["diff"] = presenters.proposal_diff(instance)
         data["history"] = presenters.proposal_history(instance)
+        data["rollout"] = proposal_rollout(instance)  # issue 17
         return data

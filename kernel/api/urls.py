@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from kernel.api import views
+from kernel.api import host_views, views
 
 proposal_list = views.ProposalViewSet.as_view({"get": "list", "post": "create"})
 proposal_detail = views.ProposalViewSet.as_view({"get": "retrieve"})
@@ -25,4 +25,6 @@ urlpatterns = [
     path("kernel/config/<str:scope>/revisions", views.RevisionListView.as_view(), name="kernel-config-revisions"),
     path("kernel/config/<str:scope>/revisions/<id:number>", views.RevisionDetailView.as_view(), name="kernel-config-revision"),
     path("kernel/policy", views.PolicyView.as_view(), name="kernel-policy"),
+    path("kernel/hosts", host_views.HostListView.as_view(), name="kernel-hosts"),
+    path("kernel/hosts/<str:host>/report", host_views.HostReportView.as_view(), name="kernel-host-report"),
 ]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
@@ -23,7 +23,7 @@ from aion.api.views import APIView, GenericViewSet
 from aion.auth.principal import Principal
 from aion.problems import Problem
 from aion.rbac import Role, RolePermission
-from kernel import presenters, services
+from kernel import hosts, presenters, services
 from kernel.api import serializers
 from kernel.filtersets import ProposalFilterSet
 from kernel.models import ConfigRevision, Proposal
@@ -194,16 +194,32 @@ class ConfigReadView(APIView):
 
 
 class ConfigView(ConfigReadView):
-    """``GET /v1/kernel/config/{scope}``: the current revision, with an ETag (If-None-Match gets 304)."""
+    """``GET /v1/kernel/config/{scope}``: the current revision, with an ETag (If-None-Match gets 304).
 
-    @extend_schema(responses={200: serializers.RevisionSerializer, 304: None})
+    ``?target=<pool>`` (or a kernel.agent's bound pool) answers with the document effective for that
+    pool instead (``kernel.hosts.effective_config``; docs/kernel.md, "Hosts and rollout")."""
+
+    read_any_of = CONFIG_READ_ROLES | {Role.KERNEL_AGENT}
+
+    @extend_schema(
+        responses={200: serializers.RevisionSerializer, 304: None},
+        parameters=[
+            OpenApiParameter("target", str, description="A pool: the document effective for its hosts (readers other than kernel.agent)"),
+            OpenApiParameter("host", str, description="kernel.agent: its host name (the credential's binding wins)"),
+            OpenApiParameter("pool", str, description="kernel.agent: its pool (the credential's binding wins)"),
+        ],
+    )
     def get(self, request: Request, scope: str) -> Response:
         tenant_id = _principal(request).tenant_id
+        pool = hosts.config_pool(_principal(request), target=request.query_params.get("target"), pool=request.query_params.get("pool"))
         revision = services.current_revision(tenant_id, scope)
         if revision is None and not _known_scope(tenant_id, scope):
             raise self.unknown_scope(scope)
-        data = presenters.revision_state(revision) if revision else presenters.empty_revision_state(scope)
-        etag = presenters.revision_etag(tenant_id, scope, data["revision"], data["sha256"])
+        if pool is not None:
+            data = hosts.effective_config(tenant_id, scope, pool)
+        else:
+            data = presenters.revision_state(revision) if revision else presenters.empty_revision_state(scope)
+        etag = presenters.revision_etag(tenant_id, scope if pool is None else f"{scope}@{pool}", data["revision"], data["sha256"])
         wanted = {tag.strip() for tag in request.META.get("HTTP_IF_NONE_MATCH", "").split(",") if tag.strip()}
         if etag in wanted or f"W/{etag}" in wanted or "*" in wanted:
             return Response(status=304, headers={"ETag": etag})
@@ -229,14 +245,16 @@ class RevisionListView(ConfigReadView):
 
 
 class RevisionDetailView(ConfigReadView):
-    """``GET /v1/kernel/config/{scope}/revisions/{n}``."""
+    """``GET /v1/kernel/config/{scope}/revisions/{n}``, with its ``rollout`` to the hosts."""
 
+    @extend_schema(responses=serializers.RevisionDetailSerializer)
     def get(self, request: Request, scope: str, number: int) -> Response:
         tenant_id = _principal(request).tenant_id
         revision = ConfigRevision.objects.filter(tenant_id=tenant_id, scope=scope, number=number).select_related("parent").first()
         if revision is None:
             raise Problem(404, f"No revision {number} of scope {scope!r}.", slug="not-found")
         data = presenters.revision_state(revision)
+        data["rollout"] = hosts.revision_rollout(tenant_id, scope, revision.number)  # issue 17: hosts converged / targeted
         return Response(data, headers={"ETag": presenters.revision_etag(revision.tenant_id, scope, revision.number, revision.sha256)})
 
 
@@ -244,7 +262,7 @@ class PolicyView(APIView):
     """``GET /v1/kernel/policy``: the guardrail policy in force and the loader's status."""
 
     permission_classes = [KernelPermission]
-    read_any_of = services.READ_ROLES
+    read_any_of = services.READ_ROLES | {Role.KERNEL_AGENT}  # node agents refuse keys it does not allow (issue 17)
     required_role = Role.KERNEL_PROPOSER
 
     @extend_schema(responses=OpenApiTypes.OBJECT)

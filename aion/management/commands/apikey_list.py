@@ -30,7 +30,7 @@ class Command(BaseCommand):
                 continue
             expires = f"{key.expires_at:%Y-%m-%d %H:%M}" if key.expires_at else "-"
             used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "-"
-            roles = ",".join(key.roles)
+            roles = ",".join(key.roles) + "".join(f" {what}={value}" for what, value in (("host", key.host), ("pool", key.pool)) if value)
             name = key.name[:24]
             self.stdout.write(f"{key.prefix:<16} {'db':<6} {key.tenant_id:<12} {state:<8} {name:<24} {expires:<20} {used:<20} {roles}")
         for env_key in env_keys().values():
