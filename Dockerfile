@@ -49,15 +49,21 @@ RUN case "${TARGETARCH:-amd64}" in \
     && mkdir -p /opt/mongotools \
     && tar -xzf tools.tgz -C /opt/mongotools --strip-components=1
 
-# Target "module-host" = image ghcr.io/omertaos/aion-module-host (deploy/k8s/module-hosts.yaml): modules/host.py, standard library
-# only. Before "runtime" on purpose: a plain `docker build .` (compose.yaml's `build: .`) builds the last stage, the control plane.
+# Target "module-host" = image ghcr.io/omertaos/aion-module-host (deploy/k8s/module-hosts.yaml): the package modules/host
+# (python -m modules.host). It reuses the control plane's virtualenv (the "build" stage: cryptography for the manifest check,
+# httpx, kafka-python, prometheus-client; MiniLM with --build-arg AION_WITH_MINILM=true) and only the code it imports: the
+# platform (aion/) and the modules app, whose signing code verifies its manifest at start-up. No database, no Django set-up.
+# Before "runtime" on purpose: a plain `docker build .` (compose.yaml's `build: .`) builds the last stage, the control plane.
 FROM python:3.11-slim-bookworm AS module-host
 LABEL org.opencontainers.image.title="aion-module-host"
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PATH=/opt/venv/bin:$PATH \
     AION_MODULE_HOST_PORT=8080
+COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY modules/__init__.py modules/host.py modules/
+COPY aion/ aion/
+COPY modules/ modules/
 USER 10001:10001
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]

@@ -144,14 +144,23 @@ def parse_vault_entry(key_id: str, value: Any, vault_path: str) -> TrustedKey:
     )
 
 
-def load_keyring() -> KeyRing:
-    """Every configured key (env first, then Vault); a broken entry is reported, never silently trusted."""
+def keyring_from_entries(entries: str) -> KeyRing:
+    """The keys of an ``AION_COSIGN_PUBLIC_KEYS`` value; a broken entry is reported in ``errors``, never trusted.
+
+    No Django settings are read: the module host builds its ring with this from its own environment.
+    """
     ring = KeyRing()
-    for entry in (e for e in settings.AION_COSIGN_PUBLIC_KEYS.split(",") if e.strip()):
+    for entry in (e for e in entries.split(",") if e.strip()):
         try:
             ring.keys.append(parse_env_entry(entry))
         except KeyConfigError as exc:
             ring.errors.append(f"AION_COSIGN_PUBLIC_KEYS: {exc}")
+    return ring
+
+
+def load_keyring() -> KeyRing:
+    """Every configured key (env first, then Vault); a broken entry is reported, never silently trusted."""
+    ring = keyring_from_entries(settings.AION_COSIGN_PUBLIC_KEYS)
     try:
         stored = secrets.read_kv(settings.AION_COSIGN_VAULT_PATH)
     except secrets.SecretUnavailable as exc:

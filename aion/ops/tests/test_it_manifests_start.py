@@ -5,7 +5,10 @@ Without a cluster, the test does what the kubelet would: the environment is the 
 that builds the manifest's image), then ``envFrom`` (configmap.yaml; the Secret's keys get test values), then
 ``env`` (``$(VAR)`` references expanded); every volume mount becomes an empty scratch folder (tmp_path / volume
 name), and each value, argument and probe command that points under a mount path is rewritten to that folder;
-each ``containerPort`` becomes a free loopback port. The cluster's service addresses (redis, kafka, qdrant, ...)
+each ``containerPort`` becomes a free loopback port. A volume from a ConfigMap that deploy/k8s does not ship (the
+module host's signed manifest, which an operator creates) holds the test's stand-in: a module manifest signed by the
+test's Cosign key, whose public half is in the Secret ``aion-cosign`` volume that ``AION_COSIGN_PUBLIC_KEYS`` names.
+The cluster's service addresses (redis, kafka, qdrant, ...)
 become this run's services, or are dropped where this run has none (the embedded defaults). Ready is the
 manifest's own readiness probe passing (and, for beat, its liveness probe a few seconds later); a Job exits 0.
 """
@@ -32,6 +35,7 @@ from aion.testing.services import free_port
 
 ROOT = Path(settings.BASE_DIR)
 K8S = ROOT / "deploy" / "k8s"
+COSIGN_MOUNT = Path("/etc/aion/cosign")
 DEADLINE_SECONDS = 90
 
 # The cluster's service addresses in configmap.yaml: this run's value when it has one, else dropped (embedded default).
@@ -123,6 +127,7 @@ class Container:
         self.ports = {str(p["containerPort"]): str(free_port()) for p in self.container.get("ports", [])}
         self.port_names = {p["name"]: self.ports[str(p["containerPort"])] for p in self.container.get("ports", [])}
         self.env = self._environment(tmp_path)
+        self._operator_config_maps(spec, tmp_path)
         argv = [*self.container.get("command", []), *self.container.get("args", [])] or dockerfile_web_command()
         self.argv = [self.substitute(self._expand(arg)) for arg in argv]
         if "--host" in self.argv:  # the pod listens on its own address; here, loopback only
@@ -142,6 +147,10 @@ class Container:
                 env[item["name"]] = self._expand(str(item["value"]), env)
             elif "fieldRef" in item.get("valueFrom", {}):
                 env[item["name"]] = {"metadata.name": "aion-test-pod"}[item["valueFrom"]["fieldRef"]["fieldPath"]]
+            elif "configMapKeyRef" in item.get("valueFrom", {}):
+                ref = item["valueFrom"]["configMapKeyRef"]
+                assert ref["name"] == configmap["metadata"]["name"]
+                env[item["name"]] = str(configmap["data"][ref["key"]])
             else:
                 key = item["valueFrom"]["secretKeyRef"]["key"]
                 env[item["name"]] = self._secret_values(tmp_path)[key]
@@ -163,15 +172,48 @@ class Container:
             env["TMPDIR"] = str(self.mounts["/tmp"])
         return env
 
+    def _operator_config_maps(self, spec: dict[str, Any], tmp_path: Path) -> None:
+        """Fills each mounted ConfigMap volume deploy/k8s does not define with its stand-in (the module docstring)."""
+        import json
+
+        from modules.signing import sign_manifest
+
+        shipped = {d["metadata"]["name"] for path in K8S.glob("*.yaml") for d in _docs(path) if d.get("kind") == "ConfigMap"}
+        mounted = {m["name"]: m["mountPath"] for m in self.container.get("volumeMounts", [])}
+        for volume in spec.get("volumes", []):
+            if volume.get("secret", {}).get("secretName") == "aion-cosign" and volume["name"] in mounted:
+                self._secret_values(tmp_path)
+                (self.mounts[mounted[volume["name"]]] / "cosign.pub").write_bytes(self._cosign_pem)
+            name = volume.get("configMap", {}).get("name")
+            if not name or name in shipped or volume["name"] not in mounted:
+                continue
+            assert self.stage == "module-host" and name.endswith("-manifest"), f"{name}: no stand-in for this ConfigMap"
+            self._secret_values(tmp_path)
+            pool = "gpu" if "gpu" in name else "cpu"
+            manifest = {
+                "name": "embedder",
+                "version": "1.0.0",
+                "image": "registry.example.com/aion/embedder:1.0.0@sha256:" + "0" * 64,
+                "runtime": "python3.11",
+                "resources": {"cpu": "500m", "memory": "512Mi", "gpu": 1 if pool == "gpu" else 0},
+                "pool": pool,
+                "intents": ["embed.*"],
+                "endpoint": "http://module-host-cpu.aion.svc.cluster.local:8080",
+            }
+            signed = sign_manifest(manifest, self._cosign_private)
+            (self.mounts[mounted[volume["name"]]] / "manifest.json").write_text(json.dumps(signed))
+
     def _secret_values(self, tmp_path: Path) -> dict[str, str]:
         """Test values for the Secret "aion-secrets" (policies/secrets/aion-secrets.enc.yaml holds the real ones)."""
         if not hasattr(self, "_secrets"):
             from cryptography.hazmat.primitives import serialization
             from cryptography.hazmat.primitives.asymmetric import ec
 
-            key = ec.generate_private_key(ec.SECP256R1()).public_key()
-            pem = tmp_path / "cosign.pub"
-            pem.write_bytes(key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+            self._cosign_private = ec.generate_private_key(ec.SECP256R1())
+            key = self._cosign_private.public_key()
+            self._cosign_pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            # Where the Secret aion-cosign is mounted (module-hosts.yaml); a container that mounts it finds the key there.
+            pem = COSIGN_MOUNT / "cosign.pub"
             self._secrets = {
                 "AION_SECRET_KEY": secrets.token_urlsafe(48),
                 "AION_METRICS_TOKEN": secrets.token_urlsafe(24),
