@@ -41,8 +41,8 @@ from aion.outbox import publish
 from aion.roles import Role
 from aion.topics import KERNEL_HOSTS
 from kernel.choices import HostState
-from kernel.models import ConfigRevision, Host, HostScope, Proposal
 from kernel.documents import document_sha256, same_value
+from kernel.models import ConfigRevision, Host, HostScope, Proposal
 from kernel.presenters import empty_revision_state, revision_state
 
 RESOURCE_TYPE = "kernel.host"
