@@ -212,6 +212,16 @@ class Agent:
         self.state.data["last_report"] = cycle.fingerprint
         return True
 
+    def retry_delay(self, error: ControlPlaneError | None) -> float:
+        """The next backoff delay; never shorter than the control plane's Retry-After (capped at ``backoff_max``); a
+        failure that retrying will not cure (401, 403, 400...) waits ``backoff_max``."""
+        if error is not None and not error.retryable:
+            return self.options.backoff_max
+        delay = self.backoff.next_delay()
+        if error is not None and error.retry_after:
+            delay = max(delay, min(error.retry_after, self.options.backoff_max))
+        return delay
+
     def report_with_retries(self, cycle: Cycle, *, heartbeat: bool) -> bool:
         """Reports, retrying a retryable failure up to ``report_attempts`` times with backoff (``--once``)."""
         self.backoff.reset()
@@ -220,7 +230,7 @@ class Agent:
                 return True
             error = self.last_report_error
             last = attempt == self.options.report_attempts or not error.retryable
-            delay = None if last else self.backoff.next_delay()
+            delay = None if last else self.retry_delay(error)
             self.log("report_failed", attempt=attempt, status=error.status, error=str(error), retry_in=delay)
             if delay is None or self.stopping.wait(delay):
                 return False
@@ -255,7 +265,7 @@ class Agent:
                 error = self.last_report_error
                 self.log("report_failed", status=error.status, error=str(error), retryable=error.retryable)
         if failed:
-            delay = self.backoff.next_delay() if self.last_report_error.retryable or not self.unreported else self.options.backoff_max
+            delay = self.retry_delay(self.last_report_error if self.unreported else None)
             self.log("backoff", retry_in=delay)
         else:
             self.backoff.reset()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,7 @@ from rest_framework.test import APIClient
 from aion.models import OutboxEvent
 from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, TENANT, api_client, make_api_key
+from aion.testing.services import service_missing
 from aion.topics import KERNEL_PROPOSALS, validate_event
 
 SHIPPED_POLICY = Path(__file__).resolve().parents[2] / "policies" / "kernel" / "policy.yaml"
@@ -113,3 +118,24 @@ def assert_valid_event(event: OutboxEvent) -> dict[str, Any]:
     validate_event(KERNEL_PROPOSALS, event.envelope)
     assert event.key == event.envelope["data"]["proposal"]["id"]
     return event.envelope
+
+
+@pytest.fixture()
+def network_namespace() -> Iterator[str]:
+    """A network namespace with a veth pair (agent0, agent1), deleted afterwards; with CI=true a missing `ip` fails."""
+    ip = shutil.which("ip")
+    if not ip:
+        service_missing("iproute2", "`ip` is not on PATH, so no network namespace can be made")
+    if os.geteuid() != 0:
+        service_missing("root", "network namespaces need root (CAP_SYS_ADMIN, CAP_NET_ADMIN)")
+    name = f"aion-agent-{secrets.token_hex(4)}"
+    subprocess.run([ip, "netns", "add", name], check=True, capture_output=True, timeout=30)
+    try:
+        subprocess.run(
+            [ip, "netns", "exec", name, ip, "link", "add", "agent0", "type", "veth", "peer", "name", "agent1"], check=True, timeout=30
+        )
+        yield name
+    finally:
+        subprocess.run([ip, "netns", "delete", name], check=False, capture_output=True, timeout=30)
+    listed = subprocess.run([ip, "netns", "list"], capture_output=True, text=True, timeout=30).stdout
+    assert name not in listed

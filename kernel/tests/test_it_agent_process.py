@@ -190,3 +190,16 @@ def test_an_unaccepted_report_is_retried_with_bounded_exponential_backoff(node):
     gaps = [later["ts"] - earlier["ts"] for earlier, later in itertools.pairwise(reports)]
     assert all(gap >= delay - 0.01 for gap, delay in zip(gaps, delays[:-1], strict=True)), (gaps, delays)
     assert node.sysctl("net.core.somaxconn").read_text() == "1024\n"  # applied all the same
+
+
+def test_an_approved_mtu_is_set_on_the_named_link_in_a_network_namespace(node, network_namespace):
+    """The network scope end to end: the agent's ip command runs inside the namespace the fixture made (veth agent0)."""
+    approve("network", [{"key": "mtu", "from": None, "to": 1400}])
+    ip = f"ip netns exec {network_namespace} ip"
+    status, events = node.run("--ip-command", ip, "--network-link", "agent0", scopes="network")
+    scope = reported(status, events)["scopes"]["network"]
+    assert scope["observed"] == {"mtu": "1400"} and scope["results"] == {"mtu": {"outcome": "applied", "error": None}}
+    link = subprocess.run(
+        ["ip", "netns", "exec", network_namespace, "ip", "-j", "link", "show", "dev", "agent0"], capture_output=True, timeout=30
+    )
+    assert json.loads(link.stdout)[0]["mtu"] == 1400

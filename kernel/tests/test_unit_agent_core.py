@@ -32,6 +32,7 @@ class StandInControlPlane:
         self.revision, self.document, self.tamper = 1, document, False
         self.reports: list[dict[str, Any]] = []
         self.report_status = 202
+        self.report_headers: dict[str, str] = {}
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v1/kernel/policy":
@@ -45,7 +46,7 @@ class StandInControlPlane:
             return httpx.Response(200, json=body, headers={"ETag": etag})
         if request.method == "POST" and request.url.path == "/v1/kernel/hosts/node-a/report":
             self.reports.append(json.loads(request.content))
-            return httpx.Response(self.report_status, json={})
+            return httpx.Response(self.report_status, json={}, headers=self.report_headers)
         return httpx.Response(404, json={"title": "Not found"})
 
 
@@ -137,3 +138,15 @@ def test_a_key_that_leaves_the_document_gets_the_hosts_own_value_back(root):
     assert make_agent(root, stand_in).run_once() == 0  # a new process: the baseline came from the state file
     assert sysctl(root, "net.core.somaxconn") == "4096"
     assert AgentState(root / "state.json").scope("sysctl")["baseline"] == {}
+
+
+def test_retry_after_is_honoured_and_a_refused_credential_is_not_hammered(root):
+    stand_in, clock = StandInControlPlane({"net.core.somaxconn": 1024}), Clock()
+    stand_in.report_status, stand_in.report_headers = 503, {"Retry-After": "5"}
+    agent = make_agent(root, stand_in, clock)
+    assert agent.tick() == 5  # the backoff would say 0.5-1 s; the control plane asked for 5 (under the 8 s cap)
+    stand_in.report_status, stand_in.report_headers = 403, {}
+    assert agent.tick() == 8  # retrying does not cure a 403: the longest delay
+    once = make_agent(root, stand_in)
+    before = len(stand_in.reports)
+    assert once.run_once() == 2 and len(stand_in.reports) == before + 1  # --once: no retry of a 403
