@@ -9,6 +9,7 @@ from django.urls import NoReverseMatch, reverse
 
 NAV = [
     ("Proposals", "kernel:proposals"),
+    ("Hosts", "kernel:hosts"),
     ("Webhooks", "hooks:index"),
     ("Memory", "memory:index"),
     ("Router", "router:index"),

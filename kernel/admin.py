@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from aion.admin import ReadOnlyAdmin
-from kernel.models import Approval, ConfigRevision, ConfigScope, Proposal
+from kernel.models import Approval, ConfigRevision, ConfigScope, Host, HostScope, Proposal
 
 
 class ApprovalInline(admin.TabularInline):
@@ -42,3 +42,18 @@ class ConfigRevisionAdmin(ReadOnlyAdmin):
 @admin.register(ConfigScope)
 class ConfigScopeAdmin(ReadOnlyAdmin):
     list_display = ("tenant_id", "scope", "current", "updated_at")
+
+
+@admin.register(Host)
+class HostAdmin(ReadOnlyAdmin):
+    """Hosts as their node agents last reported them (issue 17); the live state is on /console/proposals/hosts/."""
+
+    list_display = ("tenant_id", "name", "pool", "state", "agent_version", "last_report_at")
+    list_filter = ("pool", "state")
+    search_fields = ("name", "tenant_id")
+
+
+@admin.register(HostScope)
+class HostScopeAdmin(ReadOnlyAdmin):
+    list_display = ("host", "scope", "revision", "reported_at")
+    list_filter = ("scope",)

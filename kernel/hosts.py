@@ -138,8 +138,13 @@ def effective_config(tenant_id: str, scope: str, pool: str) -> dict[str, Any]:
     return data
 
 
+# Roles that read configuration as people and tools do (``?target=``), whatever else the credential holds.
+CONFIG_READERS = frozenset({Role.KERNEL_ADMIN, Role.KERNEL_PROPOSER, Role.KERNEL_BREAKGLASS, Role.AUDITOR, Role.MODULES_ADMIN})
+
+
 def is_agent(principal: Principal) -> bool:
-    return Role.KERNEL_AGENT in principal.roles
+    """A node agent's credential: kernel.agent, and no role that reads configuration otherwise."""
+    return Role.KERNEL_AGENT in principal.roles and not (principal.roles & CONFIG_READERS)
 
 
 def config_pool(principal: Principal, *, target: str | None, pool: str | None) -> str | None:
@@ -299,7 +304,7 @@ def _require_binding(actor: Principal) -> None:
 
 def _check_reporter(actor: Principal, host_name: str, report: Report) -> None:
     """A kernel.agent reports only for its bound host, or for hosts of its bound pool."""
-    if not is_agent(actor):
+    if Role.KERNEL_AGENT not in actor.roles:
         raise NotAllowed("Only a kernel.agent credential reports host state.", required_role=Role.KERNEL_AGENT.value)
     _require_binding(actor)
     if actor.host and actor.host != host_name:

@@ -1,6 +1,6 @@
 """Console pages of the kernel app, included at /console/proposals/ (``kernel:proposals`` is the nav entry)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from kernel import views
 
@@ -12,6 +12,7 @@ urlpatterns = [
     path("changes.json", views.changes, name="changes"),
     path("config/", views.config_index, name="config"),
     path("config/<str:scope>/", views.config_scope, name="config-scope"),
+    path("hosts/", include("kernel.host_urls")),  # issue 17: hosts and the live rollout panels
     path("<uuid:proposal_id>/", views.proposal_detail, name="proposal"),
     path("<uuid:proposal_id>/<str:action>", views.proposal_action, name="proposal-action"),
 ]

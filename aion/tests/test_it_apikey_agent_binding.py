@@ -72,8 +72,10 @@ def test_refused_agent_keys(args, message):
 
 
 def test_only_agent_keys_are_bound_and_agent_keys_carry_one_role():
-    with pytest.raises(CommandError, match="only kernel.agent keys"):
-        call_command("apikey_create", "--name", "x", "--tenant", TENANT, "--roles", Role.KERNEL_ADMIN, "--host", "gpu-1", stdout=io.StringIO())
+    with pytest.raises(CommandError, match=r"only kernel\.agent keys"):
+        call_command(
+            "apikey_create", "--name", "x", "--tenant", TENANT, "--roles", Role.KERNEL_ADMIN, "--host", "gpu-1", stdout=io.StringIO()
+        )  # fmt: skip
     with pytest.raises(CommandError, match="no other role"):
         call_command(
             "apikey_create", "--name", "x", "--tenant", TENANT, "--roles", f"{Role.KERNEL_AGENT},{Role.KERNEL_ADMIN}", "--pool", "gpu",
