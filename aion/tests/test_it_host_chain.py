@@ -148,7 +148,7 @@ def module_host_ready(host: ServedHost) -> bool:
 
 
 def relayed_by_worker(row: OutboxEvent) -> None:
-    """Asks the worker to relay the outbox (its beat does every 5 s) until ROW is published to Kafka (bounded)."""
+    """Asks the worker to relay the outbox (its beat does so every 5 s) until ROW is published to Kafka (bounded)."""
     from aion.tasks import relay_outbox
 
     def published() -> bool:
@@ -177,7 +177,7 @@ def test_an_approval_changes_a_host_a_rollback_reverts_it_drift_is_seen_and_a_mo
     # embedder loads while the rest starts.
     processes.host = host = start_module_host(
         tmp_path, host_manifest(cosign), cosign.entry(), wait=False, AION_MODULE_EMBEDDER="hash", KAFKA_BOOTSTRAP_SERVERS=bootstrap
-    )  # fmt: skip
+    )
     manifest = build_manifest(cosign, name="embedder", version="1.0.0", intents=("embed.*", "chat.*"), endpoint=host.url)
     modules.register_module(TENANT, manifest, actor=system_principal(TENANT, "tests"), activate=True)
 
@@ -298,6 +298,6 @@ def test_an_approval_changes_a_host_a_rollback_reverts_it_drift_is_seen_and_a_mo
         assert uuid.UUID(host_sample["data"]["sample_id"]) in {s.sample_id for s in samples}  # the consumer stored it
         stats = target_stats(["module:embedder"])["module:embedder"]
         assert stats.samples == len(samples) >= 2 and stats.error_rate == 0.0 and stats.p50_ms is not None
-    except BaseException as exc:
+    except Exception as exc:
         raise AssertionError(f"{exc}\n{processes.logs()}\n--- web\n{web.log()[-2500:]}\n--- module host\n{host.output()}") from exc
     assert json.loads((tmp_path / "agent-state.json").read_text())["scopes"]["sysctl"]["revision"] == rollback_revision
