@@ -50,6 +50,13 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--watch", action="store_const", const="watch", dest="mode", help="poll until SIGTERM [AION_AGENT_MODE=once|watch]")
     _flag(p, "--interval", "INTERVAL", "--watch: seconds between polls", default="30", kind=float)
     _flag(p, "--heartbeat", "HEARTBEAT", "--watch: seconds between heartbeat reports", default="60", kind=float)
+    heal = _env("SELF_HEAL", "true") not in ("0", "false", "no", "off")
+    p.add_argument(
+        "--self-heal",
+        action=argparse.BooleanOptionalAction,
+        default=heal,
+        help="put back a key changed by hand; --no-self-heal reports it as drift and leaves it [AION_AGENT_SELF_HEAL, default true]",
+    )
     _flag(p, "--modprobe-command", "MODPROBE_COMMAND", "loads with `CMD NAME`, unloads with `CMD -r NAME`", default="modprobe")
     _flag(p, "--ip-command", "IP_COMMAND", "the iproute2 command prefix, e.g. 'ip netns exec NS ip'", default="ip")
     _flag(p, "--network-link", "NETWORK_LINK", "the link whose MTU the network scope sets")
@@ -117,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         backoff_base=args.backoff_base,
         backoff_max=args.backoff_max,
         policy_file=Path(args.policy_file) if args.policy_file else None,
+        self_heal=args.self_heal,
     )
     log = JsonLog()
     control_plane = ControlPlane(args.url, api_key, timeout=args.timeout)

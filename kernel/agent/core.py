@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kernel.agent import VERSION
-from kernel.agent.appliers import APPLIED, FAILED, Applier, ApplyError, KeyResult, apply_key, desired_text
+from kernel.agent.appliers import APPLIED, FAILED, UNCHANGED, Applier, ApplyError, KeyResult, apply_key, desired_text
 from kernel.agent.backoff import Backoff
 from kernel.agent.client import ControlPlane, ControlPlaneError
 from kernel.agent.guardrail import refusal
@@ -50,6 +50,9 @@ class Options:
     backoff_base: float = 1.0
     backoff_max: float = 300.0
     policy_file: Path | None = None
+    # False (--no-self-heal): once a document is applied in full, a key changed by hand is reported, not put back,
+    # so the control plane sees the drift (Argo CD's selfHeal off); a new document is applied as always.
+    self_heal: bool = True
 
 
 @dataclass
@@ -173,11 +176,15 @@ class Agent:
             return report, False
         baseline: dict[str, str] = entry["baseline"]
         applied = False
+        in_place = entry.get("sha256") is not None and entry.get("applied_sha256") == entry.get("sha256")
+        keep_drift = in_place and not self.options.self_heal
         for key in sorted(document):
             reason = refusal(policy, scope, key, document[key])
             result: KeyResult
             if reason:
                 result, observed = KeyResult(FAILED, reason), _observe(applier, key)
+            elif keep_drift:
+                result, observed = KeyResult(UNCHANGED), _observe(applier, key)  # observed as it is, drift included
             else:
                 result, before, observed = apply_key(applier, key, desired_text(document[key]))
                 if result.outcome != "unchanged" and before is not None:
@@ -195,6 +202,9 @@ class Agent:
             else:
                 applied = applied or result.outcome == APPLIED
                 del baseline[key]
+        complete = not any(r["outcome"] == FAILED for r in report["results"].values()) and not set(baseline) - set(document)
+        if complete:
+            entry["applied_sha256"] = entry.get("sha256")  # this document is in place: --no-self-heal leaves it be
         return report, applied
 
     # --- reporting -------------------------------------------------------------------------------------
