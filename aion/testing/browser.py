@@ -13,6 +13,13 @@
         bob.login("bob")
 
 ``page`` is a Playwright ``Page``; use ``playwright.sync_api.expect`` (bounded by EXPECT_TIMEOUT_MS), never sleeps.
+
+Accessibility, on every test for free: axe-core (``axe-playwright-python``'s bundled ``axe.min.js``, injected into the
+page; no network) checks the page after each ``goto``/``login``, each session's last page at teardown, and, once per
+kind of page (the path with ids blanked), every other page the browser loaded (revisited at teardown in the same
+session). Any ``serious`` or ``critical`` violation (colour contrast included) fails the test. A test may call
+``session.check_accessibility()`` at a state worth checking (an open dialog). ``session.screenshot("name")`` writes
+``docs/console/name.png`` when ``AION_SCREENSHOTS=1`` (docs/console.md says how to refresh them), else nothing.
 Any uncaught page error or ``console.error`` (other than the browser's own "Failed to load resource" line for a 4xx
 the test provoked) fails the test at teardown; ``session.errors`` lists them. On failure each session's screenshot
 is saved in the test's tmp_path, with the server log tail printed. One Chromium per test (see chromium_browser).
@@ -23,6 +30,7 @@ Chromium: AION_CHROMIUM, else /usr/bin/chromium (apt ``chromium``; never
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +59,30 @@ CHROMIUM_ARGS = [
 PASSWORD = "pw-for-tests-only"  # noqa: S105 - make_user's default test password
 EXPECT_TIMEOUT_MS = 10_000
 IGNORED_CONSOLE_ERRORS = ("Failed to load resource",)  # the browser's note about a 4xx/5xx the test asked for
+AXE_FAILING_IMPACTS = frozenset({"serious", "critical"})
+SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "console"
+_ID_IN_PATH = re.compile(r"/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d+)(?=/|$)")
+
+
+def page_kind(url: str) -> str:
+    """A URL as the kind of page it shows: no query, ids blanked (one axe check per template, not per row)."""
+    path = url.split("?", 1)[0].split("#", 1)[0]
+    return _ID_IN_PATH.sub("/:id", path)
+
+
+def axe_violations(page: Page) -> list[str]:
+    """Serious and critical axe-core violations of PAGE's current document, one line per rule with its first nodes."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    lines = []
+    for violation in results.response.get("violations", []):
+        if violation.get("impact") not in AXE_FAILING_IMPACTS:
+            continue
+        targets = ", ".join(" ".join(map(str, node.get("target", []))) for node in violation.get("nodes", [])[:3])
+        summary = violation.get("nodes", [{}])[0].get("failureSummary", "").replace("\n", " ")
+        lines.append(f"{page.url}: {violation['impact']} {violation['id']} ({violation.get('help', '')}) at {targets}: {summary}")
+    return lines
 
 
 def playwright_api() -> Any:
@@ -71,8 +103,54 @@ class ConsoleSession:
         self.instance = instance
         self.page: Page = context.new_page()
         self.errors: list[str] = []
+        self.accessibility: list[str] = []  # axe violations found so far
+        self.checked_kinds: set[str] = set()
+        self.loaded: dict[str, str] = {}  # page kind -> the last URL of that kind the browser loaded
         self.page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
         self.page.on("console", self._on_console)
+        self.page.on("load", self._on_load)
+
+    def _on_load(self, page: Any) -> None:
+        # Only noted here: a load handler runs concurrently with the test, so axe runs at a point the test chose.
+        if page.url.startswith(self.instance.url("/")):
+            self.loaded[page_kind(page.url)] = page.url
+
+    def check_accessibility(self, page: Page | None = None) -> list[str]:
+        """Runs axe-core on PAGE (this session's page) now; failing violations are kept for the teardown."""
+        page = page or self.page
+        found = axe_violations(page)
+        self.accessibility.extend(v for v in found if v not in self.accessibility)
+        self.checked_kinds.add(page_kind(page.url))
+        return found
+
+    def _check_new_kind(self) -> None:
+        # goto/login check each kind of page once per session: a per-state check is the test's call.
+        if page_kind(self.page.url) not in self.checked_kinds:
+            self.check_accessibility()
+
+    def check_loaded_pages(self) -> None:
+        """The teardown's sweep: the current page, then one revisit of each kind of page loaded but not yet checked."""
+        if not self.page.is_closed() and self.page.url.startswith(self.instance.url("/")):
+            self.check_accessibility()
+        pending = [url for kind, url in self.loaded.items() if kind not in self.checked_kinds]
+        if not pending:
+            return
+        page = self.context.new_page()
+        try:
+            for url in pending:
+                page.goto(url)
+                self.check_accessibility(page)
+        finally:
+            page.close()
+
+    def screenshot(self, name: str) -> Path | None:
+        """Writes docs/console/NAME.png of the whole page when AION_SCREENSHOTS=1 (the docs' pictures), else nothing."""
+        if os.environ.get("AION_SCREENSHOTS") != "1":
+            return None
+        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOT_DIR / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
+        return path
 
     def _on_console(self, message: Any) -> None:
         if message.type == "error" and not message.text.startswith(IGNORED_CONSOLE_ERRORS):
@@ -82,18 +160,22 @@ class ConsoleSession:
         return self.instance.url(path)
 
     def goto(self, path: str) -> Any:
-        return self.page.goto(self.url(path))
+        response = self.page.goto(self.url(path))
+        self._check_new_kind()
+        return response
 
     def login(self, username: str, password: str = PASSWORD, next_path: str = "/console/") -> None:
         """Logs in through the Console's login form and waits until the browser has left the login page."""
         from playwright.sync_api import expect
 
         self.page.goto(self.url(f"/console/login/?next={next_path}"))
+        self._check_new_kind()
         self.page.get_by_label("Username").fill(username)
         self.page.get_by_label("Password").fill(password)
         self.page.get_by_role("button", name="Log in").click()
         expect(self.page).not_to_have_url(self.url("/console/login/") + "*", timeout=EXPECT_TIMEOUT_MS)
         expect(self.page.get_by_text("Your username and password didn't match.")).to_have_count(0)
+        self._check_new_kind()
 
 
 class ConsoleBrowser(ConsoleSession):
@@ -192,6 +274,13 @@ def console_browser(
         if errors:
             console.screenshots()
             pytest.fail("the page raised JavaScript errors:\n" + "\n".join(errors))
+        if report is not None and report.passed:
+            for session in console.sessions:
+                session.check_loaded_pages()
+        violations = [v for session in console.sessions for v in session.accessibility]
+        if violations:
+            console.screenshots()
+            pytest.fail("axe-core found serious or critical accessibility violations:\n" + "\n".join(violations))
     finally:
         console.close()
         stop(instance.process)
