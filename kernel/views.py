@@ -118,11 +118,14 @@ def proposals(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(Role.KERNEL_ADMIN)
 def inbox(request: HttpRequest) -> HttpResponse:
-    """Awaiting my approval: pending proposals this admin may approve (not their own, not approved by them yet)."""
+    """Awaiting my approval: pending proposals this admin may approve (not their own, not approved by them yet).
+    An auditor may look (read access everywhere); nothing ever awaits them."""
     principal = _principal(request)
     services.expire_proposals(tenant_id=principal.tenant_id)
     table = ProposalTable(selectors.awaiting_approval(principal), order_by=("expires_at",))
-    table.empty_text = "Nothing awaits your approval."
+    table.empty_text = (
+        "Nothing awaits your approval." if principal.has_role(Role.KERNEL_ADMIN) else "Only kernel admins approve; nothing awaits you."
+    )
     RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
     return render(request, "kernel/inbox.html", {"table": table, **_live_context(request)})
 
@@ -300,7 +303,8 @@ def proposal_detail(request: HttpRequest, proposal_id: Any) -> HttpResponse:
 @require_GET
 @role_required(Role.KERNEL_ADMIN)
 def proposal_rollback(request: HttpRequest, proposal_id: Any) -> HttpResponse:
-    """Roll back, from the scope's revision list: the document the rollback would restore, before confirming."""
+    """Roll back, from the scope's revision list: the document the rollback would restore, before confirming.
+    An auditor (read access everywhere) sees the preview without the form."""
     proposal = _proposal_or_404(request, proposal_id)
     preview = services.rollback_preview(proposal)
     return render(
@@ -312,6 +316,7 @@ def proposal_rollback(request: HttpRequest, proposal_id: Any) -> HttpResponse:
             "rollback_diff": _document_diff(preview["current"], preview["result"]),
             "etag": services.proposal_etag(proposal),
             "form": ProposalActionForm(action="rollback"),
+            "can_rollback": _principal(request).has_role(Role.KERNEL_ADMIN),
         },
     )
 
