@@ -15,9 +15,9 @@
 ``page`` is a Playwright ``Page``; use ``playwright.sync_api.expect`` (bounded by EXPECT_TIMEOUT_MS), never sleeps.
 
 Accessibility, on every test for free: axe-core (``axe-playwright-python``'s bundled ``axe.min.js``, injected into the
-page; no network) checks the page after each ``goto``/``login``, each session's last page at teardown, and, once per
-kind of page (the path with ids blanked), every other page the browser loaded (revisited at teardown in the same
-session). Any ``serious`` or ``critical`` violation (colour contrast included) fails the test. A test may call
+page; no network) checks each kind of page (the path with ids blanked) once per test: after a ``goto``/``login``, at
+teardown on each session's last page, and by a revisit at teardown (same session) for any other page the browser
+loaded. Any ``serious`` or ``critical`` violation (colour contrast included) fails the test. A test may call
 ``session.check_accessibility()`` at a state worth checking (an open dialog). ``session.screenshot("name")`` writes
 ``docs/console/name.png`` when ``AION_SCREENSHOTS=1`` (docs/console.md says how to refresh them), else nothing.
 Any uncaught page error or ``console.error`` (other than the browser's own "Failed to load resource" line for a 4xx
@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,12 +72,17 @@ def page_kind(url: str) -> str:
 
 
 def axe_violations(page: Page) -> list[str]:
-    """Serious and critical axe-core violations of PAGE's current document, one line per rule with its first nodes."""
+    """Serious and critical axe-core violations of PAGE's current document, one line per rule with its first nodes.
+    ``Axe`` is only the bundled script here: injected once per document, run with the default rules (WCAG A/AA and
+    best practices, ``color-contrast`` among them)."""
     from axe_playwright_python.sync_playwright import Axe
 
-    results = Axe().run(page)
+    axe = Axe()
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(axe.axe_script)  # ~0.5 MB: once per document, not once per check
+    response = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
     lines = []
-    for violation in results.response.get("violations", []):
+    for violation in response.get("violations", []):
         if violation.get("impact") not in AXE_FAILING_IMPACTS:
             continue
         targets = ", ".join(" ".join(map(str, node.get("target", []))) for node in violation.get("nodes", [])[:3])
@@ -98,13 +104,15 @@ def playwright_api() -> Any:
 class ConsoleSession:
     """One browser session (its own context, cookies and page) on the served Console."""
 
-    def __init__(self, context: BrowserContext, instance: ServedInstance) -> None:
+    def __init__(self, context: BrowserContext, instance: ServedInstance, checked_kinds: set[str] | None = None) -> None:
         self.context = context
         self.instance = instance
         self.page: Page = context.new_page()
         self.errors: list[str] = []
         self.accessibility: list[str] = []  # axe violations found so far
-        self.checked_kinds: set[str] = set()
+        # Kinds of page axe has checked in this test, shared by its sessions (a second admin's dashboard is the same page).
+        self.checked_kinds: set[str] = set() if checked_kinds is None else checked_kinds
+        self.axe_seconds, self.axe_runs = 0.0, 0
         self.loaded: dict[str, str] = {}  # page kind -> the last URL of that kind the browser loaded
         self.page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
         self.page.on("console", self._on_console)
@@ -118,20 +126,23 @@ class ConsoleSession:
     def check_accessibility(self, page: Page | None = None) -> list[str]:
         """Runs axe-core on PAGE (this session's page) now; failing violations are kept for the teardown."""
         page = page or self.page
+        started = time.monotonic()
         found = axe_violations(page)
+        self.axe_seconds += time.monotonic() - started
+        self.axe_runs += 1
         self.accessibility.extend(v for v in found if v not in self.accessibility)
         self.checked_kinds.add(page_kind(page.url))
         return found
 
     def _check_new_kind(self) -> None:
-        # goto/login check each kind of page once per session: a per-state check is the test's call.
+        # goto/login check each kind of page once per test: a per-state check is the test's call.
         if page_kind(self.page.url) not in self.checked_kinds:
             self.check_accessibility()
 
     def check_loaded_pages(self) -> None:
         """The teardown's sweep: the current page, then one revisit of each kind of page loaded but not yet checked."""
         if not self.page.is_closed() and self.page.url.startswith(self.instance.url("/")):
-            self.check_accessibility()
+            self._check_new_kind()
         pending = [url for kind, url in self.loaded.items() if kind not in self.checked_kinds]
         if not pending:
             return
@@ -194,7 +205,7 @@ class ConsoleBrowser(ConsoleSession):
         return context
 
     def new_session(self) -> ConsoleSession:
-        session = ConsoleSession(self._context(), self.instance)
+        session = ConsoleSession(self._context(), self.instance, self.checked_kinds)
         self.sessions.append(session)
         return session
 
@@ -281,6 +292,7 @@ def console_browser(
         if violations:
             console.screenshots()
             pytest.fail("axe-core found serious or critical accessibility violations:\n" + "\n".join(violations))
+        print(f"axe-core: {sum(s.axe_seconds for s in console.sessions):.1f} s over {sum(s.axe_runs for s in console.sessions)} checks")
     finally:
         console.close()
         stop(instance.process)
