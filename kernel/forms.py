@@ -247,7 +247,6 @@ class ProposalForm(forms.Form):
 
 
 ACTIONS = ("approve", "reject", "apply", "rollback", "breakglass")
-TEXT_FIELD = {"approve": "comment", "reject": "reason", "rollback": "reason", "breakglass": "justification"}
 
 
 class ProposalActionForm(forms.Form):
