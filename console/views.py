@@ -8,6 +8,7 @@ from django.shortcuts import render
 
 from aion.health import readiness
 from aion.rbac import AUTHENTICATED, PUBLIC, role_required
+from console import dashboard as panels
 
 
 class ConsoleLoginView(LoginView):
@@ -22,6 +23,8 @@ class ConsoleLogoutView(LogoutView):
 
 @role_required(AUTHENTICATED)
 def dashboard(request: HttpRequest) -> HttpResponse:
+    """What needs me? Proposals awaiting my approval, recent applies and rollbacks (with the rollbacks chart),
+    webhook failures of the last 24 h, uploads in progress, module hosts down, open incidents, readiness."""
     from aion.incidents import visible_incidents
     from aion.models import IncidentState
 
@@ -31,7 +34,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "console/dashboard.html",
-        {"ready": ready, "incident_count": incidents.count(), "incidents": incidents[:10]},
+        {
+            "ready": ready,
+            "incident_count": incidents.count(),
+            "incidents": incidents[:10],
+            "awaiting": panels.awaiting_my_approval(principal),
+            "recent": panels.recent_changes(principal),
+            "rollbacks": panels.rollback_chart(principal),
+            "webhook_failures": panels.webhook_failures(principal),
+            "uploads": panels.uploads_in_progress(principal),
+            "hosts_down": panels.module_hosts_down(principal),
+        },
     )
 
 

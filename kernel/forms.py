@@ -16,7 +16,7 @@ from typing import Any, cast
 from django import forms
 
 from aion.auth.principal import Principal
-from aion.errors import DomainError
+from aion.errors import DomainError, InvalidInput
 from kernel import services
 from kernel.errors import ConfigDrift
 from kernel.models import ConfigRevision, Proposal
@@ -238,3 +238,63 @@ class ProposalForm(forms.Form):
             return "changes", message
         field = path if path in _FORM_FIELDS else None
         return field, message if field else f"{path}: {message}"
+
+
+ACTIONS = ("approve", "reject", "apply", "rollback", "breakglass")
+
+
+class ProposalActionForm(forms.Form):
+    """One action's confirmation (approve, reject, apply, rollback, break-glass): the ETag the page showed and the
+    comment/reason/justification. Whether the text is required, and how long, is the service's rule."""
+
+    etag = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+    text = forms.CharField(required=False, strip=True, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args: Any, action: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.action = action
+
+    def perform(self, proposal: Proposal, principal: Principal) -> Proposal:
+        """Calls the action's service; its refusal (a domain error) propagates to the view."""
+        if not self.is_valid():
+            raise InvalidInput("The action's form is invalid.", errors={k: [str(e) for e in v] for k, v in self.errors.items()})
+        etag = self.cleaned_data["etag"] or None
+        text = self.cleaned_data["text"]
+        if self.action == "approve":
+            return services.approve_proposal(proposal, principal, comment=text, if_match=etag)
+        if self.action == "reject":
+            return services.reject_proposal(proposal, principal, reason=text, if_match=etag)
+        if self.action == "apply":
+            return services.apply_proposal(proposal, principal, if_match=etag)
+        if self.action == "rollback":
+            return services.rollback_proposal(proposal, principal, reason=text, if_match=etag)
+        return services.breakglass_approve(proposal, principal, justification=text, if_match=etag)
+
+
+class RevisionCompareForm(forms.Form):
+    """The scope page's "compare revisions" pickers: two revision numbers (0 is the empty document)."""
+
+    a = forms.TypedChoiceField(label="From", coerce=int, required=False)
+    b = forms.TypedChoiceField(label="To", coerce=int, required=False)
+
+    def __init__(self, *args: Any, numbers: list[int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(n, str(n)) for n in numbers]
+        for name in ("a", "b"):
+            field = cast(forms.TypedChoiceField, self.fields[name])
+            field.choices = choices
+            field.empty_value = None
+
+    def pair(self, head: int) -> tuple[int, int]:
+        """(a, b): the chosen numbers, or head-1 and head; an unknown number falls back to its default (never a 500)."""
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        b = data.get("b")
+        b = head if b is None else b
+        a = data.get("a")
+        return (max(b - 1, 0) if a is None else a), b
+
+
+class LiveQueryForm(forms.Form):
+    """The polling fallback's query (``changes.json?proposal=``): one proposal, or the whole list when absent."""
+
+    proposal = forms.UUIDField(required=False)

@@ -924,3 +924,24 @@ def rollback_proposal(
         tenant, scope = proposal.tenant_id, proposal.scope
         transaction.on_commit(lambda: metrics.ROLLBACKS_TOTAL.labels(tenant=tenant, scope=scope).inc(), robust=True)
     return proposal
+
+
+def rollback_preview(proposal: Proposal) -> dict[str, Any]:
+    """What ``rollback_proposal`` would write now, without writing: the document it restores and the revision it
+    becomes, or why it would be refused (``blocked``). Read-only; the Console shows it before anyone confirms."""
+    head = current_revision(proposal.tenant_id, proposal.scope)
+    applied = proposal.applied_revision
+    blocked = ""
+    if proposal.state != ProposalState.APPLIED or applied is None:
+        blocked = f"Only an applied proposal can be rolled back; this one is {proposal.get_state_display().lower()}."
+    elif head is None or head.pk != applied.pk:
+        blocked = f"Revision {head.number if head else 0} of {proposal.scope!r} was applied after this proposal; roll that back first."
+    restored = applied.parent if applied is not None else None
+    return {
+        "blocked": blocked,
+        "current_number": head.number if head else 0,
+        "current": dict(head.document) if head else {},
+        "next_number": (head.number if head else 0) + 1,
+        "restored_number": restored.number if restored else 0,
+        "result": dict(restored.document) if restored else {},
+    }

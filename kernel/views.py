@@ -12,23 +12,25 @@ import hashlib
 from typing import Any
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Count, Max
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_tables2 import RequestConfig
 
 from aion.auth.principal import Principal
 from aion.errors import DomainError, NotFound, StaleVersion
 from aion.models import AuditRecord
 from aion.problems import Problem
 from aion.rbac import Role, role_required
-from kernel import services
+from kernel import selectors, services
 from kernel.choices import OPEN_STATES, ProposalState
-from kernel.forms import ProposalForm
+from kernel.filtersets import ProposalFilterSet
+from kernel.forms import ACTIONS, LiveQueryForm, ProposalActionForm, ProposalForm, RevisionCompareForm
 from kernel.models import ConfigRevision, Proposal
 from kernel.policy import LOADER, current_policy
+from kernel.tables import PAGE_SIZE, ProposalTable, RevisionTable
 
 READ_ROLES = tuple(sorted(services.READ_ROLES))
 
@@ -61,20 +63,38 @@ def _live_context(request: HttpRequest, *, proposal: Proposal | None = None) -> 
     }
 
 
+def _table_rows(queryset: Any) -> Any:
+    return queryset.annotate(approval_count=Count("approvals")).only(
+        "id",
+        "scope",
+        "target",
+        "changes",
+        "proposer",
+        "risk_score",
+        "required_approvals",
+        "state",
+        "breakglass",
+        "created_at",
+        "expires_at",
+    )
+
+
 @require_GET
 @role_required(*READ_ROLES)
 def proposals(request: HttpRequest) -> HttpResponse:
-    """The proposals list: state tabs with counts, relative times, TTL countdowns."""
+    """The proposals list: state tabs with counts, then a sortable, paginated table (kernel.tables) over the API's
+    FilterSet (``?state=&scope=&proposer=&created_after=``), with relative times and TTL countdowns."""
     principal = _principal(request)
     services.expire_proposals(tenant_id=principal.tenant_id)
     base = Proposal.objects.filter(tenant_id=principal.tenant_id)
     counts = {row["state"]: row["n"] for row in base.order_by().values("state").annotate(n=Count("id"))}
-    state = request.GET.get("state", "")
-    if state and state not in ProposalState.values:
-        state = ""
-    queryset = base.filter(state=state) if state else base
-    queryset = queryset.prefetch_related("approvals").order_by("-created_at")
-    page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    filters = ProposalFilterSet(request.GET or None, queryset=base)
+    rows = filters.qs if not filters.is_bound or filters.is_valid() else base.none()
+    errors = {field: [str(e) for e in found] for field, found in filters.errors.items()} if filters.is_bound else {}
+    chosen = filters.form.cleaned_data.get("state") if filters.is_bound and not errors else None
+    state = chosen[0] if chosen and len(chosen) == 1 else ""
+    table = ProposalTable(_table_rows(rows))
+    RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
     tabs = [{"state": "", "label": "All", "count": sum(counts.values())}] + [
         {"state": value, "label": label, "count": counts.get(value, 0)} for value, label in ProposalState.choices
     ]
@@ -84,11 +104,30 @@ def proposals(request: HttpRequest) -> HttpResponse:
         {
             "tabs": tabs,
             "state": state,
-            "page": page,
+            "table": table,
+            "filters": filters,
+            "filter_errors": errors,
             "can_propose": principal.has_role(Role.KERNEL_PROPOSER),
+            "is_admin": principal.has_role(Role.KERNEL_ADMIN),
+            "inbox_count": selectors.awaiting_approval(principal).count(),
             **_live_context(request),
         },
     )
+
+
+@require_GET
+@role_required(Role.KERNEL_ADMIN)
+def inbox(request: HttpRequest) -> HttpResponse:
+    """Awaiting my approval: pending proposals this admin may approve (not their own, not approved by them yet).
+    An auditor may look (read access everywhere); nothing ever awaits them."""
+    principal = _principal(request)
+    services.expire_proposals(tenant_id=principal.tenant_id)
+    table = ProposalTable(selectors.awaiting_approval(principal), order_by=("expires_at",))
+    table.empty_text = (
+        "Nothing awaits your approval." if principal.has_role(Role.KERNEL_ADMIN) else "Only kernel admins approve; nothing awaits you."
+    )
+    RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
+    return render(request, "kernel/inbox.html", {"table": table, **_live_context(request)})
 
 
 @require_http_methods(["GET", "POST"])
@@ -140,8 +179,8 @@ def proposal_new(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _action_buttons(principal: Principal, proposal: Proposal) -> list[dict[str, Any]]:
-    """The buttons this user sees, each disabled (with why) on their own proposal."""
+def _action_buttons(principal: Principal, proposal: Proposal, head_number: int = 0) -> list[dict[str, Any]]:
+    """The buttons this user sees, each disabled (with why) on their own proposal, with what confirming does."""
     own = proposal.proposer == principal.subject
     own_tip = "You proposed this; separation of duties needs someone else."
     buttons: list[dict[str, Any]] = []
@@ -159,6 +198,7 @@ def _action_buttons(principal: Principal, proposal: Proposal) -> list[dict[str, 
     approvals = list(proposal.approvals.all())
     mine = any(a.approver == principal.subject for a in approvals)
     for button in buttons:
+        button["consequence"] = _consequence(button["action"], proposal, len(approvals), head_number)
         button["disabled"] = own
         button["tooltip"] = own_tip if own else ""
         if button["action"] == "approve" and mine and not own:
@@ -169,6 +209,28 @@ def _action_buttons(principal: Principal, proposal: Proposal) -> list[dict[str, 
                 f"{_waiting_for(proposal.required_approvals - len(approvals))}: each admin counts once."
             )
     return buttons
+
+
+def _consequence(action: str, proposal: Proposal, approvals: int, head_number: int) -> str:
+    """What confirming ACTION does, in the dialog that asks (issue 16 §2: restate the consequence)."""
+    scope = proposal.scope
+    if action == "approve":
+        if approvals + 1 < proposal.required_approvals:
+            missing = proposal.required_approvals - approvals - 1
+            more = "one more admin" if missing == 1 else f"{missing} more admins"
+            return f"This is approval {approvals + 1} of {proposal.required_approvals}; it then waits for {more}."
+        if proposal.auto_apply:
+            return f"This approval applies it now as revision {head_number + 1} of {scope}."
+        return "This approval completes the approvals; it then waits for an admin to apply it."
+    if action == "apply":
+        return f"Applying writes revision {head_number + 1} of {scope} now."
+    if action == "breakglass":
+        return f"Break-glass skips the remaining approvals and applies it now as revision {head_number + 1} of {scope} (audited)."
+    if action == "reject":
+        return "Rejecting closes the proposal; nothing is applied."
+    if action == "rollback":
+        return f"Rolling back writes revision {head_number + 1} of {scope}, restoring the document shown below."
+    return ""
 
 
 def _waiting_for(missing: int) -> str:
@@ -216,16 +278,21 @@ def proposal_detail(request: HttpRequest, proposal_id: Any) -> HttpResponse:
     principal = _principal(request)
     proposal = services.expire_if_due(_proposal_or_404(request, proposal_id))
     history = _history_rows(proposal)
+    head_number = getattr(services.current_revision(proposal.tenant_id, proposal.scope), "number", 0)
+    preview = services.rollback_preview(proposal) if proposal.state == ProposalState.APPLIED else None
     return render(
         request,
         "kernel/proposal_detail.html",
         {
             "proposal": proposal,
             "diff": services.proposal_diff(proposal),
-            "current_revision_number": getattr(services.current_revision(proposal.tenant_id, proposal.scope), "number", 0),
+            "current_revision_number": head_number,
             "approvals": list(proposal.approvals.all()),
             "history": history,
-            "buttons": _action_buttons(principal, proposal),
+            "buttons": _action_buttons(principal, proposal, head_number),
+            "rollback": preview,
+            "rollback_diff": _document_diff(preview["current"], preview["result"]) if preview else [],
+            "action_form": ProposalActionForm(action="approve"),
             "etag": services.proposal_etag(proposal),
             "open": proposal.state in OPEN_STATES,
             **_live_context(request, proposal=proposal),
@@ -233,30 +300,38 @@ def proposal_detail(request: HttpRequest, proposal_id: Any) -> HttpResponse:
     )
 
 
-ACTIONS = {"approve", "reject", "apply", "rollback", "breakglass"}
+@require_GET
+@role_required(Role.KERNEL_ADMIN)
+def proposal_rollback(request: HttpRequest, proposal_id: Any) -> HttpResponse:
+    """Roll back, from the scope's revision list: the document the rollback would restore, before confirming.
+    An auditor (read access everywhere) sees the preview without the form."""
+    proposal = _proposal_or_404(request, proposal_id)
+    preview = services.rollback_preview(proposal)
+    return render(
+        request,
+        "kernel/proposal_rollback.html",
+        {
+            "proposal": proposal,
+            "rollback": preview,
+            "rollback_diff": _document_diff(preview["current"], preview["result"]),
+            "etag": services.proposal_etag(proposal),
+            "form": ProposalActionForm(action="rollback"),
+            "can_rollback": _principal(request).has_role(Role.KERNEL_ADMIN),
+        },
+    )
 
 
 @require_POST
 @role_required(Role.KERNEL_ADMIN, Role.KERNEL_BREAKGLASS)
 def proposal_action(request: HttpRequest, proposal_id: Any, action: str) -> HttpResponse:
-    """Approve / reject / apply / rollback / break-glass from the confirmation dialog."""
+    """Approve / reject / apply / rollback / break-glass from the confirmation dialog (kernel.forms.ProposalActionForm)."""
     if action not in ACTIONS:
         raise Http404("No such action.")
     principal = _principal(request)
     proposal = _proposal_or_404(request, proposal_id)
-    etag = request.POST.get("etag") or None
-    text = request.POST.get("text", "")
+    form = ProposalActionForm(request.POST, action=action)
     try:
-        if action == "approve":
-            proposal = services.approve_proposal(proposal, principal, comment=text, if_match=etag)
-        elif action == "reject":
-            proposal = services.reject_proposal(proposal, principal, reason=text, if_match=etag)
-        elif action == "apply":
-            proposal = services.apply_proposal(proposal, principal, if_match=etag)
-        elif action == "rollback":
-            proposal = services.rollback_proposal(proposal, principal, reason=text, if_match=etag)
-        else:
-            proposal = services.breakglass_approve(proposal, principal, justification=text, if_match=etag)
+        proposal = form.perform(proposal, principal)
     except DomainError as problem:
         if isinstance(problem, StaleVersion):
             current = Proposal.objects.get(pk=proposal.pk)
@@ -280,7 +355,10 @@ def proposal_action(request: HttpRequest, proposal_id: Any, action: str) -> Http
 def changes(request: HttpRequest) -> JsonResponse:
     """Polling fallback for live updates: a fingerprint of the tenant's proposals (or of one proposal)."""
     principal = _principal(request)
-    proposal_id = request.GET.get("proposal")
+    query = LiveQueryForm(request.GET)
+    if not query.is_valid():
+        raise Http404("No such proposal.")
+    proposal_id = query.cleaned_data["proposal"]
     if proposal_id:
         proposal = _proposal_or_404(request, proposal_id)
         proposal = services.expire_if_due(proposal)
@@ -326,15 +404,12 @@ def config_scope(request: HttpRequest, scope: str) -> HttpResponse:
         raise Http404("No such scope.")
     by_number = {r.number: r for r in revisions}
     current = revisions[0] if revisions else None
-
-    def pick(name: str, default: int) -> int:
-        value = request.GET.get(name, "")
-        return int(value) if value.isdigit() and (int(value) in by_number or int(value) == 0) else default
-
-    b = pick("b", current.number if current else 0)
-    a = pick("a", max(b - 1, 0))
+    compare = RevisionCompareForm(request.GET or None, numbers=[0, *sorted(by_number)])
+    a, b = compare.pair(current.number if current else 0)
     old = by_number[a].document if a in by_number else {}
     new = by_number[b].document if b in by_number else {}
+    table = RevisionTable(queryset.defer("document"), head=current, can_rollback=principal.has_role(Role.KERNEL_ADMIN))
+    RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
     return render(
         request,
         "kernel/config_scope.html",
@@ -342,10 +417,10 @@ def config_scope(request: HttpRequest, scope: str) -> HttpResponse:
             "scope": scope,
             "current": current,
             "document": sorted((current.document if current else {}).items()),
-            "revisions": revisions,
+            "table": table,
+            "compare": compare,
             "a": a,
             "b": b,
-            "numbers": [0, *sorted(by_number)],
             "diff": _document_diff(old, new),
         },
     )

@@ -13,6 +13,13 @@
         bob.login("bob")
 
 ``page`` is a Playwright ``Page``; use ``playwright.sync_api.expect`` (bounded by EXPECT_TIMEOUT_MS), never sleeps.
+
+Accessibility, on every test for free: axe-core (``axe-playwright-python``'s bundled ``axe.min.js``, injected into the
+page; no network) checks each kind of page (the path with ids blanked) once per test: after a ``goto``/``login``, at
+teardown on each session's last page, and by a revisit at teardown (same session) for any other page the browser
+loaded. Any ``serious`` or ``critical`` violation (colour contrast included) fails the test. A test may call
+``session.check_accessibility()`` at a state worth checking (an open dialog). ``session.screenshot("name")`` writes
+``docs/console/name.png`` when ``AION_SCREENSHOTS=1`` (docs/console.md says how to refresh them), else nothing.
 Any uncaught page error or ``console.error`` (other than the browser's own "Failed to load resource" line for a 4xx
 the test provoked) fails the test at teardown; ``session.errors`` lists them. On failure each session's screenshot
 is saved in the test's tmp_path, with the server log tail printed. One Chromium per test (see chromium_browser).
@@ -23,7 +30,9 @@ Chromium: AION_CHROMIUM, else /usr/bin/chromium (apt ``chromium``; never
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +60,35 @@ CHROMIUM_ARGS = [
 PASSWORD = "pw-for-tests-only"  # noqa: S105 - make_user's default test password
 EXPECT_TIMEOUT_MS = 10_000
 IGNORED_CONSOLE_ERRORS = ("Failed to load resource",)  # the browser's note about a 4xx/5xx the test asked for
+AXE_FAILING_IMPACTS = frozenset({"serious", "critical"})
+SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "console"
+_ID_IN_PATH = re.compile(r"/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d+)(?=/|$)")
+
+
+def page_kind(url: str) -> str:
+    """A URL as the kind of page it shows: no query, ids blanked (one axe check per template, not per row)."""
+    path = url.split("?", 1)[0].split("#", 1)[0]
+    return _ID_IN_PATH.sub("/:id", path)
+
+
+def axe_violations(page: Page) -> list[str]:
+    """Serious and critical axe-core violations of PAGE's current document, one line per rule with its first nodes.
+    ``Axe`` is only the bundled script here: injected once per document, run with the default rules (WCAG A/AA and
+    best practices, ``color-contrast`` among them)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(axe.axe_script)  # ~0.5 MB: once per document, not once per check
+    response = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+    lines = []
+    for violation in response.get("violations", []):
+        if violation.get("impact") not in AXE_FAILING_IMPACTS:
+            continue
+        targets = ", ".join(" ".join(map(str, node.get("target", []))) for node in violation.get("nodes", [])[:3])
+        summary = violation.get("nodes", [{}])[0].get("failureSummary", "").replace("\n", " ")
+        lines.append(f"{page.url}: {violation['impact']} {violation['id']} ({violation.get('help', '')}) at {targets}: {summary}")
+    return lines
 
 
 def playwright_api() -> Any:
@@ -66,13 +104,64 @@ def playwright_api() -> Any:
 class ConsoleSession:
     """One browser session (its own context, cookies and page) on the served Console."""
 
-    def __init__(self, context: BrowserContext, instance: ServedInstance) -> None:
+    def __init__(self, context: BrowserContext, instance: ServedInstance, checked_kinds: set[str] | None = None) -> None:
         self.context = context
         self.instance = instance
         self.page: Page = context.new_page()
         self.errors: list[str] = []
+        self.accessibility: list[str] = []  # axe violations found so far
+        # Kinds of page axe has checked in this test, shared by its sessions (a second admin's dashboard is the same page).
+        self.checked_kinds: set[str] = set() if checked_kinds is None else checked_kinds
+        self.axe_seconds, self.axe_runs = 0.0, 0
+        self.loaded: dict[str, str] = {}  # page kind -> the last URL of that kind the browser loaded
         self.page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
         self.page.on("console", self._on_console)
+        self.page.on("load", self._on_load)
+
+    def _on_load(self, page: Any) -> None:
+        # Only noted here: a load handler runs concurrently with the test, so axe runs at a point the test chose.
+        if page.url.startswith(self.instance.url("/")):
+            self.loaded[page_kind(page.url)] = page.url
+
+    def check_accessibility(self, page: Page | None = None) -> list[str]:
+        """Runs axe-core on PAGE (this session's page) now; failing violations are kept for the teardown."""
+        page = page or self.page
+        started = time.monotonic()
+        found = axe_violations(page)
+        self.axe_seconds += time.monotonic() - started
+        self.axe_runs += 1
+        self.accessibility.extend(v for v in found if v not in self.accessibility)
+        self.checked_kinds.add(page_kind(page.url))
+        return found
+
+    def _check_new_kind(self) -> None:
+        # goto/login check each kind of page once per test: a per-state check is the test's call.
+        if page_kind(self.page.url) not in self.checked_kinds:
+            self.check_accessibility()
+
+    def check_loaded_pages(self) -> None:
+        """The teardown's sweep: the current page, then one revisit of each kind of page loaded but not yet checked."""
+        if not self.page.is_closed() and self.page.url.startswith(self.instance.url("/")):
+            self._check_new_kind()
+        pending = [url for kind, url in self.loaded.items() if kind not in self.checked_kinds]
+        if not pending:
+            return
+        page = self.context.new_page()
+        try:
+            for url in pending:
+                page.goto(url)
+                self.check_accessibility(page)
+        finally:
+            page.close()
+
+    def screenshot(self, name: str) -> Path | None:
+        """Writes docs/console/NAME.png of the whole page when AION_SCREENSHOTS=1 (the docs' pictures), else nothing."""
+        if os.environ.get("AION_SCREENSHOTS") != "1":
+            return None
+        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOT_DIR / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
+        return path
 
     def _on_console(self, message: Any) -> None:
         if message.type == "error" and not message.text.startswith(IGNORED_CONSOLE_ERRORS):
@@ -82,18 +171,22 @@ class ConsoleSession:
         return self.instance.url(path)
 
     def goto(self, path: str) -> Any:
-        return self.page.goto(self.url(path))
+        response = self.page.goto(self.url(path))
+        self._check_new_kind()
+        return response
 
     def login(self, username: str, password: str = PASSWORD, next_path: str = "/console/") -> None:
         """Logs in through the Console's login form and waits until the browser has left the login page."""
         from playwright.sync_api import expect
 
         self.page.goto(self.url(f"/console/login/?next={next_path}"))
+        self._check_new_kind()
         self.page.get_by_label("Username").fill(username)
         self.page.get_by_label("Password").fill(password)
         self.page.get_by_role("button", name="Log in").click()
         expect(self.page).not_to_have_url(self.url("/console/login/") + "*", timeout=EXPECT_TIMEOUT_MS)
         expect(self.page.get_by_text("Your username and password didn't match.")).to_have_count(0)
+        self._check_new_kind()
 
 
 class ConsoleBrowser(ConsoleSession):
@@ -112,7 +205,7 @@ class ConsoleBrowser(ConsoleSession):
         return context
 
     def new_session(self) -> ConsoleSession:
-        session = ConsoleSession(self._context(), self.instance)
+        session = ConsoleSession(self._context(), self.instance, self.checked_kinds)
         self.sessions.append(session)
         return session
 
@@ -192,6 +285,14 @@ def console_browser(
         if errors:
             console.screenshots()
             pytest.fail("the page raised JavaScript errors:\n" + "\n".join(errors))
+        if report is not None and report.passed:
+            for session in console.sessions:
+                session.check_loaded_pages()
+        violations = [v for session in console.sessions for v in session.accessibility]
+        if violations:
+            console.screenshots()
+            pytest.fail("axe-core found serious or critical accessibility violations:\n" + "\n".join(violations))
+        print(f"axe-core: {sum(s.axe_seconds for s in console.sessions):.1f} s over {sum(s.axe_runs for s in console.sessions)} checks")
     finally:
         console.close()
         stop(instance.process)
