@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kernel.agent import VERSION
-from kernel.agent.appliers import APPLIED, FAILED, Applier, ApplyError, KeyResult, apply_key, desired_text
+from kernel.agent.appliers import APPLIED, FAILED, UNCHANGED, Applier, ApplyError, KeyResult, apply_key, desired_text
 from kernel.agent.backoff import Backoff
 from kernel.agent.client import ControlPlane, ControlPlaneError
 from kernel.agent.guardrail import refusal
@@ -157,7 +157,7 @@ class Agent:
             errors.append(
                 f"{scope}: sha256 mismatch (the document hashes to {actual}, the control plane says {body.get('sha256')}); nothing applied"
             )
-            for stale in ("document", "etag", "revision", "sha256"):
+            for stale in ("document", "etag", "revision", "sha256", "in_place"):
                 entry.pop(stale, None)  # not even the last good document: the next fetch must be a full one
             return True
         entry.update(etag=desired.etag, revision=body.get("revision"), sha256=actual, document=document)
@@ -172,12 +172,18 @@ class Agent:
             errors.append(f"{scope}: this agent has no applier for the scope")
             return report, False
         baseline: dict[str, str] = entry["baseline"]
+        # A revision already in place is observed, not rewritten: a value changed by hand is reported as it is, so
+        # the control plane sees the drift (Argo CD without self-heal). A new revision applies everything again.
+        in_place = entry.get("sha256") is not None and entry.get("in_place") == entry.get("sha256")
         applied = False
         for key in sorted(document):
             reason = refusal(policy, scope, key, document[key])
             result: KeyResult
             if reason:
                 result, observed = KeyResult(FAILED, reason), _observe(applier, key)
+            elif in_place:
+                observed = _observe(applier, key)
+                result = KeyResult(UNCHANGED) if observed is not None else KeyResult(FAILED, "cannot read the value back")
             else:
                 result, before, observed = apply_key(applier, key, desired_text(document[key]))
                 if result.outcome != "unchanged" and before is not None:
@@ -195,6 +201,8 @@ class Agent:
             else:
                 applied = applied or result.outcome == APPLIED
                 del baseline[key]
+        if all(r["outcome"] != FAILED for r in report["results"].values()) and not set(baseline) - set(document):
+            entry["in_place"] = entry.get("sha256")  # every key applied or already so: from now on, observe only
         return report, applied
 
     # --- reporting -------------------------------------------------------------------------------------
