@@ -373,13 +373,17 @@ def _record_transition(actor: Principal, host: Host, previous: str | None, befor
 
 
 def observed_form(value: Any) -> str | None:
-    """A desired value as an agent observes it: booleans as "1"/"0", numbers in decimal, strings as they are."""
+    """A desired value as an agent observes it: booleans as "1"/"0", numbers in decimal, lists space-separated,
+    strings as they are."""
     if value is None:
         return None
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, float) and value.is_integer() and math.isfinite(value):
         return str(int(value))
+    if isinstance(value, list):
+        # A vector sysctl (net.ipv4.tcp_rmem = [4096, 87380, 6291456]): the agent writes and reads "4096 87380 6291456".
+        return " ".join(str(observed_form(item)) for item in value)
     return str(value)
 
 

@@ -48,6 +48,8 @@ def desired_text(value: Any) -> str:
         return "1" if value else "0"
     if isinstance(value, list):
         return " ".join(desired_text(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 2.0 is "2", as the kernel and the control plane (kernel.hosts.observed_form) spell it
     return normalise(str(value))
 
 

@@ -50,12 +50,12 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--watch", action="store_const", const="watch", dest="mode", help="poll until SIGTERM [AION_AGENT_MODE=once|watch]")
     _flag(p, "--interval", "INTERVAL", "--watch: seconds between polls", default="30", kind=float)
     _flag(p, "--heartbeat", "HEARTBEAT", "--watch: seconds between heartbeat reports", default="60", kind=float)
-    heal = _env("SELF_HEAL", "true") not in ("0", "false", "no", "off")
+    heal = _env("SELF_HEAL", "false") in ("1", "true", "yes", "on")
     p.add_argument(
         "--self-heal",
         action=argparse.BooleanOptionalAction,
         default=heal,
-        help="put back a key changed by hand; --no-self-heal reports it as drift and leaves it [AION_AGENT_SELF_HEAL, default true]",
+        help="report a key changed by hand once, then put it back (default: report and leave it) [AION_AGENT_SELF_HEAL]",
     )
     _flag(p, "--modprobe-command", "MODPROBE_COMMAND", "loads with `CMD NAME`, unloads with `CMD -r NAME`", default="modprobe")
     _flag(p, "--ip-command", "IP_COMMAND", "the iproute2 command prefix, e.g. 'ip netns exec NS ip'", default="ip")

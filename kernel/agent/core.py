@@ -50,9 +50,9 @@ class Options:
     backoff_base: float = 1.0
     backoff_max: float = 300.0
     policy_file: Path | None = None
-    # False (--no-self-heal): once a document is applied in full, a key changed by hand is reported, not put back,
-    # so the control plane sees the drift (Argo CD's selfHeal off); a new document is applied as always.
-    self_heal: bool = True
+    # False (the default, Argo CD's selfHeal off): once a document is applied in full, a key changed by hand is
+    # reported, not put back. True (--self-heal): the drift is reported first, then put back on the next cycle.
+    self_heal: bool = False
 
 
 @dataclass
@@ -160,7 +160,7 @@ class Agent:
             errors.append(
                 f"{scope}: sha256 mismatch (the document hashes to {actual}, the control plane says {body.get('sha256')}); nothing applied"
             )
-            for stale in ("document", "etag", "revision", "sha256"):
+            for stale in ("document", "etag", "revision", "sha256", "in_place"):
                 entry.pop(stale, None)  # not even the last good document: the next fetch must be a full one
             return True
         entry.update(etag=desired.etag, revision=body.get("revision"), sha256=actual, document=document)
@@ -175,16 +175,22 @@ class Agent:
             errors.append(f"{scope}: this agent has no applier for the scope")
             return report, False
         baseline: dict[str, str] = entry["baseline"]
+        # A revision already in place is observed, not rewritten: a value changed by hand is reported as it is, so
+        # the control plane sees the drift (Argo CD without self-heal). A new revision applies everything again.
+        # With --self-heal, a drift is still reported first, and put back on the next cycle.
+        in_place = entry.get("sha256") is not None and entry.get("in_place") == entry.get("sha256")
+        heal = in_place and self.options.self_heal and entry.get("drift_reported") == entry.get("sha256")
+        drifted = False
         applied = False
-        in_place = entry.get("sha256") is not None and entry.get("applied_sha256") == entry.get("sha256")
-        keep_drift = in_place and not self.options.self_heal
         for key in sorted(document):
             reason = refusal(policy, scope, key, document[key])
             result: KeyResult
             if reason:
                 result, observed = KeyResult(FAILED, reason), _observe(applier, key)
-            elif keep_drift:
-                result, observed = KeyResult(UNCHANGED), _observe(applier, key)  # observed as it is, drift included
+            elif in_place and not heal:
+                observed = _observe(applier, key)
+                result = KeyResult(UNCHANGED) if observed is not None else KeyResult(FAILED, "cannot read the value back")
+                drifted = drifted or (observed is not None and observed != desired_text(document[key]))
             else:
                 result, before, observed = apply_key(applier, key, desired_text(document[key]))
                 if result.outcome != "unchanged" and before is not None:
@@ -202,9 +208,12 @@ class Agent:
             else:
                 applied = applied or result.outcome == APPLIED
                 del baseline[key]
-        complete = not any(r["outcome"] == FAILED for r in report["results"].values()) and not set(baseline) - set(document)
-        if complete:
-            entry["applied_sha256"] = entry.get("sha256")  # this document is in place: --no-self-heal leaves it be
+        if all(r["outcome"] != FAILED for r in report["results"].values()) and not set(baseline) - set(document):
+            entry["in_place"] = entry.get("sha256")  # every key applied or already so: from now on, observe only
+        if drifted and self.options.self_heal:
+            entry["drift_reported"] = entry.get("sha256")  # reported this cycle as it is; the next one puts it back
+        elif heal:
+            entry.pop("drift_reported", None)
         return report, applied
 
     # --- reporting -------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Without a cluster: the command and environment are the manifest's (deploy/k8s/node-agent.yaml, node-agent-cpu);
 each mount path (/host, /var/lib/aion-node-agent, /etc/aion-node-agent) becomes a scratch folder, ``spec.nodeName``
-a test name, and ``AION_AGENT_URL`` the served instance. The poll interval and backoff ceiling are shortened so the
+a test name, ``AION_AGENT_URL`` the served instance, and the Secret's key a ``kernel.agent`` key bound to the pool
+(one Secret per DaemonSet, as docs/kernel.md issues it). The poll interval and backoff ceiling are shortened so the
 test need not wait the manifest's 30 s. The readiness and liveness probes are the manifest's own exec commands.
 """
 
@@ -21,6 +22,7 @@ from aion.roles import Role
 from aion.testing.processes import ROOT, serve, stop
 from aion.testing.waits import wait_until
 from kernel.tests.conftest import act, persona, submit
+from kernel.tests.hosts_support import agent as agent_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,6 +39,20 @@ def approve(key: str, to: int) -> None:
     assert act(persona([Role.KERNEL_ADMIN], name="admin"), proposal["id"], "approve").json()["state"] == "applied"
 
 
+def converged_on(proposal_id: str) -> bool:
+    """The control plane lists node-test-1 (pool cpu) converged on the proposal's revision, and its rollout complete."""
+    auditor = persona([Role.AUDITOR], name="auditor")
+    hosts = auditor.client.get("/v1/kernel/hosts", {"name": "node-test-1"}).json()["results"]
+    rollout = auditor.client.get(f"/v1/kernel/proposals/{proposal_id}").json()["rollout"]
+    return bool(
+        hosts
+        and hosts[0]["pool"] == "cpu"
+        and hosts[0]["state"] == "converged"
+        and hosts[0]["scopes"]["sysctl"]["observed"] == {"net.core.somaxconn": "2048"}
+        and rollout["complete"]
+    )
+
+
 def test_the_daemonset_container_converges_watches_and_passes_its_probes(tmp_path):
     spec = container("node-agent-cpu")
     mounts = {m["mountPath"]: tmp_path / m["name"] for m in spec["volumeMounts"]}
@@ -50,7 +66,7 @@ def test_the_daemonset_container_converges_watches_and_passes_its_probes(tmp_pat
     somaxconn.parent.mkdir(parents=True)
     somaxconn.write_text("4096\n")
     (host_root / "proc" / "modules").write_text("")
-    (mounts["/etc/aion-node-agent"] / "api-key").write_text(persona([Role.KERNEL_PROPOSER], name="node agent").raw_key)
+    (mounts["/etc/aion-node-agent"] / "api-key").write_text(agent_key(pool="cpu", name="cpu pool agents").raw_key)
 
     def substitute(value: str) -> str:
         for path in sorted(mounts, key=len, reverse=True):
@@ -85,6 +101,8 @@ def test_the_daemonset_container_converges_watches_and_passes_its_probes(tmp_pat
         )
         assert act(persona([Role.KERNEL_ADMIN], name="admin-2"), proposal["id"], "approve").json()["state"] == "applied"
         wait_until(lambda: somaxconn.read_text() == "2048\n", timeout=60, what="the next revision, picked up by --watch")
+        revision = proposal["id"]
+        wait_until(lambda: converged_on(revision), timeout=60, what="the control plane's view: node-test-1 converged")
         assert agent.poll() is None and probe("livenessProbe")
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=15) == 0

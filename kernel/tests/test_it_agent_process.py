@@ -2,10 +2,9 @@
 
 A proposal approved through the API changes a file under the agent's scratch root; an unchanged revision costs a
 304; a restart re-reads and reports but rewrites nothing; a rollback puts the host's own value back; a key the
-policy refuses is not applied. The report route (``POST /v1/kernel/hosts/{host}/report``, issue 17 §2) is built on
-the control-plane branch: on this branch the served instance answers it 404, which the agent retries with bounded
-exponential backoff and jitter; the report each run tried to send is read from the agent's JSON log. Until the
-``kernel.agent`` role lands, the agent's credential is a ``kernel.proposer`` key (a read role of config and policy).
+policy refuses is not applied; a hand edit is reported, not healed. The agent's credential is a real ``kernel.agent``
+key bound to its host (``node-a``) and pool (``cpu``): every report is accepted, and each test reads the control
+plane's own view (``GET /v1/kernel/hosts``, a revision's and a proposal's rollout, the audit trail and the outbox).
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,10 +23,13 @@ from typing import Any
 import pytest
 import yaml
 
+from aion.models import AuditRecord, OutboxEvent
 from aion.roles import Role
 from aion.testing.processes import ROOT, ServedInstance, serve, stop
-from kernel.agent.core import EXIT_OK, EXIT_UNREPORTED, document_sha256
+from aion.topics import KERNEL_HOSTS, validate_event
+from kernel.agent.core import EXIT_FAILURES, EXIT_OK, EXIT_UNREPORTED, document_sha256
 from kernel.tests.conftest import SHIPPED_POLICY, act, persona, submit
+from kernel.tests.hosts_support import agent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,9 +68,11 @@ class Node:
     def modprobe_calls(self) -> list[str]:
         return (self.dir / "modprobe.log").read_text().splitlines()
 
-    def run(self, *extra: str, scopes: str = "sysctl,kernel_module", attempts: int = 1) -> tuple[int, list[dict[str, Any]]]:
+    def run(
+        self, *extra: str, scopes: str = "sysctl,kernel_module", attempts: int = 1, url: str | None = None
+    ) -> tuple[int, list[dict[str, Any]]]:
         """``--once`` in a fresh interpreter with no Django settings in its environment: (exit status, log events)."""
-        argv = [sys.executable, "-m", "kernel.agent", "--once", "--url", self.url, "--credential-file", str(self.dir / "credential")]
+        argv = [sys.executable, "-m", "kernel.agent", "--once", "--url", url or self.url, "--credential-file", str(self.dir / "credential")]
         argv += ["--host", "node-a", "--pool", "cpu", "--scopes", scopes, "--root", str(self.root)]
         argv += ["--state-file", str(self.dir / "state.json")]
         argv += ["--modprobe-command", str(self.dir / "modprobe"), "--report-attempts", str(attempts), "--backoff-base", "0.2"]
@@ -81,7 +86,7 @@ class Node:
 @pytest.fixture()
 def node(served: ServedInstance, tmp_path: Path) -> Node:
     node = Node(tmp_path, served.url("").rstrip("/"))
-    (tmp_path / "credential").write_text(persona([Role.KERNEL_PROPOSER], name="node-a agent").raw_key + "\n")
+    (tmp_path / "credential").write_text(agent(host="node-a", pool="cpu", name="node-a agent").raw_key + "\n")
     for key, value in (("net.core.somaxconn", "4096"), ("vm.swappiness", "60")):
         node.sysctl(key).parent.mkdir(parents=True, exist_ok=True)
         node.sysctl(key).write_text(value + "\n")
@@ -106,18 +111,30 @@ def of(events: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return [e for e in events if e["event"] == name]
 
 
-def reported(status: int, events: list[dict[str, Any]]) -> dict[str, Any]:
-    """The report this run sent; the run's exit status says whether the control plane accepted it."""
-    accepted = bool(of(events, "report_accepted"))
-    assert status == (EXIT_OK if accepted else EXIT_UNREPORTED), events
-    if not accepted:
-        assert of(events, "report_failed")[-1]["status"] == 404  # the route is not served on this branch (see docstring)
+def reported(status: int, events: list[dict[str, Any]], expected: int = EXIT_OK) -> dict[str, Any]:
+    """The report this run sent, which the control plane accepted (the run's exit status says so too)."""
+    assert of(events, "report_accepted") and not of(events, "report_failed"), events
+    assert status == expected, events
     return of(events, "report")[-1]["payload"]
+
+
+def control_plane_host(name: str = "node-a") -> dict[str, Any]:
+    """The host as the control plane lists it (``GET /v1/kernel/hosts``), read by an auditor."""
+    response = persona([Role.AUDITOR], name="auditor").client.get("/v1/kernel/hosts", {"name": name})
+    assert response.status_code == 200, response.json()
+    [host] = [h for h in response.json()["results"] if h["name"] == name]
+    return dict(host)
+
+
+def revision_rollout(scope: str, number: int) -> dict[str, Any]:
+    response = persona([Role.AUDITOR], name="auditor").client.get(f"/v1/kernel/config/{scope}/revisions/{number}")
+    assert response.status_code == 200, response.json()
+    return dict(response.json()["rollout"])
 
 
 def test_an_approved_proposal_changes_the_host_and_a_restart_rewrites_nothing(node):
     sysctl = approve("sysctl", [{"key": "net.core.somaxconn", "from": None, "to": 1024}])
-    approve("kernel_module", [{"key": "overlay", "from": None, "to": "load"}])
+    modules = approve("kernel_module", [{"key": "overlay", "from": None, "to": "load"}])
 
     status, events = node.run()
     assert node.sysctl("net.core.somaxconn").read_text() == "1024\n"
@@ -131,6 +148,14 @@ def test_an_approved_proposal_changes_the_host_and_a_restart_rewrites_nothing(no
     assert scope["results"] == {"net.core.somaxconn": {"outcome": "applied", "error": None}}
     assert report["scopes"]["kernel_module"]["observed"] == {"overlay": "load"}
 
+    host = control_plane_host()
+    assert host["state"] == "converged" and host["pool"] == "cpu" and host["errors"] == []
+    assert host["scopes"]["sysctl"]["state"] == "converged" and host["scopes"]["sysctl"]["revision"] == sysctl["applied_revision"]
+    assert host["scopes"]["sysctl"]["observed"] == {"net.core.somaxconn": "1024"}
+    assert host["scopes"]["kernel_module"]["state"] == "converged" and host["scopes"]["kernel_module"]["observed"] == {"overlay": "load"}
+    assert host["scopes"]["kernel_module"]["revision"] == modules["applied_revision"]
+    assert revision_rollout("sysctl", sysctl["applied_revision"])["complete"] is True
+
     stamp = node.sysctl("net.core.somaxconn").stat().st_mtime_ns
     status, events = node.run()  # a restart: the same state file
     assert [(e["scope"], e["status"]) for e in of(events, "fetch")] == [("sysctl", 304), ("kernel_module", 304)]
@@ -139,25 +164,70 @@ def test_an_approved_proposal_changes_the_host_and_a_restart_rewrites_nothing(no
     assert again["scopes"]["sysctl"]["results"] == {"net.core.somaxconn": {"outcome": "unchanged", "error": None}}
     assert again["scopes"]["sysctl"]["observed"] == {"net.core.somaxconn": "1024"}
     assert again["scopes"]["kernel_module"]["results"]["overlay"]["outcome"] == "unchanged"
+    assert control_plane_host()["state"] == "converged"
 
 
-def test_a_new_revision_is_fetched_whole_and_a_rollback_restores_the_hosts_value(node):
+def test_a_new_revision_is_pending_then_converged_and_a_rollback_completes(node):
     approve("sysctl", [{"key": "net.core.somaxconn", "from": None, "to": 1024}])
-    node.run(scopes="sysctl")
+    reported(*node.run(scopes="sysctl"))
     second = approve("sysctl", [{"key": "vm.swappiness", "from": None, "to": 10}])
+    host = control_plane_host()  # the host has not fetched it yet: pending on the new revision
+    assert host["state"] == "pending" and host["scopes"]["sysctl"]["desired_revision"] == second["applied_revision"]
+    assert revision_rollout("sysctl", second["applied_revision"])["complete"] is False
+
     status, events = node.run(scopes="sysctl")
     assert of(events, "fetch")[0]["status"] == 200 and node.sysctl("vm.swappiness").read_text() == "10\n"
     assert reported(status, events)["scopes"]["sysctl"]["results"]["vm.swappiness"]["outcome"] == "applied"
+    host = control_plane_host()
+    assert host["state"] == "converged" and host["scopes"]["sysctl"]["revision"] == second["applied_revision"]
+    assert host["scopes"]["sysctl"]["observed"] == {"net.core.somaxconn": "1024", "vm.swappiness": "10"}
 
-    rolled = act(persona([Role.KERNEL_ADMIN], name="admin-2"), second["id"], "rollback", {"reason": "latency regression"})
+    admin = persona([Role.KERNEL_ADMIN], name="admin-2")
+    rolled = act(admin, second["id"], "rollback", {"reason": "latency regression"})
     assert rolled.status_code == 200, rolled.json()
+    rollback = rolled.json()["rollback_revision"]
+    assert control_plane_host()["state"] == "pending"
+    assert admin.client.get(f"/v1/kernel/proposals/{second['id']}").json()["rollout"]["rollback_complete"] is False
+
     status, events = node.run(scopes="sysctl")
     assert node.sysctl("vm.swappiness").read_text() == "60\n"  # the value the host had before the agent changed it
     assert node.sysctl("net.core.somaxconn").read_text() == "1024\n"
     assert [(e["key"], e["value"], e["outcome"]) for e in of(events, "restore")] == [("vm.swappiness", "60", "applied")]
     report = reported(status, events)
-    assert report["scopes"]["sysctl"]["revision"] == rolled.json()["rollback_revision"]
+    assert report["scopes"]["sysctl"]["revision"] == rollback
     assert report["scopes"]["sysctl"]["observed"] == {"net.core.somaxconn": "1024"}
+    host = control_plane_host()
+    assert host["state"] == "converged" and host["scopes"]["sysctl"]["revision"] == rollback
+    assert host["scopes"]["sysctl"]["observed"] == {"net.core.somaxconn": "1024"}
+    rollout = admin.client.get(f"/v1/kernel/proposals/{second['id']}").json()["rollout"]
+    assert rollout["kind"] == "rollback" and rollout["revision"] == rollback
+    assert rollout["rollback_complete"] is True and rollout["targeted"] == rollout["converged"] == 1
+    assert revision_rollout("sysctl", rollback)["complete"] is True
+
+
+def test_a_hand_edit_is_reported_as_drift_with_the_observed_value(node):
+    applied = approve("sysctl", [{"key": "net.core.somaxconn", "from": None, "to": 1024}])
+    reported(*node.run(scopes="sysctl"))
+    assert control_plane_host()["state"] == "converged"
+
+    node.sysctl("net.core.somaxconn").write_text("2048\n")  # someone changed the sysctl by hand
+    status, events = node.run(scopes="sysctl")
+    assert node.sysctl("net.core.somaxconn").read_text() == "2048\n"  # reported as it is, not silently put back
+    assert reported(status, events)["scopes"]["sysctl"]["observed"] == {"net.core.somaxconn": "2048"}
+    host = control_plane_host()
+    assert host["state"] == "drifted" and host["scopes"]["sysctl"]["revision"] == applied["applied_revision"]
+    assert host["scopes"]["sysctl"]["drifted_keys"] == [{"key": "net.core.somaxconn", "desired": 1024, "observed": "2048"}]
+    [record] = AuditRecord.objects.filter(action="kernel.host.drifted", resource_id="node-a")
+    assert record.metadata["previous_state"] == "converged" and record.request_id
+    [event] = OutboxEvent.objects.filter(topic=KERNEL_HOSTS, event_type="kernel.host.drifted", key="node-a")
+    validate_event(KERNEL_HOSTS, event.envelope)
+    assert event.envelope["data"]["host"]["scopes"]["sysctl"]["drifted_keys"][0]["observed"] == "2048"
+
+    reported(*node.run(scopes="sysctl"))  # still drifted: no second event
+    assert OutboxEvent.objects.filter(topic=KERNEL_HOSTS, event_type="kernel.host.drifted").count() == 1
+    approve("sysctl", [{"key": "net.core.somaxconn", "from": 1024, "to": 4000}])  # the next revision applies again
+    reported(*node.run(scopes="sysctl"))
+    assert node.sysctl("net.core.somaxconn").read_text() == "4000\n" and control_plane_host()["state"] == "converged"
 
 
 def test_a_key_the_agents_policy_refuses_is_not_applied(node, tmp_path):
@@ -168,28 +238,44 @@ def test_a_key_the_agents_policy_refuses_is_not_applied(node, tmp_path):
     (tmp_path / "policy.json").write_text(json.dumps({"policy": policy}))
     status, events = node.run("--policy-file", str(tmp_path / "policy.json"), scopes="sysctl")
     assert node.sysctl("vm.swappiness").read_text() == "60\n" and node.sysctl("net.core.somaxconn").read_text() == "1024\n"
-    payload = of(events, "report")[-1]["payload"]
+    payload = reported(status, events, EXIT_FAILURES)
     result = payload["scopes"]["sysctl"]["results"]["vm.swappiness"]
     assert result["outcome"] == "failed" and "refused by the guardrail policy" in result["error"]
     assert payload["scopes"]["sysctl"]["observed"]["vm.swappiness"] == "60"
-    assert status in (1, EXIT_UNREPORTED)  # reported with a failed key, or not accepted (this branch: 404)
+    host = control_plane_host()
+    assert host["state"] == "failed" and host["scopes"]["sysctl"]["failed_keys"][0]["key"] == "vm.swappiness"
 
 
 def test_an_unaccepted_report_is_retried_with_bounded_exponential_backoff(node):
-    """The served instance 404s the report route on this branch: a real condition of a partial rollout."""
+    """A stopped control plane (its port listens no more): connection errors, which the agent retries. The first run
+    applies and is accepted; the second, against the stopped instance, keeps what is in place and backs off."""
     approve("sysctl", [{"key": "net.core.somaxconn", "from": None, "to": 1024}])
-    status, events = node.run(scopes="sysctl", attempts=4)
+    reported(*node.run(scopes="sysctl"))
+    with socket.socket() as probe:  # a port nothing listens on any more: what the agent sees of a stopped instance
+        probe.bind(("127.0.0.1", 0))
+        stopped = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    status, events = node.run(scopes="sysctl", attempts=4, url=stopped)
     failures, reports = of(events, "report_failed"), of(events, "report")
-    if of(events, "report_accepted"):
-        pytest.fail("the report route is served now: point this test at a route that fails (see the module docstring)")
+    assert not of(events, "report_accepted")
     assert status == EXIT_UNREPORTED and [f["attempt"] for f in failures] == [1, 2, 3, 4] and len(reports) == 4
-    assert all(f["status"] == 404 for f in failures)
+    assert all(f["status"] is None for f in failures)  # a connection error, retried per the documented rules
     ceilings = [0.2, 0.4, 0.5]  # base 0.2 doubling, capped at 0.5; the last attempt does not wait
     delays = [f["retry_in"] for f in failures]
     assert delays[-1] is None and all(c / 2 <= d <= c for d, c in zip(delays[:-1], ceilings, strict=True)), delays
     gaps = [later["ts"] - earlier["ts"] for earlier, later in itertools.pairwise(reports)]
     assert all(gap >= delay - 0.01 for gap, delay in zip(gaps, delays[:-1], strict=True)), (gaps, delays)
-    assert node.sysctl("net.core.somaxconn").read_text() == "1024\n"  # applied all the same
+    assert node.sysctl("net.core.somaxconn").read_text() == "1024\n"  # the cached revision stays in place
+    assert reports[-1]["payload"]["scopes"]["sysctl"]["observed"] == {"net.core.somaxconn": "1024"}
+
+
+def test_a_credential_bound_to_another_host_is_refused_and_not_retried(node):
+    """403 host-binding: retrying does not cure it, so --once sends it once and exits 2 (docs/kernel.md)."""
+    approve("sysctl", [{"key": "net.core.somaxconn", "from": None, "to": 1024}])
+    (node.dir / "credential").write_text(agent(host="node-b", pool="cpu", name="node-b agent").raw_key)
+    status, events = node.run(scopes="sysctl", attempts=4)
+    assert status == EXIT_UNREPORTED and len(of(events, "report")) == 1
+    assert [(f["status"], f["retry_in"]) for f in of(events, "report_failed")] == [(403, None)]
+    assert persona([Role.AUDITOR], name="auditor").client.get("/v1/kernel/hosts").json()["count"] == 0
 
 
 def test_an_approved_mtu_is_set_on_the_named_link_in_a_network_namespace(node, network_namespace):
@@ -203,3 +289,5 @@ def test_an_approved_mtu_is_set_on_the_named_link_in_a_network_namespace(node, n
         ["ip", "netns", "exec", network_namespace, "ip", "-j", "link", "show", "dev", "agent0"], capture_output=True, timeout=30
     )
     assert json.loads(link.stdout)[0]["mtu"] == 1400
+    host = control_plane_host()
+    assert host["state"] == "converged" and host["scopes"]["network"]["observed"] == {"mtu": "1400"}

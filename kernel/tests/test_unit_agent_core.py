@@ -120,10 +120,11 @@ def test_watch_reports_on_change_as_a_heartbeat_and_again_after_a_failed_report(
     clock.now += 60
     agent.tick()
     assert [r["heartbeat"] for r in stand_in.reports] == [False, True]
-    (root / "proc" / "sys" / "net" / "core" / "somaxconn").write_text("2048\n")  # a hand edit: put back, and reported
+    (root / "proc" / "sys" / "net" / "core" / "somaxconn").write_text("2048\n")  # a hand edit: reported as it is (drift)
     agent.tick()
-    assert sysctl(root, "net.core.somaxconn") == "1024" and stand_in.reports[-1]["heartbeat"] is False
-    assert stand_in.reports[-1]["scopes"]["sysctl"]["results"]["net.core.somaxconn"]["outcome"] == "applied"
+    assert sysctl(root, "net.core.somaxconn") == "2048" and stand_in.reports[-1]["heartbeat"] is False
+    assert stand_in.reports[-1]["scopes"]["sysctl"]["observed"] == {"net.core.somaxconn": "2048"}
+    assert stand_in.reports[-1]["scopes"]["sysctl"]["results"]["net.core.somaxconn"]["outcome"] == "unchanged"
     stand_in.report_status, clock.now = 503, clock.now + 61
     first, second = agent.tick(), agent.tick()  # a heartbeat not accepted: reported again every tick, after growing delays
     assert 0.5 <= first <= 1 and 1 <= second <= 2 and len(stand_in.reports) == 5

@@ -1,5 +1,6 @@
-"""The node agent's ``--no-self-heal``: a key changed by hand on a document already in place is reported as observed
-(the control plane then sees the drift) and left; a new document is applied, and a restart keeps the rule.
+"""The node agent's self-heal rule: by default a key changed by hand on a document already in place is reported as
+observed (the control plane then sees the drift) and left; a new document is applied, and a restart keeps the rule.
+With ``--self-heal`` the drift is still reported once, then put back on the next cycle.
 
 The control plane is the stand-in of ``test_unit_agent_core`` (an httpx MockTransport answering its wire contract):
 the real one is served in ``aion/tests/test_it_host_chain.py``.
@@ -50,6 +51,13 @@ def test_a_new_document_is_applied_over_a_hand_edit_and_self_heal_puts_it_back(r
     agent.tick()
     assert sysctl(root, "net.core.somaxconn") == "512"
     hand_edit(root, "2048")
-    healing = make_agent(root, stand_in)  # the default: self-heal
-    healing.tick()
+    healing = make_agent(root, stand_in)
+    healing.options.self_heal = True
+    healing.tick()  # first the drift is reported as it is
+    assert sysctl(root, "net.core.somaxconn") == "2048"
+    assert stand_in.reports[-1]["scopes"]["sysctl"]["observed"]["net.core.somaxconn"] == "2048"
+    healing.tick()  # then put back, and reported applied
     assert sysctl(root, "net.core.somaxconn") == "512"
+    scope = stand_in.reports[-1]["scopes"]["sysctl"]
+    assert scope["observed"]["net.core.somaxconn"] == "512"
+    assert scope["results"]["net.core.somaxconn"]["outcome"] == "applied"
