@@ -20,8 +20,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
+from aion.errors import DomainError, InvalidInput
 from aion.models import IncidentKind
-from aion.problems import Problem
 from aion.rbac import Role, role_required
 from hooks import services, signing
 from hooks.choices import DeliveryStatus, HookScope
@@ -78,8 +78,8 @@ def index(request: HttpRequest) -> HttpResponse:
                 description=request.POST.get("description", "").strip()[:500], actor=_actor(request),
             )  # fmt: skip
             messages.success(request, f"Endpoint {endpoint.pk} created.")
-        except Problem as problem:
-            messages.error(request, _problem_text(problem))
+        except DomainError as exc:
+            messages.error(request, _error_text(exc))
     endpoints = WebhookEndpoint.objects.filter(tenant_id=tenant).order_by("-created_at")
     return render(
         request,
@@ -94,9 +94,9 @@ def index(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _problem_text(problem: Problem) -> str:
-    details = "; ".join(f"{field}: {', '.join(msgs)}" for field, msgs in (problem.errors or {}).items())
-    return f"{problem.detail} {details}".strip()
+def _error_text(error: DomainError) -> str:
+    details = "; ".join(f"{field}: {', '.join(msgs)}" for field, msgs in (error.errors or {}).items())
+    return f"{error.detail} {details}".strip()
 
 
 @require_POST
@@ -186,15 +186,15 @@ def sources(request: HttpRequest) -> HttpResponse:
         try:
             validate_slug(name)
             if not scopes:
-                raise Problem(400, "Choose at least one scope.")
+                raise InvalidInput("Choose at least one scope.")
             source, secret = services.create_hook_source(
                 tenant_id=tenant, name=name, scopes=scopes, actor=_actor(request),
                 service_identity=request.POST.get("service_identity", "").strip()[:200],
             )  # fmt: skip
         except ValidationError:
             messages.error(request, "The name must be a slug (letters, digits, - and _).")
-        except Problem as problem:
-            messages.error(request, _problem_text(problem))
+        except DomainError as exc:
+            messages.error(request, _error_text(exc))
         else:
             return render(request, "hooks/secret_once.html", {"what": f"hook source {source}", "secret": secret, "back": "hooks:sources"})
     rows = HookSource.objects.filter(tenant_id=tenant).prefetch_related("secrets")

@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from aion.problems import Problem
+from aion.errors import DomainError
 from aion.rbac import Role, role_required
 from memory import embeddings, services
 from memory.api.serializers import ProfileSerializer, upload_progress
@@ -46,8 +46,8 @@ def index(request: HttpRequest) -> HttpResponse:
     if query and search_profile:
         try:
             hits = services.search(tenant, search_profile, query[:8000], 10, {})
-        except Problem as exc:
-            search_error = str(exc.detail)
+        except DomainError as exc:
+            search_error = exc.detail
     return render(
         request,
         "memory/index.html",
@@ -92,8 +92,8 @@ def profile_save(request: HttpRequest) -> HttpResponse:
     name = fields.pop("name")
     try:
         profile, created = services.save_profile(principal.tenant_id, name, fields, actor=principal)
-    except Problem as problem:  # e.g. a model this installation cannot load (422)
-        messages.error(request, str(problem.detail))
+    except DomainError as exc:  # e.g. a model this installation cannot load
+        messages.error(request, exc.detail)
         return redirect(index_url())
     messages.success(request, f"Profile {profile.name} {'created' if created else 'saved'} (version {profile.version}).")
     return redirect(index_url())

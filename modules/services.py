@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from aion import audit
+from aion.errors import Conflict, DomainError, NotFound, Rejected
 from aion.incidents import record_incident
 from aion.models import AuditResult, IncidentKind
 from aion.outbox import actor_name, publish
@@ -40,44 +41,37 @@ EVENT_DISABLED = "modules.release.disabled"
 INCIDENT_KIND = IncidentKind.MODULE_SIGNATURE
 
 
-# --- Errors every caller maps the same way (the API turns them into problems) -----------------
+# --- Refusals: aion.errors kinds (aion.problems maps each to its status, once) -----------------
 
 
-class ModuleActionError(Exception):
-    status = 409
-    slug = "conflict"
-
-    def __init__(self, detail: str, *, errors: dict[str, list[str]] | None = None, **extra: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.errors = errors
-        self.extra = extra
+class ModuleActionError(DomainError):
+    """Any refusal of a module action (what the API, the Console and the commands catch)."""
 
 
-class ManifestRefused(ModuleActionError):
-    status, slug = 422, "invalid-manifest"
+class ManifestRefused(ModuleActionError, Rejected):
+    code = "invalid-manifest"
 
 
-class SignatureRefused(ModuleActionError):
-    status, slug = 422, "signature-rejected"
+class SignatureRefused(ModuleActionError, Rejected):
+    code = "signature-rejected"
 
 
 class ManifestMismatch(SignatureRefused):
     """The signature is good but covers another manifest: a signed field was changed (reason ``manifest_mismatch``)."""
 
-    slug = "manifest-mismatch"
+    code = "manifest-mismatch"
 
 
-class VersionConflict(ModuleActionError):
-    status, slug = 409, "version-conflict"
+class VersionConflict(ModuleActionError, Conflict):
+    code = "version-conflict"
 
 
-class UnknownVersion(ModuleActionError):
-    status, slug = 404, "version-not-found"
+class UnknownVersion(ModuleActionError, NotFound):
+    code = "version-not-found"
 
 
-class NoRollbackTarget(ModuleActionError):
-    status, slug = 409, "no-rollback-target"
+class NoRollbackTarget(ModuleActionError, Conflict):
+    code = "no-rollback-target"
 
 
 # --- Helpers ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from aion.problems import Problem
+from aion.errors import DomainError
 from aion.rbac import Role, role_required
 from router import services
 from router.models import PolicyRevision, PolicyState, RuntimeSample, Task
@@ -170,8 +170,8 @@ def rollback(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(target)
     try:
         revision, created = services.rollback_policy(number, actor=principal, tenant_id=principal.tenant_id)
-    except (PolicyInvalid, Problem) as exc:
-        messages.error(request, f"Rollback refused: {getattr(exc, 'detail', exc)}")
+    except DomainError as exc:  # a PolicyInvalid's str() lists its errors; any other's is its detail
+        messages.error(request, f"Rollback refused: {exc}")
     else:
         messages.success(
             request, f"Rolled back to r{number} as r{revision.number}." if created else f"r{number} has the active content already."

@@ -40,7 +40,7 @@ from router.api.serializers import (
 from router.choices import TERMINAL_STATUSES
 from router.filtersets import TaskFilterSet
 from router.models import PolicyRevision, PolicyState, Task
-from router.policy import PolicyInvalid, parse_policy, read_policy_file
+from router.policy import parse_policy, read_policy_file
 from router.policy_store import active_policy
 from router.stats import runtime_view
 
@@ -50,10 +50,6 @@ _HISTORY_LIMIT = 50
 def _tenant(request: Request) -> str:
     """The caller's tenant (request.user is an aion Principal behind RolePermission)."""
     return str(getattr(request.user, "tenant_id", ""))
-
-
-def _invalid(exc: PolicyInvalid) -> Problem:
-    return Problem(400, "the router policy is invalid; the active policy is unchanged", slug="policy-invalid", errors=exc.errors)
 
 
 def _revision_response(revision: Any, created: bool) -> Response:
@@ -85,10 +81,7 @@ class PolicyView(APIView):
     def get(self, request: Request) -> Response:
         payload = _policy_payload()
         if payload["active"] is None:
-            try:
-                parse_policy(read_policy_file()[0])
-            except PolicyInvalid as exc:
-                raise _invalid(exc) from exc
+            parse_policy(read_policy_file()[0])  # an invalid file is a PolicyInvalid (400), as a reload of it would be
         return Response(payload)
 
 
@@ -100,10 +93,7 @@ class PolicyReloadView(APIView):
 
     @extend_schema(request=None, responses={200: RevisionChangeSerializer, 201: RevisionChangeSerializer})
     def post(self, request: Request) -> Response:
-        try:
-            revision, created = services.reload_policy(actor=request.user, tenant_id=_tenant(request))
-        except PolicyInvalid as exc:
-            raise _invalid(exc) from exc
+        revision, created = services.reload_policy(actor=request.user, tenant_id=_tenant(request))
         return _revision_response(revision, created)
 
 
@@ -117,12 +107,7 @@ class PolicyRollbackView(APIView):
     def post(self, request: Request) -> Response:
         serializer = RollbackInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            revision, created = services.rollback_policy(
-                serializer.validated_data["revision"], actor=request.user, tenant_id=_tenant(request)
-            )
-        except PolicyInvalid as exc:
-            raise _invalid(exc) from exc
+        revision, created = services.rollback_policy(serializer.validated_data["revision"], actor=request.user, tenant_id=_tenant(request))
         return _revision_response(revision, created)
 
 
@@ -146,10 +131,7 @@ class TargetsView(APIView):
 
     @extend_schema(responses=TargetsResponseSerializer)
     def get(self, request: Request) -> Response:
-        try:
-            policy = active_policy()
-        except PolicyInvalid as exc:
-            raise _invalid(exc) from exc
+        policy = active_policy()
         view = runtime_view(policy, _tenant(request))
         rows = []
         for target in [*policy.targets.values(), *view.registry]:
