@@ -6,9 +6,8 @@ from django.utils import timezone
 
 from aion.testing.factories import OTHER_TENANT, TENANT, api_client, client_with_roles
 from modules.choices import ProbeOutcome
-from modules.health import Probe
+from modules.health import Probe, record_probe
 from modules.models import Module
-from modules.services import record_probe
 from modules.tests.conftest import register
 
 
