@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from aion.metrics import render_metrics
 from aion.models import AuditRecord
+from aion.testing.module_releases import register
 from aion.testing.services import free_port
 from modules import health, services, tasks
 from modules.models import Module, ModuleHealthCheck
-from modules.tests.conftest import register
 
 
 @pytest.fixture(autouse=True)

@@ -9,11 +9,11 @@ import pytest
 from django.utils import timezone
 
 from aion.testing.factories import TENANT
+from aion.testing.module_releases import register
 from modules import health as module_health
 from modules import services
 from modules.models import Module
 from modules.selectors import active_module_targets
-from modules.tests.conftest import register
 from router.policy_store import forget_cached_policy
 from router.services import route_task
 
