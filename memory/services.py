@@ -78,7 +78,8 @@ def _safe_filename(filename: str) -> str:
     return cleaned[:120] or "document"
 
 
-def _upload_summary(upload: Upload) -> dict[str, Any]:
+def upload_identity(upload: Upload) -> dict[str, Any]:
+    """What every view of an upload starts with (the API's progress body, the audit record, the event)."""
     return {
         "upload_id": str(upload.id),
         "state": upload.state,
@@ -86,6 +87,12 @@ def _upload_summary(upload: Upload) -> dict[str, Any]:
         "profile_version": upload.profile_version,
         "filename": upload.filename,
         "content_type": upload.content_type,
+    }
+
+
+def _upload_summary(upload: Upload) -> dict[str, Any]:
+    return {
+        **upload_identity(upload),
         "total_chunks": upload.total_chunks,
         "bytes_received": upload.bytes_received,
         "checksum": upload.checksum,

@@ -77,6 +77,20 @@ class ModuleVersion(TenantOwned):
     def health_url(self) -> str:
         return self.endpoint.rstrip("/") + "/" + self.health_path.lstrip("/")
 
+    def release_fields(self) -> dict[str, Any]:
+        """The columns taken from the signed manifest (what the API shows, what drift is checked against)."""
+        return {
+            "version": self.version,
+            "image": self.image,
+            "image_digest": self.image_digest,
+            "runtime": self.runtime,
+            "pool": self.pool,
+            "node_selector": self.node_selector,
+            "intents": list(self.intents),
+            "endpoint": self.endpoint,
+            "health_path": self.health_path,
+        }
+
 
 class ModuleActivation(TenantOwned):
     """The activation history: every activate, rollback and disable, with who and why."""

@@ -124,18 +124,7 @@ def stored_drift(version: ModuleVersion) -> list[str]:
         }
     except (KeyError, TypeError, ValueError):
         return ["manifest"]
-    stored = {
-        "name": version.module.name,
-        "version": version.version,
-        "image": version.image,
-        "image_digest": version.image_digest,
-        "runtime": version.runtime,
-        "pool": version.pool,
-        "node_selector": version.node_selector,
-        "intents": list(version.intents),
-        "endpoint": version.endpoint,
-        "health_path": version.health_path,
-    }
+    stored = {"name": version.module.name, **version.release_fields()}
     return [name for name, value in expected.items() if stored[name] != value]
 
 
@@ -354,6 +343,11 @@ def register_module(
     return Registration(version, created=True, activated=activate)
 
 
+def _locked(module: Module) -> Module:
+    """MODULE's row, locked for this transaction, with its active version."""
+    return Module.objects.select_for_update(of=("self",)).select_related("active_version").get(pk=module.pk)
+
+
 def _version_of(module: Module, version: str) -> ModuleVersion:
     found = module.versions.filter(version=version).first()
     if found is None:
@@ -384,7 +378,7 @@ def activate_version(
         stored=target,
     )
     with transaction.atomic():
-        locked = Module.objects.select_for_update(of=("self",)).select_related("active_version").get(pk=module.pk)
+        locked = _locked(module)
         if locked.active_version_id == target.pk and locked.enabled:
             return None
         return _activate(locked, target, actor=actor, action=ActivationAction.ACTIVATE, reason=reason, key_id=verified.key_id)
@@ -440,7 +434,7 @@ def rollback_module(
         stored=target,
     )
     with transaction.atomic():
-        locked = Module.objects.select_for_update(of=("self",)).select_related("active_version").get(pk=module.pk)
+        locked = _locked(module)
         if locked.active_version_id != module.active_version_id:
             raise NoRollbackTarget(f"{module.name} changed while rolling back; reload and try again.")
         return _activate(locked, target, actor=actor, action=ActivationAction.ROLLBACK, reason=reason, key_id=verified.key_id)
@@ -520,7 +514,7 @@ def disable_module(module: Module, *, actor: Any, reason: str, incident_reason: 
     """Take MODULE out of routing (its history stays); False when it was already disabled."""
     actor = actor or "system:modules"
     with transaction.atomic():
-        locked = Module.objects.select_for_update(of=("self",)).select_related("active_version").get(pk=module.pk)
+        locked = _locked(module)
         if not locked.enabled:
             return False
         before = snapshot(locked)

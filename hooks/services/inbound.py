@@ -205,8 +205,7 @@ def receive_approval_hook(
         raise Unavailable("The idempotency store is unavailable; retry later.", code="idempotency-unavailable") from exc
     if not claim.acquired:
         if claim.in_progress:
-            raise Conflict("This delivery is still being processed; retry shortly.", code="delivery-in-progress",
-                          retry_after=1)  # fmt: skip
+            raise Conflict("This delivery is still being processed; retry shortly.", code="delivery-in-progress", retry_after=1)
         _record_replay(source, tenant_id, delivery_id, source_ip, headers, body)
         return HookResponse(int(claim.status or 200), _canonical(claim.body or {}), replay=True)
     try:

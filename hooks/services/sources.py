@@ -23,7 +23,7 @@ from hooks.sources import clear_cache, read_vault_path
 
 
 def _source_grace() -> timedelta:
-    return timedelta(hours=getattr(settings, "AION_HOOK_SECRET_GRACE_HOURS", settings.AION_WEBHOOK_SECRET_GRACE_HOURS))
+    return timedelta(hours=settings.AION_HOOK_SECRET_GRACE_HOURS)
 
 
 def _source_snapshot(source: HookSource) -> dict[str, Any]:
