@@ -106,3 +106,9 @@ class Unavailable(DomainError):
     """A dependency is down or busy; ``retry_after`` says when to try again."""
 
     code = "unavailable"
+
+
+class Unauthenticated(DomainError):
+    """The caller's credential (a key, a signature) could not be verified; the detail reveals nothing more."""
+
+    code = "unauthenticated"

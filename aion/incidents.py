@@ -21,6 +21,7 @@ from prometheus_client import Counter
 
 from aion import audit
 from aion.context import current_request_id
+from aion.errors import InvalidInput
 from aion.models import AuditResult, IncidentKind, IncidentState, SecurityIncident
 from aion.outbox import actor_name, publish
 from aion.redaction import redact
@@ -135,14 +136,15 @@ def _ack_state(incident: SecurityIncident) -> dict[str, Any]:
     }
 
 
-class InvalidNote(ValueError):
+class InvalidNote(InvalidInput):
     """The acknowledgement note is empty or longer than MAX_NOTE."""
 
 
 def clean_note(note: Any) -> str:
     text = note.strip() if isinstance(note, str) else ""
     if not text or len(text) > MAX_NOTE:
-        raise InvalidNote(f"A note of 1 to {MAX_NOTE} characters is required.")
+        message = f"A note of 1 to {MAX_NOTE} characters is required."
+        raise InvalidNote(message, errors={"note": [message]})
     return text
 
 

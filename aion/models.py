@@ -9,12 +9,13 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from aion.tenancy import TenantOwned
 
-class UserTenant(models.Model):
+
+class UserTenant(TenantOwned):
     """Which tenants a Console user may act for (the first one is the default)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tenants")
-    tenant_id = models.CharField(max_length=64, db_index=True)
 
     class Meta:
         unique_together = [("user", "tenant_id")]
@@ -24,12 +25,11 @@ class UserTenant(models.Model):
         return f"{self.user} @ {self.tenant_id}"
 
 
-class ApiKey(models.Model):
+class ApiKey(TenantOwned):
     """An API key: only the sha256 of its high-entropy secret is stored."""
 
     prefix = models.CharField(max_length=32, unique=True, help_text="Visible, non-secret start of the key")
     name = models.CharField(max_length=200)
-    tenant_id = models.CharField(max_length=64, db_index=True)
     roles = models.JSONField(default=list)
     key_hash = models.CharField(max_length=64, unique=True)
     source = models.CharField(max_length=16, default="db", help_text="db (management command) or env (AION_GATEWAY_API_KEYS)")
@@ -69,13 +69,12 @@ class AuditResult(models.TextChoices):
     FAILED = "failed"
 
 
-class AuditRecord(models.Model):
+class AuditRecord(TenantOwned):
     """One state change (or refused attempt): who, what, before and after, and the request id."""
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.CharField(max_length=200, db_index=True)
     actor_kind = models.CharField(max_length=16, blank=True)
-    tenant_id = models.CharField(max_length=64, db_index=True)
     action = models.CharField(max_length=100, db_index=True)
     resource_type = models.CharField(max_length=100, db_index=True)
     resource_id = models.CharField(max_length=200, db_index=True, blank=True)
@@ -92,7 +91,7 @@ class AuditRecord(models.Model):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.resource_type}:{self.resource_id}"
 
 
-class OutboxEvent(models.Model):
+class OutboxEvent(TenantOwned):
     """An event written in the caller's transaction; the relay publishes it to Kafka once."""
 
     event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -129,7 +128,7 @@ class IncidentState(models.TextChoices):
     ACKNOWLEDGED = "acknowledged"
 
 
-class SecurityIncident(models.Model):
+class SecurityIncident(TenantOwned):
     """A refused security check (signature, replay, auth lockout, self-approval), kept for investigation."""
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

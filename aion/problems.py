@@ -1,7 +1,7 @@
 """RFC 9457 problem details: the one shape of every API error.
 
-Views raise ``Problem`` (or DRF's exceptions); ``exception_handler`` and the
-Django-level handlers turn everything, unhandled errors included, into
+Services raise ``aion.errors`` kinds; views raise ``Problem`` (or DRF's exceptions) for what only the
+edge knows. ``exception_handler`` and the Django-level handlers turn everything, unhandled errors included, into
 ``application/problem+json`` with ``type``, ``title``, ``status``, ``detail``
 and, for validation failures, ``errors`` keyed by dotted field path.
 """
@@ -71,8 +71,13 @@ def status_title(status: int) -> str:
     return _TITLES.get(status, "Error")
 
 
-class Problem(drf.APIException):
-    """An API error with a status, a stable type slug, a detail and optional field errors."""
+class Problem(drf.APIException, domain.DomainError):  # type: ignore[misc]  # DRF types detail loosely; it is a str here
+    """An API error with a status, a stable type slug, a detail and optional field errors.
+
+    It is a ``DomainError`` too, so a caller that catches domain errors (a Console view, the inbound
+    hook) also catches a ``Problem`` raised by a service not yet converted (the import contracts keep
+    new service code from raising it); ``domain_status`` answers its own status.
+    """
 
     def __init__(
         self,
@@ -88,10 +93,13 @@ class Problem(drf.APIException):
         super().__init__(detail=detail)
         self.status_code = status
         self.slug = slug or _DEFAULT_SLUGS.get(status, "error")
+        self.code = self.slug  # type: ignore[misc]  # the DomainError view of the slug
         self.title = title or _TITLES.get(status, "Error")
         self.errors = errors
         self.headers = headers or {}
         self.extra = extra
+        retry_after = self.headers.get("Retry-After", "")
+        self.retry_after = int(retry_after) if retry_after.isdigit() else None
 
 
 def problem_body(
@@ -179,6 +187,7 @@ def database_unavailable_body() -> dict[str, Any]:
 # The one place a domain error kind becomes an HTTP status (docs/architecture.md, "Errors").
 DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
     domain.InvalidInput: 400,
+    domain.Unauthenticated: 401,
     domain.NotAllowed: 403,
     domain.NotFound: 404,
     domain.Conflict: 409,
@@ -194,6 +203,8 @@ DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
 
 def domain_status(error: domain.DomainError) -> int:
     """The status of ERROR's kind: the nearest class in its MRO that the table names (422 otherwise)."""
+    if isinstance(error, Problem):
+        return int(error.status_code)
     for kind in type(error).__mro__:
         if kind in DOMAIN_STATUS:
             return DOMAIN_STATUS[kind]  # type: ignore[index]
@@ -226,7 +237,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     from rest_framework.views import set_rollback  # lazy: rest_framework.views imports our auth classes
 
     headers: dict[str, str] = {}
-    if isinstance(exc, domain.DomainError):
+    if isinstance(exc, domain.DomainError) and not isinstance(exc, Problem):
         exc = problem_from_domain(exc)
     if isinstance(exc, Http404):
         exc = drf.NotFound()

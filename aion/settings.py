@@ -353,6 +353,8 @@ AION_WEBHOOK_MAX_ATTEMPTS = env.integer("AION_WEBHOOK_MAX_ATTEMPTS", 5, minimum=
 AION_WEBHOOK_BACKOFF_SECONDS = env.integer_list("AION_WEBHOOK_BACKOFF_SECONDS", "10,60,300,1800", minimum=0)
 AION_WEBHOOK_SECRET_GRACE_HOURS = env.integer("AION_WEBHOOK_SECRET_GRACE_HOURS", 24, minimum=0)
 AION_WEBHOOK_BACKOFF_JITTER = env.decimal_number("AION_WEBHOOK_BACKOFF_JITTER", 0.1, minimum=0.0)  # up to +10 % of each wait
+# A delivery lease outlives the sends it covers by this much (docs/webhooks.md, "The delivery engine").
+AION_WEBHOOK_LEASE_MARGIN_SECONDS = env.decimal_number("AION_WEBHOOK_LEASE_MARGIN_SECONDS", 60.0, minimum=0.0)
 AION_HOOK_SECRET_GRACE_HOURS = env.integer("AION_HOOK_SECRET_GRACE_HOURS", AION_WEBHOOK_SECRET_GRACE_HOURS, minimum=0)
 AION_HOOKS_IDEMPOTENCY_PREFIX = env.string("AION_HOOKS_IDEMPOTENCY_PREFIX", "aion:hooks:inbound:")
 # The previous AION_ENCRYPTION_KEY while hook secrets are re-encrypted (docs/runbook.md, Key Rotation).

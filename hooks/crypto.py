@@ -29,7 +29,7 @@ def _fernet_for(material: str, *, derived_label: str = "aion-hooks-secrets") -> 
 def _cipher() -> MultiFernet:
     primary = settings.AION_ENCRYPTION_KEY or settings.SECRET_KEY
     keys = [_fernet_for(primary)]
-    previous = getattr(settings, "AION_ENCRYPTION_KEY_PREVIOUS", "")
+    previous = settings.AION_ENCRYPTION_KEY_PREVIOUS
     if previous:
         keys.append(_fernet_for(previous))
     return MultiFernet(keys)
@@ -61,7 +61,7 @@ def decrypt_cached(token: str) -> str:
     Keyed by the ciphertext and the configured keys: a rotated secret is a new ciphertext, so it can
     never be answered from an old entry; failures are never cached.
     """
-    keys = (settings.AION_ENCRYPTION_KEY or settings.SECRET_KEY, getattr(settings, "AION_ENCRYPTION_KEY_PREVIOUS", ""))
+    keys = (settings.AION_ENCRYPTION_KEY or settings.SECRET_KEY, settings.AION_ENCRYPTION_KEY_PREVIOUS)
     return _decrypt_with(token, keys)
 
 

@@ -45,7 +45,7 @@ def _redis_key(tenant_id: str, delivery_id: str) -> str:
 
 
 def key_prefix() -> str:
-    return getattr(settings, "AION_HOOKS_IDEMPOTENCY_PREFIX", "aion:hooks:inbound:")
+    return str(settings.AION_HOOKS_IDEMPOTENCY_PREFIX)
 
 
 def _redis() -> Any:

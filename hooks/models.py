@@ -11,13 +11,13 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from aion.tenancy import TenantOwned
 from hooks.choices import DeliveryStatus
 
 
-class HookSource(models.Model):
+class HookSource(TenantOwned):
     """A tenant's sender of signed inbound hooks (e.g. a ChatOps bot) and what it may do."""
 
-    tenant_id = models.CharField(max_length=64, db_index=True)
     name = models.SlugField(max_length=100)
     scopes = models.JSONField(default=list, help_text="e.g. ['kernel.approve', 'kernel.reject']")
     service_identity = models.CharField(max_length=200, blank=True, help_text="The service account the hook acts as")
@@ -49,10 +49,9 @@ class HookSourceSecret(models.Model):
         return f"{self.source} secret {self.fingerprint}"
 
 
-class WebhookEndpoint(models.Model):
+class WebhookEndpoint(TenantOwned):
     """A tenant's receiver of outbound events."""
 
-    tenant_id = models.CharField(max_length=64, db_index=True)
     url = models.URLField(max_length=2000)
     description = models.CharField(max_length=500, blank=True)
     event_types = models.JSONField(default=list, help_text="Subscribed types; wildcards like 'kernel.proposal.*' or '*'")
@@ -73,10 +72,9 @@ class WebhookEndpoint(models.Model):
         return f"{self.tenant_id}: {self.url}"
 
 
-class WebhookDelivery(models.Model):
+class WebhookDelivery(TenantOwned):
     """One event to one endpoint; ``delivery_id`` is sent as ``x-omerta-delivery`` so receivers can dedupe."""
 
-    tenant_id = models.CharField(max_length=64, db_index=True)
     delivery_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
     event_id = models.UUIDField(db_index=True)
@@ -123,10 +121,9 @@ class DeliveryAttempt(models.Model):
         return f"attempt {self.number} of {self.delivery_id}"
 
 
-class InboundDelivery(models.Model):
+class InboundDelivery(TenantOwned):
     """A received inbound hook by delivery id: the idempotency record and the first response."""
 
-    tenant_id = models.CharField(max_length=64, db_index=True)
     delivery_id = models.CharField(max_length=200)
     source_name = models.CharField(max_length=100, blank=True)
     completed = models.BooleanField(default=False)

@@ -8,6 +8,7 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 
+from aion.tenancy import TenantOwned
 from memory.choices import DEFAULT_PIPELINE, UploadState
 
 
@@ -15,10 +16,9 @@ def default_pipeline() -> list[str]:
     return list(DEFAULT_PIPELINE)
 
 
-class MemoryProfile(models.Model):
+class MemoryProfile(TenantOwned):
     """How a tenant's uploads are processed. Updating it bumps ``version``; uploads keep a snapshot."""
 
-    tenant_id = models.CharField(max_length=64, db_index=True)
     name = models.SlugField(max_length=64)
     version = models.PositiveIntegerField(default=1)
     embedding_model = models.CharField(max_length=200, default="hash-384")
@@ -50,11 +50,10 @@ class MemoryProfile(models.Model):
         }
 
 
-class Upload(models.Model):
+class Upload(TenantOwned):
     """One resumable upload and, once assembled, the document stored in object storage and Qdrant."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant_id = models.CharField(max_length=64, db_index=True)
     profile = models.ForeignKey(MemoryProfile, on_delete=models.PROTECT, related_name="uploads")
     profile_version = models.PositiveIntegerField()
     profile_config = models.JSONField(default=dict, help_text="The profile as it was when the upload started")

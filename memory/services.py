@@ -32,9 +32,9 @@ from django.utils import timezone
 from aion import audit
 from aion.auth.principal import system_principal
 from aion.enqueue import current_queue, enqueue
+from aion.errors import Conflict, Expired, InvalidInput, NotFound, Rejected, TooLarge, Unavailable
 from aion.models import AuditResult
 from aion.outbox import actor_name, publish
-from aion.problems import Problem
 from aion.topics import MEMORY_UPLOADS
 from memory import embeddings, text, vectors
 from memory.choices import ACTIVE_STATES, PROFILE_STEPS, PipelineStep, UploadState
@@ -78,7 +78,8 @@ def _safe_filename(filename: str) -> str:
     return cleaned[:120] or "document"
 
 
-def _upload_summary(upload: Upload) -> dict[str, Any]:
+def upload_identity(upload: Upload) -> dict[str, Any]:
+    """What every view of an upload starts with (the API's progress body, the audit record, the event)."""
     return {
         "upload_id": str(upload.id),
         "state": upload.state,
@@ -86,6 +87,12 @@ def _upload_summary(upload: Upload) -> dict[str, Any]:
         "profile_version": upload.profile_version,
         "filename": upload.filename,
         "content_type": upload.content_type,
+    }
+
+
+def _upload_summary(upload: Upload) -> dict[str, Any]:
+    return {
+        **upload_identity(upload),
         "total_chunks": upload.total_chunks,
         "bytes_received": upload.bytes_received,
         "checksum": upload.checksum,
@@ -155,10 +162,9 @@ def check_model_loadable(model: str) -> None:
     if reason is None:
         return
     available = embeddings.available_models()
-    raise Problem(
-        422,
+    raise Rejected(
         f"This installation cannot load the embedding model {model!r}: {reason} Available models: {', '.join(available)}.",
-        slug="embedding-model-unavailable",
+        code="embedding-model-unavailable",
         errors={"embedding_model": [f"{reason} Available: {', '.join(available)}."]},
         available_models=available,
     )
@@ -174,7 +180,7 @@ def save_profile(tenant_id: str, name: str, fields: dict[str, Any], *, actor: An
                 with transaction.atomic():
                     profile = MemoryProfile.objects.create(tenant_id=tenant_id, name=name, **fields)
             except IntegrityError:
-                raise Problem(409, f"The profile {name!r} was created concurrently; retry to update it.") from None
+                raise Conflict(f"The profile {name!r} was created concurrently; retry to update it.") from None
             audit.record("memory.profile.created", "memory.profile", profile.pk, actor=actor, tenant_id=tenant_id, after=profile.snapshot())
             return profile, True
         before = profile.snapshot() | {"description": profile.description}
@@ -227,9 +233,9 @@ class ChunkResult:
     duplicate: bool  # the chunk was already stored with identical bytes
 
 
-def _chunk_too_large(size: int) -> Problem:
+def _chunk_too_large(size: int) -> TooLarge:
     limit = settings.AION_MEMORY_MAX_CHUNK_BYTES
-    return Problem(413, f"The chunk is {size} bytes; the maximum is {limit} (AION_MEMORY_MAX_CHUNK_BYTES).", slug="chunk-too-large")
+    return TooLarge(f"The chunk is {size} bytes; the maximum is {limit} (AION_MEMORY_MAX_CHUNK_BYTES).", code="chunk-too-large")
 
 
 def decode_chunk(data: bytes | str) -> bytes:
@@ -240,13 +246,13 @@ def decode_chunk(data: bytes | str) -> bytes:
             raise _chunk_too_large(len(data))
         return data
     if len(data) > (limit + 2) // 3 * 4 + 4:  # checked on the text, before spending time decoding it
-        raise Problem(413, f"The chunk is over AION_MEMORY_MAX_CHUNK_BYTES ({limit} bytes decoded).", slug="chunk-too-large")
+        raise TooLarge(f"The chunk is over AION_MEMORY_MAX_CHUNK_BYTES ({limit} bytes decoded).", code="chunk-too-large")
     try:
         # pybase64 (SIMD) decodes ~20x faster than binascii, with the same strict rules (validate=True:
         # the standard alphabet and padding only, nothing after the padding); a non-ASCII str is a ValueError.
         decoded = pybase64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
-        raise Problem(400, "data is not valid standard base64.", slug="invalid-base64", errors={"data": ["Invalid base64."]}) from None
+        raise InvalidInput("data is not valid standard base64.", code="invalid-base64", errors={"data": ["Invalid base64."]}) from None
     if len(decoded) > limit:
         raise _chunk_too_large(len(decoded))
     return decoded
@@ -255,17 +261,19 @@ def decode_chunk(data: bytes | str) -> bytes:
 def _lock_upload(tenant_id: str, upload_id: Any) -> Upload:
     upload = Upload.objects.select_for_update().filter(tenant_id=tenant_id, pk=upload_id).first()
     if upload is None:
-        raise Problem(404, "No such upload.", slug="upload-not-found")
+        raise NotFound("No such upload.", code="upload-not-found")
     return upload
 
 
 def _create_upload(tenant_id: str, request: ChunkRequest, actor: Any, now: datetime) -> Upload:
     if request.total_chunks is None:
-        raise Problem(400, "total_chunks is required on the first chunk.", errors={"total_chunks": ["This field is required."]})
+        raise InvalidInput(
+            "total_chunks is required on the first chunk.", errors={"total_chunks": ["This field is required."]}, code="bad-request"
+        )
     if request.profile:
         profile = MemoryProfile.objects.filter(tenant_id=tenant_id, name=request.profile).first()
         if profile is None:
-            raise Problem(400, f"Unknown profile {request.profile!r}.", slug="unknown-profile", errors={"profile": ["Unknown profile."]})
+            raise InvalidInput(f"Unknown profile {request.profile!r}.", code="unknown-profile", errors={"profile": ["Unknown profile."]})
     else:
         profile = default_profile(tenant_id, actor)
     upload = Upload(
@@ -288,9 +296,9 @@ def _create_upload(tenant_id: str, request: ChunkRequest, actor: Any, now: datet
 
 def _check_consistent(upload: Upload, request: ChunkRequest, now: datetime) -> None:
     if upload.state == UploadState.ABORTED:
-        raise Problem(410, "The upload was aborted; start a new one.", slug="upload-aborted")
+        raise Expired("The upload was aborted; start a new one.", code="upload-aborted")
     if upload.state == UploadState.RECEIVING and upload.expires_at <= now:
-        raise Problem(410, "The upload expired before all chunks arrived; start a new one.", slug="upload-expired")
+        raise Expired("The upload expired before all chunks arrived; start a new one.", code="upload-expired")
     conflicts = {}
     if request.total_chunks is not None and request.total_chunks != upload.total_chunks:
         conflicts["total_chunks"] = [f"The upload has total_chunks={upload.total_chunks}."]
@@ -299,7 +307,7 @@ def _check_consistent(upload: Upload, request: ChunkRequest, now: datetime) -> N
     if request.content_type and request.content_type != upload.content_type:
         conflicts["content_type"] = [f"The upload has content_type {upload.content_type!r}."]
     if conflicts:
-        raise Problem(409, "The chunk does not match its upload.", slug="upload-mismatch", errors=conflicts)
+        raise Conflict("The chunk does not match its upload.", code="upload-mismatch", errors=conflicts)
 
 
 def receive_chunk(tenant_id: str, request: ChunkRequest, *, actor: Any, now: datetime | None = None) -> ChunkResult:
@@ -315,13 +323,11 @@ def receive_chunk(tenant_id: str, request: ChunkRequest, *, actor: Any, now: dat
     data = decode_chunk(request.data)
     digest = hashlib.sha256(data).hexdigest()
     if request.chunk_sha256 and request.chunk_sha256.lower() != digest:
-        raise Problem(
-            422, "chunk_sha256 does not match the decoded data.", slug="checksum-mismatch", errors={"chunk_sha256": ["Mismatch."]}
-        )
+        raise Rejected("chunk_sha256 does not match the decoded data.", code="checksum-mismatch", errors={"chunk_sha256": ["Mismatch."]})
     total = request.total_chunks
     if total is not None and not 0 <= request.chunk_index < total:
-        raise Problem(
-            400, "chunk_index is outside [0, total_chunks).", slug="chunk-out-of-range", errors={"chunk_index": ["Out of range."]}
+        raise InvalidInput(
+            "chunk_index is outside [0, total_chunks).", code="chunk-out-of-range", errors={"chunk_index": ["Out of range."]}
         )
     backend = get_backend()
     created = False
@@ -329,7 +335,7 @@ def receive_chunk(tenant_id: str, request: ChunkRequest, *, actor: Any, now: dat
         if request.upload_id is None:
             upload = _create_upload(tenant_id, request, actor, now)
             if len(data) > settings.AION_MEMORY_MAX_UPLOAD_BYTES:
-                raise Problem(413, "The upload would exceed AION_MEMORY_MAX_UPLOAD_BYTES.", slug="upload-too-large")
+                raise TooLarge("The upload would exceed AION_MEMORY_MAX_UPLOAD_BYTES.", code="upload-too-large")
             upload.multipart_upload_id = backend.begin(upload)
             upload.save(force_insert=True)
             created = True
@@ -341,22 +347,21 @@ def receive_chunk(tenant_id: str, request: ChunkRequest, *, actor: Any, now: dat
             upload = _lock_upload(tenant_id, request.upload_id)
             _check_consistent(upload, request, now)
             if not 0 <= request.chunk_index < upload.total_chunks:
-                raise Problem(
-                    400, "chunk_index is outside [0, total_chunks).", slug="chunk-out-of-range", errors={"chunk_index": ["Out of range."]}
+                raise InvalidInput(
+                    "chunk_index is outside [0, total_chunks).", code="chunk-out-of-range", errors={"chunk_index": ["Out of range."]}
                 )
             existing = UploadChunk.objects.filter(upload=upload, index=request.chunk_index).first()
             if existing is not None and existing.sha256 != digest:
-                raise Problem(
-                    409,
+                raise Conflict(
                     f"Chunk {request.chunk_index} is already stored with different bytes; the stored chunk is kept.",
-                    slug="chunk-conflict",
+                    code="chunk-conflict",
                 )
             if existing is not None and existing.stored:
                 return ChunkResult(upload, created, duplicate=True)
             if existing is None:
                 claimed = UploadChunk.objects.filter(upload=upload).aggregate(n=Sum("size"))["n"] or 0
                 if claimed + len(data) > settings.AION_MEMORY_MAX_UPLOAD_BYTES:
-                    raise Problem(413, "The upload would exceed AION_MEMORY_MAX_UPLOAD_BYTES.", slug="upload-too-large")
+                    raise TooLarge("The upload would exceed AION_MEMORY_MAX_UPLOAD_BYTES.", code="upload-too-large")
         if existing is None:
             # The claim: a concurrent sender of different bytes now gets 409 instead of overwriting.
             existing = UploadChunk.objects.create(upload=upload, index=request.chunk_index, size=len(data), sha256=digest, received_at=now)
@@ -370,8 +375,8 @@ def receive_chunk(tenant_id: str, request: ChunkRequest, *, actor: Any, now: dat
     except Exception as exc:
         logger.exception("memory chunk write failed", extra={"upload_id": str(upload.id), "chunk_index": request.chunk_index})
         UploadChunk.objects.filter(pk=existing.pk, stored=False).delete()
-        raise Problem(
-            503, f"The chunk could not be stored ({type(exc).__name__}); resend it.", slug="storage-unavailable", upload_id=str(upload.id)
+        raise Unavailable(
+            f"The chunk could not be stored ({type(exc).__name__}); resend it.", code="storage-unavailable", upload_id=str(upload.id)
         ) from exc
     INGEST_BYTES.inc(len(data))
     with transaction.atomic():
@@ -526,9 +531,9 @@ def reprocess_upload(upload: Upload, *, actor: Any, now: datetime | None = None)
             minutes=settings.AION_MEMORY_STUCK_AFTER_MINUTES
         )
         if locked.state not in (UploadState.FAILED, UploadState.COMPLETE) and not stuck:
-            raise Problem(409, f"An upload in state {locked.state!r} cannot be reprocessed.", slug="invalid-state", state=locked.state)
+            raise Conflict(f"An upload in state {locked.state!r} cannot be reprocessed.", code="invalid-state", state=locked.state)
         if locked.assembled_at is None and locked.received_chunks < locked.total_chunks:
-            raise Problem(409, "Not every chunk has been received; resend the missing chunks.", slug="invalid-state")
+            raise Conflict("Not every chunk has been received; resend the missing chunks.", code="invalid-state")
         before = locked.state
         locked.state = UploadState.PROCESSING if locked.assembled_at else UploadState.ASSEMBLING
         locked.step = "" if locked.assembled_at else PipelineStep.ASSEMBLE
@@ -643,15 +648,15 @@ def search(
     """The TOP_K segments nearest to QUERY, best first, among those scoring at least MIN_SCORE."""
     profile = MemoryProfile.objects.filter(tenant_id=tenant_id, name=profile_name).first()
     if profile is None:
-        raise Problem(400, f"Unknown profile {profile_name!r}.", slug="unknown-profile", errors={"profile": ["Unknown profile."]})
+        raise InvalidInput(f"Unknown profile {profile_name!r}.", code="unknown-profile", errors={"profile": ["Unknown profile."]})
     try:
         [vector] = embeddings.get_model(profile.embedding_model).embed([query])
         collection = vectors.collection_name(tenant_id, profile.name, profile.embedding_model)
         points = vectors.search(collection, vector, top_k, metadata_filter)
     except embeddings.EmbeddingError as exc:
-        raise Problem(503, f"The embedding model is unavailable: {exc}", slug="embeddings-unavailable") from exc
+        raise Unavailable(f"The embedding model is unavailable: {exc}", code="embeddings-unavailable") from exc
     except vectors.VectorStoreUnavailable as exc:
-        raise Problem(503, str(exc), slug="vector-store-unavailable") from exc
+        raise Unavailable(str(exc), code="vector-store-unavailable") from exc
     hits = []
     for point in points:
         if float(point.score) < min_score:

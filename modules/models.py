@@ -6,13 +6,13 @@ from typing import Any
 
 from django.db import models
 
+from aion.tenancy import TenantOwned
 from modules.choices import ActivationAction, HealthStatus, Pool, ProbeOutcome
 
 
-class Module(models.Model):
+class Module(TenantOwned):
     """One named module of a tenant: which version is active, whether it is enabled, and its health."""
 
-    tenant_id = models.CharField(max_length=64, db_index=True)
     name = models.SlugField(max_length=63)
     active_version = models.ForeignKey("modules.ModuleVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     enabled = models.BooleanField(default=True)
@@ -39,10 +39,9 @@ class ImmutableVersion(Exception):
     """A stored module version was about to change; versions are append-only."""
 
 
-class ModuleVersion(models.Model):
+class ModuleVersion(TenantOwned):
     """A registered, verified manifest. Never updated or deleted: a new manifest is a new version."""
 
-    tenant_id = models.CharField(max_length=64, db_index=True)
     module = models.ForeignKey(Module, on_delete=models.PROTECT, related_name="versions")
     version = models.CharField(max_length=128)
     manifest = models.JSONField()
@@ -78,11 +77,24 @@ class ModuleVersion(models.Model):
     def health_url(self) -> str:
         return self.endpoint.rstrip("/") + "/" + self.health_path.lstrip("/")
 
+    def release_fields(self) -> dict[str, Any]:
+        """The columns taken from the signed manifest (what the API shows, what drift is checked against)."""
+        return {
+            "version": self.version,
+            "image": self.image,
+            "image_digest": self.image_digest,
+            "runtime": self.runtime,
+            "pool": self.pool,
+            "node_selector": self.node_selector,
+            "intents": list(self.intents),
+            "endpoint": self.endpoint,
+            "health_path": self.health_path,
+        }
 
-class ModuleActivation(models.Model):
+
+class ModuleActivation(TenantOwned):
     """The activation history: every activate, rollback and disable, with who and why."""
 
-    tenant_id = models.CharField(max_length=64, db_index=True)
     module = models.ForeignKey(Module, on_delete=models.CASCADE, related_name="activations")
     action = models.CharField(max_length=16, choices=ActivationAction.choices)
     from_version = models.ForeignKey(ModuleVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -99,10 +111,9 @@ class ModuleActivation(models.Model):
         return f"{self.module.name}: {self.action} -> {self.to_version.version if self.to_version else '-'}"
 
 
-class ModuleHealthCheck(models.Model):
+class ModuleHealthCheck(TenantOwned):
     """One health poll of a module host: outcome, HTTP status, latency and the error or body excerpt."""
 
-    tenant_id = models.CharField(max_length=64, db_index=True)
     module = models.ForeignKey(Module, on_delete=models.CASCADE, related_name="health_checks")
     version = models.CharField(max_length=128)
     url = models.CharField(max_length=600)

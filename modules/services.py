@@ -10,24 +10,27 @@ refused change, so it survives) and nothing is activated.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from aion import audit
+from aion.errors import Conflict, DomainError, NotFound, Rejected
 from aion.incidents import record_incident
 from aion.models import AuditResult, IncidentKind
 from aion.outbox import actor_name, publish
 from aion.topics import MODULE_RELEASES
 from modules import manifest as manifests
-from modules.choices import ActivationAction, HealthStatus, ProbeOutcome, SignatureFailure
-from modules.health import Probe, probe_url
-from modules.models import Module, ModuleActivation, ModuleHealthCheck, ModuleVersion
+from modules.choices import ActivationAction, HealthStatus, SignatureFailure
+
+# The health poller lives in modules.health; these names stay here for callers of the public surface.
+from modules.health import PollResult as PollResult
+from modules.health import next_health as next_health
+from modules.health import poll_health as poll_health
+from modules.health import record_probe as record_probe
+from modules.models import Module, ModuleActivation, ModuleVersion
 from modules.signing import SignatureRejected, Verified, verify_manifest
 from modules.trust import KeyRing
 
@@ -40,44 +43,37 @@ EVENT_DISABLED = "modules.release.disabled"
 INCIDENT_KIND = IncidentKind.MODULE_SIGNATURE
 
 
-# --- Errors every caller maps the same way (the API turns them into problems) -----------------
+# --- Refusals: aion.errors kinds (aion.problems maps each to its status, once) -----------------
 
 
-class ModuleActionError(Exception):
-    status = 409
-    slug = "conflict"
-
-    def __init__(self, detail: str, *, errors: dict[str, list[str]] | None = None, **extra: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.errors = errors
-        self.extra = extra
+class ModuleActionError(DomainError):
+    """Any refusal of a module action (what the API, the Console and the commands catch)."""
 
 
-class ManifestRefused(ModuleActionError):
-    status, slug = 422, "invalid-manifest"
+class ManifestRefused(ModuleActionError, Rejected):
+    code = "invalid-manifest"
 
 
-class SignatureRefused(ModuleActionError):
-    status, slug = 422, "signature-rejected"
+class SignatureRefused(ModuleActionError, Rejected):
+    code = "signature-rejected"
 
 
 class ManifestMismatch(SignatureRefused):
     """The signature is good but covers another manifest: a signed field was changed (reason ``manifest_mismatch``)."""
 
-    slug = "manifest-mismatch"
+    code = "manifest-mismatch"
 
 
-class VersionConflict(ModuleActionError):
-    status, slug = 409, "version-conflict"
+class VersionConflict(ModuleActionError, Conflict):
+    code = "version-conflict"
 
 
-class UnknownVersion(ModuleActionError):
-    status, slug = 404, "version-not-found"
+class UnknownVersion(ModuleActionError, NotFound):
+    code = "version-not-found"
 
 
-class NoRollbackTarget(ModuleActionError):
-    status, slug = 409, "no-rollback-target"
+class NoRollbackTarget(ModuleActionError, Conflict):
+    code = "no-rollback-target"
 
 
 # --- Helpers ------------------------------------------------------------------------------------
@@ -128,18 +124,7 @@ def stored_drift(version: ModuleVersion) -> list[str]:
         }
     except (KeyError, TypeError, ValueError):
         return ["manifest"]
-    stored = {
-        "name": version.module.name,
-        "version": version.version,
-        "image": version.image,
-        "image_digest": version.image_digest,
-        "runtime": version.runtime,
-        "pool": version.pool,
-        "node_selector": version.node_selector,
-        "intents": list(version.intents),
-        "endpoint": version.endpoint,
-        "health_path": version.health_path,
-    }
+    stored = {"name": version.module.name, **version.release_fields()}
     return [name for name, value in expected.items() if stored[name] != value]
 
 
@@ -358,6 +343,11 @@ def register_module(
     return Registration(version, created=True, activated=activate)
 
 
+def _locked(module: Module) -> Module:
+    """MODULE's row, locked for this transaction, with its active version."""
+    return Module.objects.select_for_update(of=("self",)).select_related("active_version").get(pk=module.pk)
+
+
 def _version_of(module: Module, version: str) -> ModuleVersion:
     found = module.versions.filter(version=version).first()
     if found is None:
@@ -388,7 +378,7 @@ def activate_version(
         stored=target,
     )
     with transaction.atomic():
-        locked = Module.objects.select_for_update(of=("self",)).select_related("active_version").get(pk=module.pk)
+        locked = _locked(module)
         if locked.active_version_id == target.pk and locked.enabled:
             return None
         return _activate(locked, target, actor=actor, action=ActivationAction.ACTIVATE, reason=reason, key_id=verified.key_id)
@@ -444,7 +434,7 @@ def rollback_module(
         stored=target,
     )
     with transaction.atomic():
-        locked = Module.objects.select_for_update(of=("self",)).select_related("active_version").get(pk=module.pk)
+        locked = _locked(module)
         if locked.active_version_id != module.active_version_id:
             raise NoRollbackTarget(f"{module.name} changed while rolling back; reload and try again.")
         return _activate(locked, target, actor=actor, action=ActivationAction.ROLLBACK, reason=reason, key_id=verified.key_id)
@@ -524,7 +514,7 @@ def disable_module(module: Module, *, actor: Any, reason: str, incident_reason: 
     """Take MODULE out of routing (its history stays); False when it was already disabled."""
     actor = actor or "system:modules"
     with transaction.atomic():
-        locked = Module.objects.select_for_update(of=("self",)).select_related("active_version").get(pk=module.pk)
+        locked = _locked(module)
         if not locked.enabled:
             return False
         before = snapshot(locked)
@@ -568,115 +558,3 @@ def disable_module(module: Module, *, actor: Any, reason: str, incident_reason: 
         )
     module.enabled, module.disabled_reason = False, locked.disabled_reason
     return True
-
-
-# --- Health ------------------------------------------------------------------------------------
-
-
-def next_health(previous: str, outcomes: list[str], consecutive_failures: int) -> str:
-    """up: every recent poll answered in time; down: N failures in a row; degraded: anything between."""
-    if consecutive_failures >= settings.AION_MODULES_DOWN_AFTER_FAILURES:
-        return HealthStatus.DOWN
-    if outcomes and all(outcome == ProbeOutcome.OK for outcome in outcomes):
-        return HealthStatus.UP
-    return HealthStatus.DEGRADED
-
-
-def record_probe(module: Module, probe: Probe, *, version: str, url: str, now: datetime | None = None) -> Module:
-    """Store one poll and move the module's health; transitions are audited and counted as flaps."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        locked = Module.objects.select_for_update(of=("self",)).select_related("active_version").get(pk=module.pk)
-        if locked.active_version is None or locked.active_version.version != version:
-            return locked  # activated elsewhere meanwhile: this poll is about a version no longer active
-        failures = locked.consecutive_failures + 1 if probe.outcome == ProbeOutcome.FAILED else 0
-        window = settings.AION_MODULES_HEALTH_WINDOW
-        same_version = ModuleHealthCheck.objects.filter(module=locked, version=version).order_by("-checked_at", "-id")
-        recent = list(same_version.values_list("outcome", flat=True)[: window - 1])
-        status = next_health(locked.health, [probe.outcome, *recent], failures)
-        ModuleHealthCheck.objects.create(
-            tenant_id=locked.tenant_id,
-            module=locked,
-            version=version,
-            url=url[:600],
-            outcome=probe.outcome,
-            status_after=status,
-            http_status=probe.http_status,
-            latency_ms=probe.latency_ms,
-            error=probe.error[:500],
-            response_excerpt=probe.excerpt[:500],
-            checked_at=now,
-        )
-        previous = locked.health
-        locked.consecutive_failures = failures
-        locked.health_checked_at = now
-        locked.health_latency_ms = probe.latency_ms
-        locked.last_health_error = probe.error[:500] if probe.outcome != ProbeOutcome.OK else ""
-        if status != previous:
-            if previous != HealthStatus.UNKNOWN:
-                locked.flap_count += 1
-            locked.health = status
-            locked.health_changed_at = now
-            audit.record(
-                "module.health_changed",
-                "module",
-                locked.name,
-                actor="system:modules.poll_health",
-                tenant_id=locked.tenant_id,
-                before={"health": previous},
-                after={"health": status, "version": version},
-                metadata={"outcome": probe.outcome, "http_status": probe.http_status, "error": probe.error[:200]},
-            )
-        locked.save(
-            update_fields=[
-                "consecutive_failures",
-                "health_checked_at",
-                "health_latency_ms",
-                "last_health_error",
-                "health",
-                "health_changed_at",
-                "flap_count",
-                "updated_at",
-            ]
-        )
-        # Keep the newest checks only: the history is for "check module host logs", not an archive.
-        keep = settings.AION_MODULES_HEALTH_HISTORY
-        stale = list(
-            ModuleHealthCheck.objects.filter(module=locked).order_by("-checked_at", "-id").values_list("id", flat=True)[keep : keep + 500]
-        )
-        if stale:
-            ModuleHealthCheck.objects.filter(id__in=stale).delete()
-    return locked
-
-
-@dataclass
-class PollResult:
-    module: Module
-    probe: Probe
-    health: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def poll_health(*, tenant_id: str | None = None, now: datetime | None = None) -> list[PollResult]:
-    """Probe the health path of every enabled, active module host (in parallel), then record each result."""
-    from modules import metrics
-
-    modules = list(
-        Module.objects.filter(enabled=True, active_version__isnull=False)
-        .select_related("active_version")
-        .order_by("tenant_id", "name")
-        .filter(**({"tenant_id": tenant_id} if tenant_id else {}))
-    )
-    if not modules:
-        return []
-    timeout = settings.AION_MODULES_HEALTH_TIMEOUT_SECONDS
-    targets = [(module, module.active_version) for module in modules]
-    with ThreadPoolExecutor(max_workers=min(8, len(targets)), thread_name_prefix="module-health") as pool:
-        probes = list(pool.map(lambda pair: probe_url(pair[1].health_url, timeout=timeout), targets))
-    results = []
-    for (module, version), probe in zip(targets, probes, strict=True):
-        assert version is not None
-        metrics.HEALTH_CHECK_LATENCY.labels(module.name, version.pool, probe.outcome).observe((probe.latency_ms or 0) / 1000)
-        updated = record_probe(module, probe, version=version.version, url=version.health_url, now=now)
-        results.append(PollResult(updated, probe, updated.health))
-    return results

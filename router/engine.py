@@ -19,19 +19,25 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from aion.errors import DomainError, RateLimited, Rejected
 from router.choices import Privacy, Route, Strategy
 from router.policy import Choice, Policy, Target
 
 
-class RoutingRefused(Exception):
-    """No target may take the task; ``status``/``slug`` become the API problem."""
+class RoutingRefused(DomainError):
+    """No target may take the task; each reason is a subclass of the domain kind the caller sees."""
 
-    def __init__(self, status: int, slug: str, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.slug = slug
-        self.detail = detail
-        self.extra = extra
+
+class PrivacyConflict(RoutingRefused, Rejected):
+    code = "privacy-conflict"
+
+
+class NoEligibleTarget(RoutingRefused, Rejected):
+    code = "no-eligible-target"
+
+
+class BudgetExhausted(RoutingRefused, RateLimited):
+    code = "budget_exhausted"  # the task's error_code since the first release: kept as is
 
 
 @dataclass(frozen=True)
@@ -203,7 +209,7 @@ def decide(policy: Policy, spec: TaskSpec, view: RuntimeView) -> Decision:
         allowed &= {"local"}
         notes.append("privacy local-only: api targets excluded")
         if not allowed:
-            raise RoutingRefused(422, "privacy-conflict", f"route {route!r} cannot serve a local-only task", chosen_by=chosen_by)
+            raise PrivacyConflict(f"route {route!r} cannot serve a local-only task", chosen_by=chosen_by)
 
     def eligible(names: list[tuple[str, float]]) -> tuple[list[Target], dict[str, float]]:
         out: list[Target] = []
@@ -226,9 +232,7 @@ def decide(policy: Policy, spec: TaskSpec, view: RuntimeView) -> Decision:
         before = len(pool)
         pool = [t for t in pool if t.price_per_1k_tokens == 0]
         if not pool:
-            raise RoutingRefused(
-                429,
-                "budget_exhausted",
+            raise BudgetExhausted(
                 f"tenant {spec.tenant_id!r} spent {view.spent_today_usd:.4f} USD today (cap {cap:.4f}); no zero-priced target is eligible",
                 spent_usd=round(view.spent_today_usd, 6),
                 cap_usd=cap,
@@ -238,10 +242,10 @@ def decide(policy: Policy, spec: TaskSpec, view: RuntimeView) -> Decision:
     if spec.budget_usd is not None:
         affordable = [t for t in pool if estimated_cost(t, spec) <= spec.budget_usd]
         if pool and not affordable:
-            raise RoutingRefused(429, "budget_exhausted", f"every eligible target costs more than sla.budget_usd={spec.budget_usd}")
+            raise BudgetExhausted(f"every eligible target costs more than sla.budget_usd={spec.budget_usd}")
         pool = affordable
     if not pool:
-        raise RoutingRefused(422, "no-eligible-target", f"no target of {chosen_by} can take intent {spec.intent!r} on route {route!r}")
+        raise NoEligibleTarget(f"no target of {chosen_by} can take intent {spec.intent!r} on route {route!r}")
 
     primary = [t for t in pool if t.name in weights]
     ranked = _rank(choice.strategy, primary, weights, spec, policy, view)

@@ -7,6 +7,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from aion.tenancy import TenantOwned
 from router.choices import Outcome, PreferredEngine, Priority, RevisionSource, TaskStatus
 
 
@@ -46,11 +47,10 @@ class PolicyState(models.Model):
         return f"active router policy r{self.active_number}"
 
 
-class Task(models.Model):
+class Task(TenantOwned):
     """A unit of work routed to a module host or a provider, executed by a Celery worker."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant_id = models.CharField(max_length=64, db_index=True)
     intent = models.CharField(max_length=200, db_index=True)
     params = models.JSONField(default=dict, blank=True)
     preferred_engine = models.CharField(max_length=8, choices=PreferredEngine.choices, default=PreferredEngine.AUTO)
@@ -98,7 +98,7 @@ class Task(models.Model):
         return f"task {self.id} {self.intent} {self.status}"
 
 
-class RuntimeSample(models.Model):
+class RuntimeSample(TenantOwned):
     """One attempt against one target: latency, outcome, tokens and cost (feeds strategies and budgets).
 
     ``sample_id`` travels with the sample on aion.metrics.runtime; the runtime consumer inserts on it with
@@ -108,7 +108,6 @@ class RuntimeSample(models.Model):
 
     sample_id = models.UUIDField(default=uuid.uuid4, unique=True, null=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    tenant_id = models.CharField(max_length=64, db_index=True)
     task_id = models.UUIDField(null=True, blank=True, db_index=True)
     target = models.CharField(max_length=200)
     route = models.CharField(max_length=8)

@@ -21,15 +21,25 @@ import yaml
 from django.conf import settings
 from jsonschema import Draft202012Validator
 
+from aion.errors import InvalidInput
+
 SCHEMA_PATH = Path(settings.BASE_DIR) / "docs" / "router-policy.schema.json"
 
 
-class PolicyInvalid(ValueError):
-    """The policy text is not valid; ``errors`` maps dotted field paths to messages."""
+class PolicyInvalid(InvalidInput):
+    """The policy text is not valid; ``errors`` maps dotted field paths to messages.
+
+    ``detail`` is the sentence an API or Console caller reads; ``str()`` lists every error (logs, health, commands).
+    """
+
+    code = "policy-invalid"
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__("; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items()))
-        self.errors = errors
+        super().__init__("the router policy is invalid; the active policy is unchanged", errors=errors)
+        self.errors: dict[str, list[str]] = errors
+
+    def __str__(self) -> str:
+        return "; ".join(f"{k}: {', '.join(v)}" for k, v in self.errors.items())
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,13 @@ from django.utils import timezone
 from aion import audit
 from aion.auth.principal import system_principal
 from aion.enqueue import enqueue
+from aion.errors import Conflict, DomainError, NotFound, Rejected, Unavailable
 from aion.outbox import actor_name, publish
-from aion.problems import Problem
 from aion.topics import METRICS_RUNTIME, ROUTER_DECISIONS, ROUTER_POLICIES, TASKS_LIFECYCLE
 from router import metrics
 from router.choices import TERMINAL_STATUSES, Outcome, RevisionSource, TaskStatus
 from router.clients import CallResult, call_target
-from router.engine import Decision, RoutingRefused, TaskSpec, decide
+from router.engine import Decision, TaskSpec, decide
 from router.models import PolicyRevision, PolicyState, RuntimeSample, Task
 from router.policy import PolicyInvalid, Target, parse_policy, read_policy_file
 from router.policy_store import active_number_subquery, active_policy, active_revision_number, policy_changed
@@ -134,7 +134,7 @@ def rollback_policy(number: int, *, actor: Any, tenant_id: str) -> tuple[PolicyR
     """Re-activate revision NUMBER's content as a new revision."""
     old = PolicyRevision.objects.filter(number=number).first()
     if old is None:
-        raise Problem(404, f"policy revision {number} does not exist", slug="revision-not-found", errors={"revision": ["unknown revision"]})
+        raise NotFound(f"policy revision {number} does not exist", code="revision-not-found", errors={"revision": ["unknown revision"]})
     parse_policy(old.content)  # the schema may have tightened since; never activate an invalid policy
     return _activate(old.content, actor=actor, tenant_id=tenant_id, source=RevisionSource.ROLLBACK, restored_from=number, path=old.path)
 
@@ -189,21 +189,14 @@ def spec_from(data: dict[str, Any], tenant_id: str, key: str) -> TaskSpec:
     )
 
 
-def _problem(exc: RoutingRefused) -> Problem:
-    return Problem(exc.status, exc.detail, slug=exc.slug, **exc.extra)
-
-
 def decide_for(spec: TaskSpec, *, active_policy_number: int | None = None) -> Decision:
     """Decide with the active policy: checked within AION_ROUTER_POLICY_CHECK_SECONDS, or the
     ACTIVE_POLICY_NUMBER the caller has just read (0 = none stored: the policy file, as revision 0)."""
     try:
         policy = active_policy(active_number=active_policy_number)
     except PolicyInvalid as exc:
-        raise Problem(503, "no valid router policy is active", slug="policy-unavailable", errors=exc.errors) from exc
-    try:
-        return decide(policy, spec, runtime_view(policy, spec.tenant_id))
-    except RoutingRefused as exc:
-        raise _problem(exc) from exc
+        raise Unavailable("no valid router policy is active", code="policy-unavailable", errors=exc.errors) from exc
+    return decide(policy, spec, runtime_view(policy, spec.tenant_id))  # RoutingRefused: a domain error of its own
 
 
 def _decision_fields(decision: Decision) -> dict[str, Any]:
@@ -298,9 +291,7 @@ def submit_task(data: dict[str, Any], *, actor: Any, tenant_id: str, idempotency
 
 def _replay(task: Task, fingerprint: str) -> Task:
     if task.request_sha256 and task.request_sha256 != fingerprint:
-        raise Problem(
-            422, "this Idempotency-Key was used with a different request body", slug="idempotency-key-reused", task_id=str(task.id)
-        )
+        raise Rejected("this Idempotency-Key was used with a different request body", code="idempotency-key-reused", task_id=str(task.id))
     return task
 
 
@@ -322,7 +313,7 @@ def cancel_task(task: Task, *, actor: Any) -> Task:
         )
         task.refresh_from_db()
         if not changed:
-            raise Problem(409, f"task is already {task.status}", slug="task-final", status_value=task.status)
+            raise Conflict(f"task is already {task.status}", code="task-final", status_value=task.status)
         audit.record("task.cancel", "task", task.id, actor=actor, tenant_id=task.tenant_id, after=task_state(task))
         _lifecycle(task, actor)
     return task
@@ -405,7 +396,7 @@ def execute_task(task_id: str, *, now: Any = None) -> str:
     now = now or timezone.now()
     try:
         decision = decide_for(spec, active_policy_number=int(getattr(task, "active_policy_number", None) or 0))
-    except Problem as exc:
+    except DomainError as exc:
         return _finish_without_call(task, exc, now)
     lease_until = now + timedelta(seconds=_lease_seconds(decision))
     claimable = Q(status=TaskStatus.PENDING) | Q(status=TaskStatus.RUNNING, lease_expires_at__lt=now)
@@ -442,10 +433,10 @@ def _apply(task: Task, **columns: Any) -> None:
         setattr(task, name, value)
 
 
-def _finish_without_call(task: Task, exc: Problem, now: Any) -> str:
+def _finish_without_call(task: Task, exc: DomainError, now: Any) -> str:
     with transaction.atomic():
         changed = Task.objects.filter(pk=task.pk, status=TaskStatus.PENDING).update(
-            status=TaskStatus.ERROR, error_code=exc.slug, error_message=str(exc.detail), finished_at=now, updated_at=now
+            status=TaskStatus.ERROR, error_code=exc.code, error_message=exc.detail, finished_at=now, updated_at=now
         )
         task.refresh_from_db()
         if changed:

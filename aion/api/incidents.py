@@ -18,7 +18,6 @@ from aion import incidents
 from aion.api.filtersets import SecurityIncidentFilterSet
 from aion.api.serializers import IncidentAcknowledgeSerializer, SecurityIncidentSerializer
 from aion.models import SecurityIncident
-from aion.problems import Problem
 from aion.rbac import Role, RolePermission
 
 # Roles that may acknowledge (and so also read) incidents.
@@ -63,8 +62,5 @@ class SecurityIncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         incident = self.get_object()
         body = IncidentAcknowledgeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            incident, _ = incidents.acknowledge_incident(incident, actor=request.user, note=body.validated_data["note"])
-        except incidents.InvalidNote as exc:
-            raise Problem(400, str(exc), slug="validation-error", errors={"note": [str(exc)]}) from None
+        incident, _ = incidents.acknowledge_incident(incident, actor=request.user, note=body.validated_data["note"])
         return Response(SecurityIncidentSerializer(incident).data)

@@ -14,6 +14,7 @@ from aion.api.filtersets import AuditRecordFilterSet
 from aion.api.serializers import AuditRecordSerializer
 from aion.models import AuditRecord
 from aion.roles import AUTHENTICATED, Role
+from aion.tenancy import TenantQuerySet
 
 
 class APIView(DRFAPIView):
@@ -23,14 +24,16 @@ class APIView(DRFAPIView):
 
 
 class TenantScopedMixin:
-    """Filters the queryset to the caller's tenant and stamps it on create."""
+    """Scopes the queryset to the caller's tenant (``TenantQuerySet.for_tenant``, aion/tenancy.py)."""
 
-    tenant_field = "tenant_id"
     request: Any
 
     def get_queryset(self) -> Any:
         queryset = super().get_queryset()  # type: ignore[misc]
-        return queryset.filter(**{self.tenant_field: self.request.user.tenant_id})
+        tenant_id = self.request.user.tenant_id
+        if isinstance(queryset, TenantQuerySet):
+            return queryset.for_tenant(tenant_id)
+        return queryset.filter(tenant_id=tenant_id)  # a model not yet on TenantOwned (kernel's, until it moves)
 
 
 class GenericViewSet(TenantScopedMixin, viewsets.GenericViewSet):

@@ -60,3 +60,46 @@ class PublicSurfaceContract(Contract):
             output.print_error(f"{breach.importer} -> {breach.imported} (l. {breach.line_number}: {breach.line})")
         output.new_line()
         output.print(f"Import another app only through its public surface ({surface}); see docs/architecture.md.")
+
+
+class ForbiddenNamesContract(Contract):
+    """Each source module imports no module in ``forbidden`` (nor below one), ours or a library's.
+
+    import-linter's ``forbidden`` contract names only a whole external package (``rest_framework``, not
+    ``django.http``); this one reads the imported name from each direct import of a source module, so
+    ``django.http`` can be forbidden while ``django.db`` is not. Indirect imports are allowed: what a
+    service imports may know HTTP, the service itself may not. Needs ``include_external_packages``.
+    """
+
+    type_name = "forbidden_names"
+
+    source_modules = fields.ListField(subfield=fields.ModuleExpressionField())
+    forbidden = fields.ListField(subfield=fields.StringField())
+
+    def check(self, graph: grimp.ImportGraph, verbose: bool) -> ContractCheck:
+        expressions = cast(list[Any], self.source_modules)
+        sources = sorted(m.name for m in module_expressions_to_modules(graph, expressions))
+        forbidden: tuple[str, ...] = tuple(cast(list[str], self.forbidden))
+        breaches: list[Breach] = []
+        for importer in sources:
+            for imported in sorted(graph.find_modules_directly_imported_by(importer)):
+                for detail in graph.get_import_details(importer=importer, imported=imported):
+                    name = _imported_name(detail["line_contents"]) or imported
+                    if any(name == f or name.startswith(f + ".") for f in forbidden):
+                        breaches.append(Breach(importer, name, detail["line_number"], detail["line_contents"]))
+        return ContractCheck(kept=not breaches, metadata={"breaches": sorted(set(breaches)), "forbidden": forbidden})
+
+    def render_broken_contract(self, check: ContractCheck) -> None:
+        for breach in check.metadata["breaches"]:
+            output.print_error(f"{breach.importer} -> {breach.imported} (l. {breach.line_number}: {breach.line})")
+        output.new_line()
+        output.print(f"These modules may not import {', '.join(check.metadata['forbidden'])}; see docs/architecture.md.")
+
+
+def _imported_name(line: str) -> str:
+    """The module an import line names: ``from django.http import X`` -> ``django.http`` (grimp squashes
+    an external package to its top-level name, so the line is where the submodule shows)."""
+    words = line.split()
+    if len(words) >= 2 and words[0] in ("from", "import"):
+        return words[1].rstrip(",")
+    return ""

@@ -46,11 +46,12 @@ from aion.models import AuditRecord, OutboxEvent, OutboxRelayState
 from aion.roles import Role
 from aion.testing.factories import TENANT, make_api_key
 from aion.testing.kafka import TansuBroker
+from aion.testing.module_host import ServedHost, host_manifest, start_module_host, stop_module_host
+from aion.testing.module_releases import KeyRingFixture, build_manifest
 from aion.testing.processes import ROOT, ServedInstance, serve, stop, subprocess_env
 from aion.testing.waits import wait_until
 from aion.topics import KERNEL_HOSTS, METRICS_RUNTIME, TOPICS
 from modules import services as modules
-from modules.tests.conftest import KeyRingFixture, ServedHost, build_manifest, host_manifest, start_module_host, stop_module_host
 from router.models import RuntimeSample
 from router.stats import target_stats
 

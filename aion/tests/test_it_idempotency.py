@@ -13,8 +13,8 @@ from django.test import override_settings
 from aion.models import AuditRecord
 from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, api_client, make_api_key
+from aion.testing.redis_proxy import redis_db_url
 from aion.testing.services import free_port
-from aion.tests.conftest import redis_db_url
 from aion.tests.gateway_urls import ProbeView
 
 PROBE = "/v1/test/probe"

@@ -105,7 +105,7 @@ def test_deeply_nested_inbound_hook_is_a_400():
 
 def test_deeply_nested_hook_body_is_a_malformed_request_problem():
     from aion.problems import Problem
-    from hooks.services import parse_approval_body
+    from hooks.api.serializers import parse_approval_body
 
     with pytest.raises(Problem) as caught:
         parse_approval_body(NESTED)

@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ParseError
 
+from aion.api.parsers import decode_json_body
+from aion.problems import Problem
 from hooks import signing
-from hooks.choices import HookScope
+from hooks.choices import ApprovalDecision, HookScope
 from hooks.models import DeliveryAttempt, HookSource, WebhookDelivery, WebhookEndpoint
 
-# The approval hook body is defined by the service that validates it; the API documents that same serializer.
-from hooks.services.inbound import ApprovalHookSerializer as ApprovalHookSerializer
+
+class ApprovalHookSerializer(serializers.Serializer):
+    """The approval hook's body: the API documents it, and ``parse_approval_body`` enforces it (after verification)."""
+
+    proposal_id = serializers.CharField(max_length=64)
+    decision = serializers.ChoiceField(choices=ApprovalDecision.choices)
+    approver = serializers.CharField(max_length=200)
+    comment = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+
+def parse_approval_body(body: bytes) -> dict[str, Any]:
+    """The validated body; a 400 problem when it is not JSON or breaks ``ApprovalHookSerializer``'s rules."""
+    try:
+        data = decode_json_body(body)
+    except ParseError as exc:
+        raise Problem(400, f"The body is not valid JSON: {exc.detail}", slug="malformed-request") from None
+    serializer = ApprovalHookSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):

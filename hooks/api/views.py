@@ -18,7 +18,7 @@ from rest_framework.response import Response
 
 from aion.api.etag import check_if_match, etag_for
 from aion.api.views import APIView, GenericViewSet, ModelViewSet
-from aion.problems import Problem
+from aion.problems import Problem, domain_status
 from aion.ratelimit import client_ip
 from aion.rbac import Role
 from hooks import services, signing
@@ -30,6 +30,7 @@ from hooks.api.serializers import (
     WebhookDeliverySerializer,
     WebhookEndpointSecretSerializer,
     WebhookEndpointSerializer,
+    parse_approval_body,
 )
 from hooks.filtersets import WebhookDeliveryFilterSet
 from hooks.models import HookSource, WebhookDelivery, WebhookEndpoint
@@ -78,7 +79,10 @@ class ApprovalHookView(APIView):
     )
     def post(self, request: Request) -> Response:
         body = request._request.body  # the raw bytes the signature covers, before any parsing
-        result = services.receive_approval_hook(headers=dict(request.headers), body=body, source_ip=client_ip(request))
+        result = services.receive_approval_hook(
+            headers=dict(request.headers), body=body, source_ip=client_ip(request),
+            parse_body=parse_approval_body, refusal_status=domain_status,
+        )  # fmt: skip
         headers = {"Idempotent-Replay": "true"} if result.replay else {}
         if result.status >= 400:
             return Response(

@@ -24,7 +24,7 @@ from hooks.services.delivery import (
     redeliver,
 )
 from hooks.services.endpoints import create_endpoint, delete_endpoint, rotate_endpoint_secret, send_test_ping, update_endpoint
-from hooks.services.inbound import HookResponse, parse_approval_body, receive_approval_hook, verify_inbound
+from hooks.services.inbound import HookResponse, receive_approval_hook, verify_inbound
 from hooks.services.sources import create_hook_source, rotate_hook_source_secret, set_hook_source_enabled
 
 __all__ = [
@@ -42,7 +42,6 @@ __all__ = [
     "due_delivery_ids",
     "enqueue_deliveries",
     "failures_per_hour",
-    "parse_approval_body",
     "receive_approval_hook",
     "recover_failed",
     "redeliver",

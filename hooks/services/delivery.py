@@ -46,7 +46,6 @@ SEND_DELIVERIES_TASK = "hooks.send_deliveries"  # hooks.tasks.send_deliveries
 RESPONSE_EXCERPT_BYTES = 1024
 MAX_RETRY_AFTER_SECONDS = 24 * 3600
 DELIVERY_BATCH_SIZE = 20  # ids per hooks.send_deliveries task and at most per claim
-LEASE_MARGIN_SECONDS = 60  # a lease outlives the sends it covers by this much (AION_WEBHOOK_LEASE_MARGIN_SECONDS)
 
 
 def _allow_private() -> bool:
@@ -109,7 +108,7 @@ def backoff_seconds(attempt: int, *, rng: random.Random | None = None) -> float:
     """The wait after failed attempt ATTEMPT (1-based): the schedule's entry plus up to JITTER of it."""
     schedule = settings.AION_WEBHOOK_BACKOFF_SECONDS or [60]
     base = float(schedule[min(attempt - 1, len(schedule) - 1)])
-    jitter = float(getattr(settings, "AION_WEBHOOK_BACKOFF_JITTER", 0.1))
+    jitter = float(settings.AION_WEBHOOK_BACKOFF_JITTER)
     return base + base * jitter * (rng or random).random()
 
 
@@ -438,7 +437,7 @@ def deliver_batch(
         if not pks:
             return []
     timeout = float(settings.AION_WEBHOOK_TIMEOUT_SECONDS)
-    margin = float(getattr(settings, "AION_WEBHOOK_LEASE_MARGIN_SECONDS", LEASE_MARGIN_SECONDS))
+    margin = float(settings.AION_WEBHOOK_LEASE_MARGIN_SECONDS)
     lease_seconds = timeout * limit + margin
     lease = now + timedelta(seconds=lease_seconds)
     claimed_at = time.monotonic()

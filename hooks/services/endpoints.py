@@ -13,8 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from aion import audit
+from aion.errors import InvalidInput
 from aion.netguard import UnsafeDestination, check_url
-from aion.problems import Problem
 from hooks.crypto import encrypt, fingerprint, new_endpoint_secret
 from hooks.models import WebhookDelivery, WebhookEndpoint
 from hooks.services.delivery import deliver
@@ -27,16 +27,17 @@ def validate_endpoint_url(url: str) -> None:
     try:
         check_url(url, allow_private=bool(settings.AION_WEBHOOK_ALLOW_PRIVATE_NETWORKS))
     except UnsafeDestination as exc:
-        raise Problem(400, "The URL is not an allowed webhook destination.", slug="unsafe-destination",
-                      errors={"url": [str(exc)]}) from None  # fmt: skip
+        raise InvalidInput(
+            "The URL is not an allowed webhook destination.", code="unsafe-destination", errors={"url": [str(exc)]}
+        ) from None
 
 
 def validate_event_types(event_types: list[str]) -> list[str]:
     cleaned = sorted({str(t).strip() for t in event_types if str(t).strip()})
     bad = [t for t in cleaned if not EVENT_TYPE_PATTERN.match(t) or len(t) > 200]
     if bad or not cleaned:
-        raise Problem(400, "Event types must be dotted names, optionally with * wildcards.", slug="validation-error",
-                      errors={"event_types": [f"invalid: {', '.join(bad)}" if bad else "at least one event type"]})  # fmt: skip
+        message = f"invalid: {', '.join(bad)}" if bad else "at least one event type"
+        raise InvalidInput("Event types must be dotted names, optionally with * wildcards.", errors={"event_types": [message]})
     return cleaned
 
 

@@ -2,8 +2,10 @@
 
 ``receive_approval_hook`` verifies a signed approval hook, records a security incident when
 verification fails, dedupes by delivery id and calls the Kernel's approve/reject actions (its
-public services) with the source's scopes enforced. The body's rules (``ApprovalHookSerializer``)
-live here, so the API documents the same rules the service enforces.
+public services) with the source's scopes enforced. Refusals are ``aion.errors`` kinds. The two
+pieces only the HTTP edge knows come from the view: the body's rules (the API's
+``ApprovalHookSerializer``, so the API documents the rules it enforces) and the status a Kernel
+refusal is answered with (stored as the delivery's first response, replayed byte for byte).
 """
 
 from __future__ import annotations
@@ -14,22 +16,18 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
-from rest_framework import serializers
-from rest_framework.exceptions import ParseError
 
 from aion import audit
-from aion.api.parsers import decode_json_body
 from aion.auth.principal import Principal
-from aion.errors import DomainError, NotFound
+from aion.errors import Conflict, DomainError, InvalidInput, NotAllowed, RateLimited, TooLarge, Unauthenticated, Unavailable
 from aion.incidents import record_incident, record_incident_once
 from aion.models import AuditResult, IncidentKind
-from aion.problems import Problem, domain_status
 from aion.rbac import Role
 from aion.secrets import SecretUnavailable
 from hooks import idempotency, signing
@@ -46,13 +44,12 @@ GENERIC_403 = "The hook source is not allowed to do this."
 ROUTE = "/v1/hooks/approval"
 
 
-class ApprovalHookSerializer(serializers.Serializer):
-    """The approval hook's body (the API's request schema is this serializer)."""
+class BodyParser(Protocol):
+    def __call__(self, body: bytes, /) -> dict[str, Any]: ...
 
-    proposal_id = serializers.CharField(max_length=64)
-    decision = serializers.ChoiceField(choices=ApprovalDecision.choices)
-    approver = serializers.CharField(max_length=200)
-    comment = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+class RefusalStatus(Protocol):
+    def __call__(self, error: DomainError, /) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -88,11 +85,9 @@ def _check_failure_rate(tenant_id: str, source_ip: str | None) -> None:
     try:
         counts = cache.get_many([pair_key, ip_key])
     except Exception as exc:
-        raise Problem(
-            503, "The rate limiter is unavailable; retry later.", slug="rate-limiter-unavailable", headers={"Retry-After": "5"}
-        ) from exc
+        raise Unavailable("The rate limiter is unavailable; retry later.", code="rate-limiter-unavailable", retry_after=5) from exc
     if int(counts.get(pair_key) or 0) >= limit or int(counts.get(ip_key) or 0) >= limit * settings.AION_RATE_LIMIT_IP_FACTOR:
-        raise Problem(429, "Too many failed hook verifications from this address.", headers={"Retry-After": str(window)})
+        raise RateLimited("Too many failed hook verifications from this address.", retry_after=window)
 
 
 def _count_failure(tenant_id: str, source_ip: str | None) -> None:
@@ -115,7 +110,7 @@ def _stored_ip(source_ip: str | None) -> str | None:
 
 def _verification_failed(
     reason: str, *, tenant_id: str, source_ip: str | None, headers: dict[str, str], body: bytes, status: int = 401, verified: bool = False
-) -> Problem:
+) -> DomainError:
     """Record the incident (row, audit, event), count it, and build the answer that reveals nothing.
 
     Past the failure limit of (tenant, IP) it raises the 429 instead, recording nothing (docs/webhooks.md, "Lockout").
@@ -129,14 +124,14 @@ def _verification_failed(
     HOOK_SIGNATURE_FAILURES.labels(reason).inc()
     _count_failure(tenant_id, source_ip)
     if status == 403:
-        return Problem(403, GENERIC_403, slug="hook-forbidden")
-    return Problem(401, GENERIC_401, slug="hook-unverified")
+        return NotAllowed(GENERIC_403, code="hook-forbidden")
+    return Unauthenticated(GENERIC_401, code="hook-unverified")
 
 
 def verify_inbound(
     *, headers: dict[str, str], body: bytes, source_ip: str | None, now: datetime | None = None
 ) -> tuple[ResolvedSource, str, str]:
-    """(source, tenant, delivery id) of a correctly signed hook; raises Problem (and records incidents) otherwise."""
+    """(source, tenant, delivery id) of a correctly signed hook; raises a domain error (and records incidents) otherwise."""
     now = now or timezone.now()
     lowered = {k.lower(): v for k, v in headers.items()}
     tenant_id = lowered.get(signing.TENANT_HEADER, "").strip()
@@ -146,9 +141,9 @@ def verify_inbound(
         raise _missing_signature(tenant_id, source_ip, lowered, body)
     for name, value in ((signing.TENANT_HEADER, tenant_id), (signing.DELIVERY_HEADER, delivery_id)):
         if not value:
-            raise Problem(400, f"The {name} header is required.", slug="missing-header", errors={name: ["This header is required."]})
+            raise InvalidInput(f"The {name} header is required.", code="missing-header", errors={name: ["This header is required."]})
         if len(value) > 200:
-            raise Problem(400, f"The {name} header is too long.", slug="bad-header", errors={name: ["At most 200 characters."]})
+            raise InvalidInput(f"The {name} header is too long.", code="bad-header", errors={name: ["At most 200 characters."]})
     failure = dict(tenant_id=tenant_id, source_ip=source_ip, headers=lowered, body=body)
     try:
         timestamp, _ = signing.parse_header(header)
@@ -161,7 +156,7 @@ def verify_inbound(
         candidates = sources_for_tenant(tenant_id, now)
     except (SecretUnavailable, SecretDecryptionError) as exc:
         logger.warning("hook sources unavailable: %s", exc)
-        raise Problem(503, "Hook verification keys are unavailable; retry later.", slug="secrets-unavailable") from exc
+        raise Unavailable("Hook verification keys are unavailable; retry later.", code="secrets-unavailable") from exc
     if not candidates:
         raise _verification_failed(SignatureFailure.UNKNOWN_TENANT, **failure)  # type: ignore[arg-type]
     for source in candidates:
@@ -173,31 +168,31 @@ def verify_inbound(
     raise _verification_failed(SignatureFailure.BAD_SIGNATURE, **failure)  # type: ignore[arg-type]
 
 
-def _missing_signature(tenant_id: str, source_ip: str | None, headers: dict[str, str], body: bytes) -> Problem:
+def _missing_signature(tenant_id: str, source_ip: str | None, headers: dict[str, str], body: bytes) -> InvalidInput:
     """A missing signature is an incident too, but the answer names the header (it reveals nothing secret)."""
     _verification_failed(SignatureFailure.MISSING_SIGNATURE, tenant_id=tenant_id, source_ip=source_ip, headers=headers, body=body)
     name = signing.SIGNATURE_HEADER
-    return Problem(400, f"The {name} header is required.", slug="missing-header", errors={name: ["This header is required."]})
+    return InvalidInput(f"The {name} header is required.", code="missing-header", errors={name: ["This header is required."]})
 
 
-def parse_approval_body(body: bytes) -> dict[str, Any]:
-    """The validated body; a 400 problem when it is not JSON or breaks ``ApprovalHookSerializer``'s rules."""
-    try:
-        data = decode_json_body(body)
-    except ParseError as exc:
-        raise Problem(400, f"The body is not valid JSON: {exc.detail}", slug="malformed-request") from None
-    serializer = ApprovalHookSerializer(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
+def receive_approval_hook(
+    *,
+    headers: dict[str, str],
+    body: bytes,
+    source_ip: str | None,
+    parse_body: BodyParser,
+    refusal_status: RefusalStatus,
+    now: datetime | None = None,
+) -> HookResponse:
+    """The whole inbound flow: verify, validate, enforce scope, dedupe, act; answers the first response to duplicates.
 
-
-def receive_approval_hook(*, headers: dict[str, str], body: bytes, source_ip: str | None, now: datetime | None = None) -> HookResponse:
-    """The whole inbound flow: verify, validate, enforce scope, dedupe, act; answers the first response to duplicates."""
+    PARSE_BODY validates the body (the API's rules); REFUSAL_STATUS is the status the API gives a domain error.
+    """
     now = now or timezone.now()
     if len(body) > settings.AION_HOOK_MAX_BODY_BYTES:
-        raise Problem(413, f"Hook bodies are at most {settings.AION_HOOK_MAX_BODY_BYTES} bytes.")
+        raise TooLarge(f"Hook bodies are at most {settings.AION_HOOK_MAX_BODY_BYTES} bytes.")
     source, tenant_id, delivery_id = verify_inbound(headers=headers, body=body, source_ip=source_ip, now=now)
-    data = parse_approval_body(body)
+    data = parse_body(body)
     needed = SCOPE_FOR_DECISION[ApprovalDecision(data["decision"])]
     if needed.value not in source.scopes:
         raise _verification_failed(
@@ -207,15 +202,14 @@ def receive_approval_hook(*, headers: dict[str, str], body: bytes, source_ip: st
     try:
         claim = idempotency.claim(tenant_id, delivery_id)
     except idempotency.IdempotencyUnavailable as exc:
-        raise Problem(503, "The idempotency store is unavailable; retry later.", slug="idempotency-unavailable") from exc
+        raise Unavailable("The idempotency store is unavailable; retry later.", code="idempotency-unavailable") from exc
     if not claim.acquired:
         if claim.in_progress:
-            raise Problem(409, "This delivery is still being processed; retry shortly.", slug="delivery-in-progress",
-                          headers={"Retry-After": "1"})  # fmt: skip
+            raise Conflict("This delivery is still being processed; retry shortly.", code="delivery-in-progress", retry_after=1)
         _record_replay(source, tenant_id, delivery_id, source_ip, headers, body)
         return HookResponse(int(claim.status or 200), _canonical(claim.body or {}), replay=True)
     try:
-        status, response = _act_on_approval(source, tenant_id, delivery_id, data, now=now)
+        status, response = _act_on_approval(source, tenant_id, delivery_id, data, refusal_status=refusal_status, now=now)
     except BaseException:
         idempotency.release(tenant_id, delivery_id)
         raise
@@ -256,10 +250,9 @@ def hook_principal(source: ResolvedSource) -> Principal:
 
 
 def _act_on_approval(
-    source: ResolvedSource, tenant_id: str, delivery_id: str, data: dict[str, Any], *, now: datetime
+    source: ResolvedSource, tenant_id: str, delivery_id: str, data: dict[str, Any], *, refusal_status: RefusalStatus, now: datetime
 ) -> tuple[int, dict[str, Any]]:
-    """Call the Kernel action. Its refusals (domain errors: not found, conflict, stale version...) become the
-    stored first response, with the status the API gives their kind (``aion.problems.domain_status``).
+    """Call the Kernel action. Kernel refusals (not found, conflict, stale...) become the stored first response.
 
     ``hook_approvals_total{result}``: ``applied``, ``not_found`` (no such proposal in this tenant) or
     ``refused`` (the Kernel refused the transition).
@@ -270,9 +263,9 @@ def _act_on_approval(
     base = {"delivery_id": delivery_id, "proposal_id": str(data["proposal_id"]), "decision": decision.value, "source": source.name}
     metadata = {"delivery_id": delivery_id, "approver": data["approver"], "source": source.name}
 
-    def refused(refusal: DomainError, result: str) -> tuple[int, dict[str, Any]]:
+    def refused(error: DomainError, result: str) -> tuple[int, dict[str, Any]]:
         HOOK_APPROVALS.labels(decision.value, result).inc()
-        status, detail = domain_status(refusal), refusal.detail
+        status, detail = refusal_status(error), str(error.detail)
         with transaction.atomic():
             audit.record(
                 f"hooks.approval.{decision.value}", "kernel_proposal", data["proposal_id"], actor=principal,
@@ -282,8 +275,8 @@ def _act_on_approval(
 
     try:
         proposal = kernel_services.get_proposal_for_tenant(tenant_id, data["proposal_id"])
-    except NotFound as refusal:  # the tenant has no such proposal (another tenant's id included)
-        return refused(refusal, "not_found")
+    except DomainError as error:  # the lookup's only refusal: the tenant has no such proposal (another tenant's id included)
+        return refused(error, "not_found")
     try:
         with transaction.atomic():
             if decision == ApprovalDecision.APPROVE:
@@ -295,7 +288,7 @@ def _act_on_approval(
                 f"hooks.approval.{decision.value}", "kernel_proposal", proposal.pk, actor=principal, tenant_id=tenant_id,
                 after={"state": proposal.state}, metadata={**metadata, "source_origin": source.origin},
             )  # fmt: skip
-    except DomainError as refusal:
-        return refused(refusal, "refused")
+    except DomainError as error:
+        return refused(error, "refused")
     HOOK_APPROVALS.labels(decision.value, "applied").inc()
     return 200, {**base, "state": proposal.state, "approver": data["approver"]}

@@ -16,14 +16,14 @@ from django.utils import timezone
 
 from aion import audit
 from aion import secrets as vault
-from aion.problems import Problem
+from aion.errors import Conflict
 from hooks.crypto import encrypt, fingerprint, new_hook_secret
 from hooks.models import HookSource, HookSourceSecret
 from hooks.sources import clear_cache, read_vault_path
 
 
 def _source_grace() -> timedelta:
-    return timedelta(hours=getattr(settings, "AION_HOOK_SECRET_GRACE_HOURS", settings.AION_WEBHOOK_SECRET_GRACE_HOURS))
+    return timedelta(hours=settings.AION_HOOK_SECRET_GRACE_HOURS)
 
 
 def _source_snapshot(source: HookSource) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def create_hook_source(
     """A new source and its first secret (returned once, never shown again)."""
     now = now or timezone.now()
     if HookSource.objects.filter(tenant_id=tenant_id, name=name).exists():
-        raise Problem(409, f"A hook source named {name!r} already exists for this tenant.", slug="duplicate-source")
+        raise Conflict(f"A hook source named {name!r} already exists for this tenant.", code="duplicate-source")
     secret = new_hook_secret()
     with transaction.atomic():
         source = HookSource.objects.create(

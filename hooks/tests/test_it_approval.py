@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 
 from aion.models import AuditRecord, OutboxEvent, SecurityIncident
 from aion.testing.factories import OTHER_TENANT, TENANT, api_client
-from hooks.tests.conftest import (
+from aion.testing.hook_requests import (
     ACME_READONLY_SECRET,
     ACME_SECRET,
     GLOBEX_SECRET,

@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 
 from aion.testing.factories import TENANT
+from aion.testing.hook_requests import ACME_SECRET, approval_body, post_hook, signed_headers, submit_proposal
 from hooks.models import InboundDelivery
-from hooks.tests.conftest import ACME_SECRET, approval_body, post_hook, signed_headers, submit_proposal
 
 
 def use_redis_database_3(settings: Any, redis_url: str) -> Any:
@@ -69,7 +69,7 @@ def test_a_refused_first_response_is_replayed_unchanged(store):
 @pytest.mark.django_db
 def test_the_same_delivery_id_in_another_tenant_is_a_different_delivery(store, settings):
     from aion.testing.factories import OTHER_TENANT
-    from hooks.tests.conftest import GLOBEX_SECRET
+    from aion.testing.hook_requests import GLOBEX_SECRET
 
     mine, theirs = submit_proposal(), submit_proposal(tenant=OTHER_TENANT)
     body = approval_body(mine.pk)

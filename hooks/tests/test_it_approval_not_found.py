@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from aion.models import AuditRecord, AuditResult
 from aion.testing.factories import OTHER_TENANT
-from hooks.tests.conftest import ACME_SECRET, GLOBEX_SECRET, approval_body, post_hook, signed_headers
+from aion.testing.hook_requests import ACME_SECRET, GLOBEX_SECRET, approval_body, post_hook, signed_headers
 
 pytestmark = pytest.mark.django_db
 

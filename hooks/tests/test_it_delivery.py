@@ -180,15 +180,15 @@ def test_an_unreachable_receiver_is_a_failed_attempt(settings):
 
 
 def test_private_destinations_are_refused_without_the_opt_in(http_server, settings):
-    from aion.problems import Problem
+    from aion.errors import InvalidInput
 
     _endpoint, _ = make_endpoint(http_server.url("/ssrf"))
     publish_event()
     settings.AION_WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
-    with pytest.raises(Problem) as refused:
+    with pytest.raises(InvalidInput) as refused:
         make_endpoint(http_server.url("/new"))
-    assert refused.value.status_code == 400 and "url" in refused.value.errors
-    with pytest.raises(Problem):
+    assert refused.value.code == "unsafe-destination" and "url" in (refused.value.errors or {})
+    with pytest.raises(InvalidInput):
         make_endpoint("http://169.254.169.254/latest/meta-data/")
     delivery = deliver(one_delivery().pk)
     assert delivery.status == DeliveryStatus.RETRYING and delivery.last_error.startswith("refused:")

@@ -12,8 +12,8 @@ from django.test import override_settings
 
 from aion.models import SecurityIncident
 from aion.testing.factories import OTHER_TENANT, TENANT
+from aion.testing.hook_requests import ACME_SECRET, GLOBEX_SECRET, approval_body, post_hook, signed_headers, submit_proposal
 from aion.testing.services import free_port
-from hooks.tests.conftest import ACME_SECRET, GLOBEX_SECRET, approval_body, post_hook, signed_headers, submit_proposal
 
 pytestmark = pytest.mark.django_db
 

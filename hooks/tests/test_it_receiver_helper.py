@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from aion.testing.hook_requests import ACME_SECRET, submit_proposal
 from aion.testing.services import service_missing
 from hooks import signing
-from hooks.tests.conftest import ACME_SECRET, submit_proposal
 from hooks.tests.helpers import doc_block, documented_verify_signature
 
 

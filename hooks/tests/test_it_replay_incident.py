@@ -7,8 +7,8 @@ import pytest
 from aion.models import OutboxEvent, SecurityIncident
 from aion.rbac import Role
 from aion.testing.factories import TENANT, client_with_roles
+from aion.testing.hook_requests import ACME_SECRET, approval_body, post_hook, signed_headers
 from aion.topics import SECURITY_INCIDENTS, validate_event
-from hooks.tests.conftest import ACME_SECRET, approval_body, post_hook, signed_headers
 
 pytestmark = pytest.mark.django_db
 

@@ -17,10 +17,10 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from aion.testing.factories import OTHER_TENANT, TENANT, api_client, client_with_roles
+from aion.testing.hook_requests import ACME_SECRET, approval_body, post_hook, signed_headers, submit_proposal
 from hooks.crypto import decrypt, encrypt
 from hooks.models import HookSource, HookSourceSecret
 from hooks.sources import SourceConfigError, parse_env_sources, sources_for_tenant
-from hooks.tests.conftest import ACME_SECRET, approval_body, post_hook, signed_headers, submit_proposal
 
 
 def test_env_sources_parse():

@@ -13,7 +13,7 @@ from rest_framework import serializers
 from memory import embeddings
 from memory.choices import DEFAULT_PIPELINE, PROFILE_STEPS, UploadState
 from memory.models import MemoryProfile, Upload
-from memory.services import DEFAULT_MIN_SCORE, MAX_TOTAL_CHUNKS, compact_ranges, missing_indices
+from memory.services import DEFAULT_MIN_SCORE, MAX_TOTAL_CHUNKS, compact_ranges, missing_indices, upload_identity
 
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -132,12 +132,7 @@ def upload_progress(upload: Upload, *, now: Any = None) -> dict[str, Any]:
     now = now or timezone.now()
     missing = missing_indices(upload) if upload.state == UploadState.RECEIVING else []
     body: dict[str, Any] = {
-        "upload_id": str(upload.id),
-        "state": upload.state,
-        "profile": upload.profile_config.get("name"),
-        "profile_version": upload.profile_version,
-        "filename": upload.filename,
-        "content_type": upload.content_type,
+        **upload_identity(upload),
         "received_chunks": upload.received_chunks,
         "total_chunks": upload.total_chunks,
         "missing": compact_ranges(missing),

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 from typing import Any
 
 import pytest
 from django.test import override_settings
 
-from aion.roles import Role
-from aion.testing.factories import OTHER_TENANT, TENANT, api_client, make_api_key
+from aion.testing.chunks import Personas, b64, split
 
 
 @pytest.fixture(autouse=True)
@@ -53,30 +50,9 @@ def eager_celery():
     app.conf.task_always_eager, app.conf.task_eager_propagates = previous
 
 
-class Personas:
-    def __init__(self) -> None:
-        self.writer = api_client(make_api_key([Role.MEMORY_WRITER, Role.MEMORY_READER], TENANT)[0])
-        self.teammate = api_client(make_api_key([Role.MEMORY_READER], TENANT)[0])
-        self.outsider = api_client(make_api_key([Role.MEMORY_WRITER, Role.MEMORY_READER], OTHER_TENANT)[0])
-        self.no_roles = api_client(make_api_key([], TENANT)[0])
-        self.anonymous = api_client()
-
-
 @pytest.fixture()
 def personas(db) -> Personas:
     return Personas()
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def split(data: bytes, size: int) -> list[bytes]:
-    return [data[i : i + size] for i in range(0, len(data), size)] or [b""]
 
 
 @pytest.fixture()

@@ -9,8 +9,8 @@ import random
 import pytest
 from django.test import override_settings
 
+from aion.testing.chunks import b64, sha, split
 from memory.models import Upload, UploadChunk
-from memory.tests.conftest import b64, sha, split
 
 pytestmark = pytest.mark.django_db
 

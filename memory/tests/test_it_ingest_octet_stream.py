@@ -18,8 +18,8 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
+from aion.testing.chunks import b64, sha, split
 from memory.models import Upload, UploadChunk
-from memory.tests.conftest import b64, sha, split
 
 pytestmark = pytest.mark.django_db
 

@@ -10,10 +10,10 @@ import pytest
 from django.db import connection
 
 from aion.roles import Role
+from aion.testing.chunks import b64, split
 from aion.testing.factories import api_client, make_api_key
 from memory.models import Upload, UploadChunk
 from memory.services import save_profile
-from memory.tests.conftest import b64, split
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -11,11 +11,11 @@ from django.conf import settings
 from django.test import override_settings
 
 from aion.roles import Role
+from aion.testing.chunks import b64
 from aion.testing.factories import api_client, make_api_key
 from aion.testing.processes import start_celery_worker, stop
 from memory import vectors
 from memory.models import Upload
-from memory.tests.conftest import b64
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

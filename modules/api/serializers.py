@@ -60,18 +60,7 @@ def _active_summary(module: Module) -> dict[str, Any] | None:
     version = module.active_version
     if version is None:
         return None
-    return {
-        "version": version.version,
-        "image": version.image,
-        "image_digest": version.image_digest,
-        "runtime": version.runtime,
-        "pool": version.pool,
-        "node_selector": version.node_selector,
-        "intents": version.intents,
-        "endpoint": version.endpoint,
-        "health_path": version.health_path,
-        "signature_key_id": version.signature_key_id,
-    }
+    return {**version.release_fields(), "signature_key_id": version.signature_key_id}
 
 
 class ModuleSerializer(serializers.ModelSerializer):

@@ -19,7 +19,6 @@ from rest_framework.response import Response
 from aion.api.etag import check_if_match, etag_for
 from aion.api.schema import page_parameters, paginated
 from aion.api.views import APIView, GenericViewSet
-from aion.problems import Problem
 from aion.ratelimit import client_ip
 from aion.roles import Role
 from modules import services
@@ -36,10 +35,6 @@ from modules.api.serializers import (
 from modules.filtersets import ModuleFilterSet
 from modules.models import Module
 from modules.trust import load_keyring
-
-
-def to_problem(exc: services.ModuleActionError) -> Problem:
-    return Problem(exc.status, exc.detail, slug=exc.slug, errors=exc.errors, **exc.extra)
 
 
 def module_etag(module: Module) -> str:
@@ -87,17 +82,14 @@ class ModuleViewSet(GenericViewSet):
         body = RegisterSerializer(data=data)
         body.is_valid(raise_exception=True)
         principal: Any = request.user
-        try:
-            result = services.register_module(
-                principal.tenant_id,
-                body.validated_data["manifest"],
-                actor=principal,
-                activate=body.validated_data["activate"],
-                reason=body.validated_data["reason"],
-                source_ip=client_ip(request),
-            )
-        except services.ModuleActionError as exc:
-            raise to_problem(exc) from exc
+        result = services.register_module(
+            principal.tenant_id,
+            body.validated_data["manifest"],
+            actor=principal,
+            activate=body.validated_data["activate"],
+            reason=body.validated_data["reason"],
+            source_ip=client_ip(request),
+        )
         module = Module.objects.select_related("active_version").get(pk=result.version.module_id)
         payload = {
             "created": result.created,
@@ -122,10 +114,7 @@ class ModuleViewSet(GenericViewSet):
         check_if_match(request, module_etag(module))
         body = serializer_class(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            activation = run(module, body.validated_data)
-        except services.ModuleActionError as exc:
-            raise to_problem(exc) from exc
+        activation = run(module, body.validated_data)  # a ModuleActionError is a domain error: aion.problems maps it
         module.refresh_from_db()
         data = ModuleDetailSerializer(Module.objects.select_related("active_version").get(pk=module.pk)).data
         return Response(

@@ -11,10 +11,10 @@ from django.core.management.base import CommandError
 
 from aion.models import SecurityIncident
 from aion.testing.factories import OTHER_TENANT, TENANT
+from aion.testing.module_releases import build_manifest, register
 from modules.catalog import file_sha256
 from modules.models import Module, ModuleVersion
 from modules.selectors import active_module_targets
-from modules.tests.conftest import build_manifest, register
 
 
 def export(tmp_path, tenant=TENANT):

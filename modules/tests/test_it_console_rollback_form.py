@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 
 from aion.testing.factories import OTHER_TENANT, make_user
+from aion.testing.module_releases import register
 from modules.models import Module
-from modules.tests.conftest import register
 
 pytestmark = pytest.mark.django_db
 ROLLBACK = "/console/modules/summarizer/rollback/"

@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from aion.metrics import render_metrics
 from aion.models import AuditRecord
+from aion.testing.module_releases import register
 from aion.testing.services import free_port
-from modules import services, tasks
+from modules import health, services, tasks
 from modules.models import Module, ModuleHealthCheck
-from modules.tests.conftest import register
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +37,7 @@ class Clock:
 
 
 def poll(clock):
-    [result] = services.poll_health(now=clock.tick())
+    [result] = health.poll_health(now=clock.tick())
     return result
 
 
@@ -90,7 +90,7 @@ def test_a_timeout_and_a_refused_connection_fail(db, key, make_http_server, sett
     host.delay = 1.0  # longer than the 0.3 s timeout
     register(key, endpoint=host.url("").rstrip("/"))
     register(key, name="ghost", endpoint=f"http://127.0.0.1:{free_port()}")
-    results = {r.module.name: r for r in services.poll_health(now=timezone.now())}
+    results = {r.module.name: r for r in health.poll_health(now=timezone.now())}
     assert results["summarizer"].probe.outcome == "failed"
     assert "timed out" in results["summarizer"].probe.error
     assert results["ghost"].probe.outcome == "failed"
@@ -102,7 +102,7 @@ def test_the_ssrf_guard_still_applies(db, key, make_http_server, settings):
     register(key, name="metadata", endpoint="http://169.254.169.254")
     register(key, endpoint=host.url("").rstrip("/"))
     settings.AION_MODULES_ALLOW_PRIVATE_NETWORKS = False
-    results = {r.module.name: r for r in services.poll_health(now=timezone.now())}
+    results = {r.module.name: r for r in health.poll_health(now=timezone.now())}
     assert "SSRF" in results["metadata"].probe.error
     assert "SSRF" in results["summarizer"].probe.error  # loopback refused once private networks are off
     assert host.requests == []

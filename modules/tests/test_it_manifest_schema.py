@@ -8,9 +8,9 @@ import json
 import pytest
 
 from aion.models import SecurityIncident
+from aion.testing.module_releases import build_manifest
 from modules import manifest as manifests
 from modules.models import Module
-from modules.tests.conftest import build_manifest
 
 
 def valid(key=None):

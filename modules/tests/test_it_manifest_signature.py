@@ -27,11 +27,11 @@ from django.core.management.base import CommandError
 
 from aion.models import AuditRecord, SecurityIncident
 from aion.testing.factories import TENANT
+from aion.testing.module_releases import CosignKey, build_manifest, digest_of, register, resign
 from modules import manifest as manifests
 from modules.choices import SignatureFailure
 from modules.models import Module, ModuleVersion
 from modules.signing import PREDICATE_TYPE, SignatureRejected, pae, sign_manifest, verify_manifest
-from modules.tests.conftest import CosignKey, build_manifest, digest_of, register, resign
 from modules.trust import load_keyring
 
 

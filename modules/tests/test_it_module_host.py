@@ -22,9 +22,10 @@ import httpx
 import pytest
 
 from aion.embedders import HASH_MODEL, MINILM_MODEL, minilm_installed
+from aion.testing.module_host import host_manifest, start_module_host
+from aion.testing.module_releases import resign
 from aion.testing.processes import ROOT
 from aion.testing.waits import wait_until
-from modules.tests.conftest import host_manifest, resign, start_module_host
 
 pytestmark = [pytest.mark.slow]
 

@@ -17,8 +17,8 @@ from django.core.management import call_command
 from django.test import override_settings
 from prometheus_client import REGISTRY
 
+from aion.testing.module_host import host_manifest, start_module_host
 from aion.topics import METRICS_RUNTIME
-from modules.tests.conftest import host_manifest, start_module_host
 from router.models import RuntimeSample
 from router.stats import target_stats
 

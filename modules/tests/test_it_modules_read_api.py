@@ -5,11 +5,10 @@ from __future__ import annotations
 from django.utils import timezone
 
 from aion.testing.factories import OTHER_TENANT, TENANT, api_client, client_with_roles
+from aion.testing.module_releases import register
 from modules.choices import ProbeOutcome
-from modules.health import Probe
+from modules.health import Probe, record_probe
 from modules.models import Module
-from modules.services import record_probe
-from modules.tests.conftest import register
 
 
 def test_list_detail_and_versions(admin_client, key):

@@ -16,9 +16,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from aion.testing.factories import TENANT
+from aion.testing.module_releases import build_manifest
 from aion.testing.services import service_missing
 from modules.selectors import active_module_targets
-from modules.tests.conftest import build_manifest
 
 
 class RegistryStandIn:

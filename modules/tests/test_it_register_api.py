@@ -6,9 +6,9 @@ import yaml
 
 from aion.models import AuditRecord, OutboxEvent
 from aion.testing.factories import OTHER_TENANT, TENANT, api_client, client_with_roles
+from aion.testing.module_releases import build_manifest
 from modules.models import Module, ModuleActivation, ModuleVersion
 from modules.selectors import active_module_targets
-from modules.tests.conftest import build_manifest
 
 
 def test_register_stores_an_immutable_version_without_activating(admin_client, key):

@@ -9,9 +9,9 @@ from django.db import connection
 
 from aion.auth.principal import system_principal
 from aion.testing.factories import TENANT
+from aion.testing.module_releases import build_manifest
 from modules import services
 from modules.models import ModuleActivation, ModuleVersion
-from modules.tests.conftest import build_manifest
 
 
 @pytest.mark.postgres

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aion.auth.principal import system_principal
 from aion.testing.factories import TENANT
+from aion.testing.module_releases import register
 from hooks.models import WebhookDelivery
 from hooks.services import create_endpoint
 from modules import services
 from modules.models import Module
-from modules.tests.conftest import register
 
 
 def test_register_activate_and_rollback_each_create_a_delivery(db, key, settings, http_server):

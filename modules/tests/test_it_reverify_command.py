@@ -11,9 +11,9 @@ from django.core.management.base import CommandError
 
 from aion.models import AuditRecord, OutboxEvent, SecurityIncident
 from aion.testing.factories import TENANT
+from aion.testing.module_releases import build_manifest, register
 from modules.models import Module
 from modules.selectors import active_module_targets
-from modules.tests.conftest import build_manifest, register
 
 
 def run(*args):

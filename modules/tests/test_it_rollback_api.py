@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aion.models import AuditRecord, OutboxEvent, SecurityIncident
 from aion.testing.factories import OTHER_TENANT, api_client, client_with_roles
+from aion.testing.module_releases import register
 from modules.models import Module, ModuleActivation
-from modules.tests.conftest import register
 
 
 def active(name="summarizer"):

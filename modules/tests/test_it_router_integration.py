@@ -9,10 +9,11 @@ import pytest
 from django.utils import timezone
 
 from aion.testing.factories import TENANT
+from aion.testing.module_releases import register
+from modules import health as module_health
 from modules import services
 from modules.models import Module
 from modules.selectors import active_module_targets
-from modules.tests.conftest import register
 from router.policy_store import forget_cached_policy
 from router.services import route_task
 
@@ -52,7 +53,7 @@ def test_a_down_module_is_not_chosen_by_priority(db, key, make_http_server, sett
     assert route_task(task, tenant_id=TENANT).target == "module:alpha"  # unknown health is not down
 
     for _ in range(2):
-        services.poll_health(now=timezone.now())
+        module_health.poll_health(now=timezone.now())
     health = {t.name: t.health for t in active_module_targets(TENANT)}
     assert health == {"alpha": "down", "beta": "up"}
 

@@ -13,10 +13,10 @@ import pytest
 from django.utils import timezone
 
 from aion.models import AuditRecord, OutboxEvent, SecurityIncident
+from aion.testing.module_releases import REGISTRY, build_manifest, digest_of, statement_for
 from modules.choices import SignatureFailure
 from modules.models import Module, ModuleVersion
 from modules.signing import PREDICATE_TYPE, SignatureRejected, verify_manifest
-from modules.tests.conftest import REGISTRY, build_manifest, digest_of, statement_for
 from modules.trust import load_keyring, parse_vault_entry
 
 

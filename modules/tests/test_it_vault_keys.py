@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from aion.testing.module_releases import build_manifest
 from modules.choices import SignatureFailure
 from modules.signing import SignatureRejected, verify_manifest
-from modules.tests.conftest import build_manifest
 from modules.trust import load_keyring
 
 

@@ -60,10 +60,6 @@ def _tenant(request: Request) -> str:
     return str(getattr(request.user, "tenant_id", ""))
 
 
-def _invalid(exc: PolicyInvalid) -> Problem:
-    return Problem(400, "the router policy is invalid; the active policy is unchanged", slug="policy-invalid", errors=exc.errors)
-
-
 def _revision_response(revision: Any, created: bool) -> Response:
     """The answer of reload and rollback: 201 with the new revision, 200 when nothing changed."""
     body = {"changed": created, "revision": PolicyRevisionSerializer(revision).data}
@@ -93,10 +89,7 @@ class PolicyView(APIView):
     def get(self, request: Request) -> Response:
         payload = _policy_payload()
         if payload["active"] is None:
-            try:
-                parse_policy(read_policy_file()[0])
-            except PolicyInvalid as exc:
-                raise _invalid(exc) from exc
+            parse_policy(read_policy_file()[0])  # an invalid file is a PolicyInvalid (400), as a reload of it would be
         return Response(payload)
 
 
@@ -116,10 +109,7 @@ class PolicyReloadView(APIView):
         if "revision" in body.validated_data:
             revision, created = promotion.activate_revision(body.validated_data["revision"], actor=request.user, tenant_id=_tenant(request))
             return _revision_response(revision, created)
-        try:
-            revision, created = services.reload_policy(actor=request.user, tenant_id=_tenant(request))
-        except PolicyInvalid as exc:
-            raise _invalid(exc) from exc
+        revision, created = services.reload_policy(actor=request.user, tenant_id=_tenant(request))
         return _revision_response(revision, created)
 
 
@@ -133,12 +123,7 @@ class PolicyRollbackView(APIView):
     def post(self, request: Request) -> Response:
         serializer = RollbackInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            revision, created = services.rollback_policy(
-                serializer.validated_data["revision"], actor=request.user, tenant_id=_tenant(request)
-            )
-        except PolicyInvalid as exc:
-            raise _invalid(exc) from exc
+        revision, created = services.rollback_policy(serializer.validated_data["revision"], actor=request.user, tenant_id=_tenant(request))
         return _revision_response(revision, created)
 
 
@@ -230,10 +215,7 @@ class TargetsView(APIView):
 
     @extend_schema(responses=TargetsResponseSerializer)
     def get(self, request: Request) -> Response:
-        try:
-            policy = active_policy()
-        except PolicyInvalid as exc:
-            raise _invalid(exc) from exc
+        policy = active_policy()
         view = runtime_view(policy, _tenant(request))
         rows = []
         for target in [*policy.targets.values(), *view.registry]:

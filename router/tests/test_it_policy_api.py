@@ -9,10 +9,10 @@ import pytest
 from aion.models import AuditRecord
 from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, api_client, client_with_roles
+from aion.testing.router_targets import events
 from aion.topics import ROUTER_POLICIES
 from router.models import PolicyRevision
 from router.policy_store import active_policy
-from router.tests.conftest import events
 
 POLICY_A = """
 version: 1

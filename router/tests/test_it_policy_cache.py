@@ -16,10 +16,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from aion.auth.principal import system_principal
+from aion.testing.router_targets import basic_policy
 from router import services
 from router.models import PolicyRevision, PolicyState, Task
 from router.policy_store import forget_cached_policy
-from router.tests.conftest import basic_policy
 
 pytestmark = pytest.mark.django_db
 

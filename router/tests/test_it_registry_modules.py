@@ -15,10 +15,10 @@ from django.utils import timezone
 
 from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, TENANT, client_with_roles
+from aion.testing.module_releases import CosignKey, KeyRingFixture, register
 from modules import services as module_services
 from modules.models import Module
 from modules.selectors import active_module_targets
-from modules.tests.conftest import CosignKey, KeyRingFixture, register
 from router import services
 from router.models import Task
 

@@ -31,13 +31,13 @@ from prometheus_client import REGISTRY
 from aion.roles import Role
 from aion.testing.factories import client_with_roles
 from aion.testing.processes import ROOT, stop, subprocess_env
+from aion.testing.router_targets import basic_policy
 from aion.testing.services import free_port
 from aion.topics import CONTROL_PLANE_GROUP, METRICS_RUNTIME
 from router import services
 from router.models import RuntimeSample
 from router.runtime_ingest import InvalidSample, consumer_config, parse_sample
 from router.stats import target_stats
-from router.tests.conftest import basic_policy
 
 pytestmark = [pytest.mark.slow]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from aion.netguard import Destination, check_url
+from aion.testing.router_targets import basic_policy
 from router import services
 from router.clients import client_for
-from router.tests.conftest import basic_policy
 from router.tests.test_it_task_execution import ACTOR
 
 pytestmark = pytest.mark.django_db

@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from aion.auth.principal import system_principal
 from aion.testing.factories import api_client
+from aion.testing.router_targets import basic_policy, events
 from aion.topics import METRICS_RUNTIME, ROUTER_DECISIONS, TASKS_LIFECYCLE
 from router import services
 from router.models import RuntimeSample, Task
-from router.tests.conftest import basic_policy, events
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,9 @@ import pytest
 from aion.models import AuditRecord
 from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, api_client, client_with_roles
+from aion.testing.router_targets import basic_policy, events
 from aion.topics import TASKS_LIFECYCLE
 from router.models import Task
-from router.tests.conftest import basic_policy, events
 
 pytestmark = pytest.mark.django_db
 

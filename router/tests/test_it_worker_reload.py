@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from aion.auth.principal import system_principal
 from aion.testing.processes import start_celery_worker, stop
+from aion.testing.router_targets import basic_policy
 from aion.testing.waits import wait_until
 from router import services
 from router.models import Task
-from router.tests.conftest import basic_policy
 
 ACTOR = system_principal("acme", "tests")
 

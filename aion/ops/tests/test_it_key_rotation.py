@@ -175,8 +175,8 @@ def test_hook_secret_rotation_accepts_old_and_new_secrets_during_the_grace(clien
 
 
 def test_cosign_rotation_add_resign_reverify_retire_keeps_every_module_verifying(keys, tmp_path):
+    from aion.testing.module_releases import build_manifest, register
     from modules.selectors import active_module_targets
-    from modules.tests.conftest import build_manifest, register
 
     def serving() -> list[tuple[str, str]]:
         """What the router can send traffic to, and the re-verification of every active module."""
@@ -202,6 +202,6 @@ def test_cosign_rotation_add_resign_reverify_retire_keeps_every_module_verifying
 
 @pytest.fixture()
 def keys(tmp_path, settings):
-    from modules.tests.conftest import KeyRingFixture
+    from aion.testing.module_releases import KeyRingFixture
 
     return KeyRingFixture(tmp_path, settings)

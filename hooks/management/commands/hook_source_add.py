@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from aion.auth.principal import system_principal
-from aion.problems import Problem
+from aion.errors import DomainError
 from hooks.choices import HookScope
 from hooks.services import create_hook_source
 
@@ -34,8 +34,8 @@ class Command(BaseCommand):
                 service_identity=options["service_identity"],
                 actor=system_principal(options["tenant"], name="hook_source_add"),
             )
-        except Problem as problem:
-            raise CommandError(str(problem.detail)) from None
+        except DomainError as exc:
+            raise CommandError(exc.detail) from None
         self.stdout.write(f"Created hook source {source.tenant_id}/{source.name} (id {source.pk}) with scopes {', '.join(source.scopes)}.")
         self.stdout.write("Secret (shown once; store it in the sender):")
         self.stdout.write(secret)

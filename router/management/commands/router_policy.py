@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from aion.auth.principal import system_principal
-from aion.problems import Problem
+from aion.errors import DomainError
 from router import services
 from router.models import PolicyRevision, PolicyState
 from router.policy import PolicyInvalid
@@ -45,6 +45,6 @@ class Command(BaseCommand):
             for path, messages in exc.errors.items():
                 self.stderr.write(f"{path}: {'; '.join(messages)}")
             raise CommandError("the policy is invalid; the active policy is unchanged") from exc
-        except Problem as exc:
-            raise CommandError(str(exc.detail)) from exc
+        except DomainError as exc:
+            raise CommandError(exc.detail) from exc
         self.stdout.write(f"{'activated' if created else 'unchanged'}: r{revision.number} {revision.sha256}")
