@@ -11,13 +11,13 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from aion.tenancy import TenantOwned
 from kernel.choices import HostState, ProposalState, RevisionKind
 
 
-class ConfigScope(models.Model):
+class ConfigScope(TenantOwned):
     """The head of one tenant's scope: the current revision module hosts read (locked while applying)."""
 
-    tenant_id = models.CharField(max_length=64, db_index=True)
     scope = models.CharField(max_length=64)
     current = models.ForeignKey("ConfigRevision", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     updated_at = models.DateTimeField(default=timezone.now)
@@ -30,10 +30,9 @@ class ConfigScope(models.Model):
         return f"{self.tenant_id}/{self.scope}"
 
 
-class ConfigRevision(models.Model):
+class ConfigRevision(TenantOwned):
     """One immutable full document (key -> value) of a scope, numbered 1, 2, ... per tenant and scope."""
 
-    tenant_id = models.CharField(max_length=64, db_index=True)
     scope = models.CharField(max_length=64)
     number = models.PositiveIntegerField()
     document = models.JSONField(default=dict)
@@ -52,11 +51,10 @@ class ConfigRevision(models.Model):
         return f"{self.tenant_id}/{self.scope}@{self.number}"
 
 
-class Proposal(models.Model):
+class Proposal(TenantOwned):
     """A governed change of one scope: changes bound by ``content_hash``, approvals, state and timestamps."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant_id = models.CharField(max_length=64, db_index=True)
     scope = models.CharField(max_length=64, db_index=True)
     target = models.CharField(max_length=200, blank=True, help_text="Optional subset, e.g. a node pool")
     changes = models.JSONField(help_text="[{key, from, to}]")
@@ -118,14 +116,13 @@ class Approval(models.Model):
         return f"{self.approver} approved {self.proposal_id}"
 
 
-class Host(models.Model):
+class Host(TenantOwned):
     """A machine a node agent reports for (issue 17): its pool, its last report and its state as of that report.
 
     ``state`` is what the last report showed (never ``stale``: staleness is read against the clock,
     and a newer revision makes a converged host pending without a report; ``kernel.hosts`` computes
     the live state). It is kept to detect transitions, e.g. the first report of drift."""
 
-    tenant_id = models.CharField(max_length=64, db_index=True)
     name = models.CharField(max_length=253)
     pool = models.CharField(max_length=63, db_index=True)
     agent_version = models.CharField(max_length=64, blank=True)

@@ -164,7 +164,7 @@ def test_key_console_pages_meet_aa_contrast_as_rendered(console_browser, tmp_pat
     from aion.rbac import Role
     from aion.testing.contrast import low_contrast_text
     from aion.testing.factories import make_user
-    from kernel.tests.conftest import act, persona, submit
+    from aion.testing.kernel_proposals import act, persona, submit
     from router import services as router_services
     from router.policy_store import forget_cached_policy
 

@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, make_user
+from aion.testing.kernel_proposals import act, persona, submit
 from hooks.models import WebhookDelivery, WebhookEndpoint
-from kernel.tests.conftest import act, persona, submit
 from memory.models import MemoryProfile, Upload
 from modules.models import Module
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from aion.roles import Role
 from aion.testing.factories import TENANT, api_client, make_api_key
+from aion.testing.kernel_proposals import Persona, act, submit
 from kernel.services import document_sha256
-from kernel.tests.conftest import Persona, act, submit
 
 
 def agent(*, host: str = "", pool: str = "", tenant: str = TENANT, name: str = "agent") -> Persona:

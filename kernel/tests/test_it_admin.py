@@ -6,8 +6,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from aion.testing.kernel_proposals import act, submit
 from kernel.models import ConfigRevision, Proposal
-from kernel.tests.conftest import act, submit
 
 pytestmark = pytest.mark.django_db
 

@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from aion.roles import Role
+from aion.testing.kernel_proposals import act, persona, submit
 from aion.testing.processes import ROOT, serve, stop
 from aion.testing.waits import wait_until
-from kernel.tests.conftest import act, persona, submit
 from kernel.tests.hosts_support import agent as agent_key
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -25,10 +25,10 @@ import yaml
 
 from aion.models import AuditRecord, OutboxEvent
 from aion.roles import Role
+from aion.testing.kernel_proposals import SHIPPED_POLICY, act, persona, submit
 from aion.testing.processes import ROOT, ServedInstance, serve, stop
 from aion.topics import KERNEL_HOSTS, validate_event
 from kernel.agent.core import EXIT_FAILURES, EXIT_OK, EXIT_UNREPORTED, document_sha256
-from kernel.tests.conftest import SHIPPED_POLICY, act, persona, submit
 from kernel.tests.hosts_support import agent
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from aion.testing.factories import api_client
+from aion.testing.kernel_proposals import act, assert_valid_event, change, kernel_events, submit
 from kernel.models import ConfigRevision
-from kernel.tests.conftest import act, assert_valid_event, change, kernel_events, submit
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from kernel.tests.conftest import Persona, act, change, submit
+from aion.testing.kernel_proposals import Persona, act, change, submit
 
 pytestmark = pytest.mark.django_db
 

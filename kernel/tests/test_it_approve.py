@@ -10,10 +10,10 @@ from aion.models import AuditRecord
 from aion.problems import domain_status
 from aion.roles import Role
 from aion.testing.factories import api_client
+from aion.testing.kernel_proposals import act, assert_valid_event, change, kernel_events, persona, submit
 from kernel import services
 from kernel.errors import ProposalNotFound
 from kernel.models import Proposal
-from kernel.tests.conftest import act, assert_valid_event, change, kernel_events, persona, submit
 
 pytestmark = pytest.mark.django_db
 

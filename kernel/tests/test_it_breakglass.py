@@ -7,8 +7,8 @@ import pytest
 from aion.models import AuditRecord
 from aion.roles import Role
 from aion.testing.factories import api_client
+from aion.testing.kernel_proposals import act, assert_valid_event, change, kernel_events, persona, proposal_body, submit
 from kernel import metrics
-from kernel.tests.conftest import act, assert_valid_event, change, kernel_events, persona, proposal_body, submit
 
 pytestmark = pytest.mark.django_db
 

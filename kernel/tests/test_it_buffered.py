@@ -15,11 +15,11 @@ from django.utils import timezone
 
 from aion.auth.principal import Principal
 from aion.models import OutboxEvent
+from aion.testing.kernel_proposals import change, proposal_body, submit
 from aion.testing.services import free_port
 from aion.topics import KERNEL_PROPOSALS
 from kernel import services
 from kernel.models import Proposal
-from kernel.tests.conftest import change, proposal_body, submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.management import CommandError, call_command
 
+from aion.testing.kernel_proposals import SHIPPED_POLICY, act, submit
 from kernel.models import ConfigRevision, Proposal
-from kernel.tests.conftest import SHIPPED_POLICY, act, submit
 
 pytestmark = pytest.mark.django_db
 

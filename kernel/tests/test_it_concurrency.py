@@ -6,8 +6,8 @@ import pytest
 
 from aion.roles import Role
 from aion.testing.concurrency import run_together
+from aion.testing.kernel_proposals import act, change, kernel_events, persona, submit
 from kernel.models import Approval, ConfigRevision, Proposal
-from kernel.tests.conftest import act, change, kernel_events, persona, submit
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

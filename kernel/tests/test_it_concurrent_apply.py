@@ -16,8 +16,8 @@ import yaml
 
 from aion.roles import Role
 from aion.testing.concurrency import run_together
+from aion.testing.kernel_proposals import SHIPPED_POLICY, Persona, act, change, kernel_events, persona, submit
 from kernel.models import ConfigRevision, ConfigScope, Proposal
-from kernel.tests.conftest import SHIPPED_POLICY, Persona, act, change, kernel_events, persona, submit
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -9,7 +9,7 @@ import pytest
 
 from aion.roles import Role
 from aion.testing.factories import api_client
-from kernel.tests.conftest import act, change, persona, submit
+from aion.testing.kernel_proposals import act, change, persona, submit
 
 pytestmark = pytest.mark.django_db
 

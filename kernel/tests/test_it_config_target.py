@@ -6,8 +6,8 @@ import pytest
 
 from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, api_client
+from aion.testing.kernel_proposals import act, change, persona
 from kernel.services import document_sha256
-from kernel.tests.conftest import act, change, persona
 from kernel.tests.hosts_support import agent, applied, post_report, report_body
 
 pytestmark = pytest.mark.django_db

@@ -14,8 +14,8 @@ from django.test import Client
 
 from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, make_user
+from aion.testing.kernel_proposals import act, change, persona, submit
 from kernel.models import Proposal
-from kernel.tests.conftest import act, change, persona, submit
 
 pytestmark = pytest.mark.django_db
 

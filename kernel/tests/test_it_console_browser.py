@@ -13,7 +13,7 @@ import pytest
 from aion.roles import Role
 from aion.testing.browser import playwright_api
 from aion.testing.factories import OTHER_TENANT, make_user
-from kernel.tests.conftest import persona, submit
+from aion.testing.kernel_proposals import persona, submit
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

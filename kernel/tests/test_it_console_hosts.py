@@ -8,7 +8,7 @@ from django.test import Client
 
 from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, make_user
-from kernel.tests.conftest import act
+from aion.testing.kernel_proposals import act
 from kernel.tests.hosts_support import agent, applied, post_report, report_body, scope_report
 
 pytestmark = pytest.mark.django_db

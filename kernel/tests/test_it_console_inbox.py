@@ -12,7 +12,7 @@ from django.test import Client
 
 from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, make_user
-from kernel.tests.conftest import act, change, persona, submit
+from aion.testing.kernel_proposals import act, change, persona, submit
 
 pytestmark = pytest.mark.django_db
 

@@ -19,9 +19,9 @@ from django.urls import resolve
 
 from aion.roles import Role
 from aion.testing.factories import make_user
+from aion.testing.kernel_proposals import act, persona, submit
 from kernel.models import Proposal
 from kernel.routing import websocket_urlpatterns
-from kernel.tests.conftest import act, persona, submit
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ import html
 import pytest
 
 from aion.roles import Role
+from aion.testing.kernel_proposals import act, persona, submit
 from kernel.models import Proposal
-from kernel.tests.conftest import act, persona, submit
 from kernel.tests.test_it_console import login, page_etag
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 from django.conf import settings
 
+from aion.testing.kernel_proposals import act, assert_valid_event, kernel_events, submit
 from aion.topics import KERNEL_PROPOSALS, TOPICS, event_schema, validate_event
-from kernel.tests.conftest import act, assert_valid_event, kernel_events, submit
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,9 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
+from aion.testing.kernel_proposals import act, assert_valid_event, change, kernel_events, submit
 from kernel.models import Proposal
 from kernel.tasks import expire_proposals
-from kernel.tests.conftest import act, assert_valid_event, change, kernel_events, submit
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from aion.testing.factories import TENANT
-from kernel.tests.conftest import act
+from aion.testing.kernel_proposals import act
 from kernel.tests.hosts_support import agent, applied, post_report, report_body, scope_report
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, api_client
+from aion.testing.kernel_proposals import change, persona
 from kernel.models import Host
-from kernel.tests.conftest import change, persona
 from kernel.tests.hosts_support import agent, applied, post_report, report_body, scope_report
 
 pytestmark = pytest.mark.django_db

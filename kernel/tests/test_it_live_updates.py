@@ -10,7 +10,7 @@ from django.test import Client
 
 from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, make_user
-from kernel.tests.conftest import act, persona, submit
+from aion.testing.kernel_proposals import act, persona, submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

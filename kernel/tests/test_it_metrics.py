@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from kernel.tests.conftest import act, change, submit
+from aion.testing.kernel_proposals import act, change, submit
 
 pytestmark = pytest.mark.django_db
 

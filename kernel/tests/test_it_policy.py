@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from aion.testing.kernel_proposals import SHIPPED_POLICY, proposal_body
 from kernel.policy import PolicyError, current_policy, parse_policy, policy_health
-from kernel.tests.conftest import SHIPPED_POLICY, proposal_body
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from django.test import Client
 
 from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, make_user
+from aion.testing.kernel_proposals import act, persona, submit
 from kernel.models import Proposal
-from kernel.tests.conftest import act, persona, submit
 
 pytestmark = pytest.mark.django_db
 

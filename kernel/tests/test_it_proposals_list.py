@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from aion.models import AuditRecord
-from kernel.tests.conftest import Persona, act, change, kernel_events, submit
+from aion.testing.kernel_proposals import Persona, act, change, kernel_events, submit
 
 pytestmark = pytest.mark.django_db
 

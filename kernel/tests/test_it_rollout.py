@@ -7,7 +7,7 @@ import pytest
 
 from aion.roles import Role
 from aion.testing.factories import OTHER_TENANT, api_client
-from kernel.tests.conftest import act, change, persona
+from aion.testing.kernel_proposals import act, change, persona
 from kernel.tests.hosts_support import agent, applied, post_report, report_body, scope_report
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +61,7 @@ def test_rollback_completion_on_the_proposal(proposer, admin):
 
 
 def test_a_pending_proposal_has_no_rollout(proposer, admin):
-    from kernel.tests.conftest import submit
+    from aion.testing.kernel_proposals import submit
 
     proposal = submit(proposer)
     assert admin.client.get(f"/v1/kernel/proposals/{proposal['id']}").json()["rollout"] is None

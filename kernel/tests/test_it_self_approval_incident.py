@@ -7,9 +7,9 @@ import pytest
 from aion.models import AuditRecord, OutboxEvent, SecurityIncident
 from aion.roles import Role
 from aion.testing.factories import TENANT, client_with_roles
+from aion.testing.kernel_proposals import act, persona, submit
 from aion.topics import SECURITY_INCIDENTS, validate_event
 from kernel.models import Proposal
-from kernel.tests.conftest import act, persona, submit
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,8 @@ import pytest
 
 from aion.models import AuditRecord
 from aion.testing.factories import api_client
+from aion.testing.kernel_proposals import act, assert_valid_event, change, kernel_events, proposal_body, submit
 from kernel.models import Proposal
-from kernel.tests.conftest import act, assert_valid_event, change, kernel_events, proposal_body, submit
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aion.auth.principal import system_principal
-from kernel.tests.conftest import act, submit
+from aion.testing.kernel_proposals import act, submit
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from aion.testing.kernel_proposals import SHIPPED_POLICY
 from kernel.policy import SCHEMA_PATH, PolicyError, parse_policy
-from kernel.tests.conftest import SHIPPED_POLICY
 
 
 def shipped(**overrides: Any) -> dict[str, Any]:

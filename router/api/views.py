@@ -47,7 +47,7 @@ from router.api.serializers import (
 from router.choices import TERMINAL_STATUSES
 from router.filtersets import TaskFilterSet
 from router.models import PolicyRevision, PolicyState, RuntimeSample, Task
-from router.policy import PolicyInvalid, parse_policy, read_policy_file
+from router.policy import parse_policy, read_policy_file
 from router.policy_store import active_policy
 from router.samples import parse_since, sample_dict, with_rule
 from router.stats import runtime_view

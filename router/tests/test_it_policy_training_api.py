@@ -8,11 +8,11 @@ import pytest
 from aion.models import AuditRecord
 from aion.roles import Role
 from aion.testing.factories import api_client, client_with_roles
+from aion.testing.router_targets import events
 from aion.topics import ROUTER_POLICIES
 from router.models import PolicyRevision
 from router.policy import parse_policy
 from router.policy_store import active_policy
-from router.tests.conftest import events
 from router.tests.training_samples import TRAINING_POLICY, store_samples
 
 pytestmark = pytest.mark.django_db
