@@ -89,6 +89,6 @@ def test_the_console_shows_the_refusal_instead_of_failing():
     writer = Client()
     writer.force_login(make_user("writer", [Role.MEMORY_WRITER, Role.MEMORY_READER], "acme"))
     page = writer.post("/console/memory/profiles/save", {"name": "kb", "embedding_model": NEVER_AVAILABLE}, follow=True)
-    assert page.status_code == 200
+    assert page.status_code == 400  # the form again, with what was typed and why it was refused
     assert "cannot load the embedding model" in page.content.decode()
     assert not MemoryProfile.objects.exists()
