@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import uuid
 
 from django.db import models
@@ -35,6 +36,22 @@ class PolicyRevision(models.Model):
 
     def __str__(self) -> str:
         return f"router policy r{self.number} ({self.sha256[:12]})"
+
+    @classmethod
+    def next_number_and_diff(cls, previous: PolicyRevision | None, content: str) -> tuple[int, str]:
+        """The number a new revision of CONTENT takes, and its unified diff from PREVIOUS (the active one, or none).
+
+        Call it under the ``PolicyState`` row lock, which serialises the numbering."""
+        number = (cls.objects.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+        diff = "".join(
+            difflib.unified_diff(
+                (previous.content if previous else "").splitlines(keepends=True),
+                content.splitlines(keepends=True),
+                fromfile=f"r{previous.number}" if previous else "empty",
+                tofile=f"r{number}",
+            )
+        )
+        return number, diff
 
 
 class PolicyState(models.Model):

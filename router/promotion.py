@@ -9,7 +9,6 @@ audited (before, after, request id) and published on aion.router.policies like r
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -99,17 +98,9 @@ def submit_revision(content: str, *, report: dict[str, Any] | None, actor: Any, 
             same = active
         if same is not None:
             return same, False
-        last = PolicyRevision.objects.order_by("-number").values_list("number", flat=True).first() or 0
-        diff = "".join(
-            difflib.unified_diff(
-                (active.content if active else "").splitlines(keepends=True),
-                content.splitlines(keepends=True),
-                fromfile=f"r{active.number}" if active else "empty",
-                tofile=f"r{last + 1}",
-            )
-        )
+        number, diff = PolicyRevision.next_number_and_diff(active, content)
         revision = PolicyRevision.objects.create(
-            number=last + 1,
+            number=number,
             content=content,
             sha256=sha,
             author=actor_name(actor),

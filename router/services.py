@@ -9,7 +9,6 @@ Each change is atomic, audited, and published through the outbox.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import logging
@@ -77,17 +76,9 @@ def _activate(
         current = PolicyRevision.objects.filter(number=state.active_number).first() if state.active_number else None
         if current is not None and (current.sha256 == sha or only_if_none_active):
             return current, False
-        last = PolicyRevision.objects.order_by("-number").values_list("number", flat=True).first() or 0
-        diff = "".join(
-            difflib.unified_diff(
-                (current.content if current else "").splitlines(keepends=True),
-                content.splitlines(keepends=True),
-                fromfile=f"r{current.number}" if current else "empty",
-                tofile=f"r{last + 1}",
-            )
-        )
+        number, diff = PolicyRevision.next_number_and_diff(current, content)
         revision = PolicyRevision.objects.create(
-            number=last + 1,
+            number=number,
             content=content,
             sha256=sha,
             author=actor_name(actor),
