@@ -22,7 +22,7 @@ from console.tables import AuditTable
 
 def records_of(request: HttpRequest) -> Any:
     principal: Any = request.principal  # type: ignore[attr-defined]
-    return AuditRecord.objects.filter(tenant_id=principal.tenant_id).order_by("-created_at", "-id")
+    return AuditRecord.objects.for_tenant(principal.tenant_id).order_by("-created_at", "-id")
 
 
 @require_GET
@@ -81,7 +81,7 @@ def _show(value: Any) -> str:
 @role_required(Role.AUDITOR)
 def audit_detail(request: HttpRequest, pk: int) -> HttpResponse:
     principal: Any = request.principal  # type: ignore[attr-defined]
-    record = AuditRecord.objects.filter(tenant_id=principal.tenant_id, pk=pk).first()
+    record = AuditRecord.objects.for_tenant(principal.tenant_id).filter(pk=pk).first()
     if record is None:
         raise Http404("No such audit record.")
     return render(

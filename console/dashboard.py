@@ -85,7 +85,8 @@ def webhook_failures(principal: Principal, now: Any = None) -> Panel | None:
         return None
     since = (now or timezone.now()) - timedelta(hours=24)
     queryset = (
-        WebhookDelivery.objects.filter(tenant_id=principal.tenant_id, status=DeliveryStatus.FAILED, updated_at__gte=since)
+        WebhookDelivery.objects.for_tenant(principal.tenant_id)
+        .filter(status=DeliveryStatus.FAILED, updated_at__gte=since)
         .select_related("endpoint")
         .defer("payload")
         .order_by("-updated_at")
@@ -97,7 +98,7 @@ def uploads_in_progress(principal: Principal) -> Panel | None:
     if not _has_any(principal, (Role.MEMORY_READER, Role.MEMORY_WRITER)):
         return None
     active = (UploadState.RECEIVING, UploadState.ASSEMBLING, UploadState.PROCESSING)
-    queryset = Upload.objects.filter(tenant_id=principal.tenant_id, state__in=active).order_by("-created_at")
+    queryset = Upload.objects.for_tenant(principal.tenant_id).filter(state__in=active).order_by("-created_at")
     fields = ("id", "filename", "state", "step", "received_chunks", "total_chunks", "created_at")
     return Panel(count=queryset.count(), rows=list(queryset.only(*fields)[:ROWS]))
 
@@ -105,5 +106,5 @@ def uploads_in_progress(principal: Principal) -> Panel | None:
 def module_hosts_down(principal: Principal) -> Panel | None:
     if not principal.has_role(Role.MODULES_ADMIN):
         return None
-    queryset = Module.objects.filter(tenant_id=principal.tenant_id, enabled=True, health=HealthStatus.DOWN).order_by("-health_changed_at")
+    queryset = Module.objects.for_tenant(principal.tenant_id).filter(enabled=True, health=HealthStatus.DOWN).order_by("-health_changed_at")
     return Panel(count=queryset.count(), rows=list(queryset[:ROWS]))

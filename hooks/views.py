@@ -87,7 +87,7 @@ def index(request: HttpRequest) -> HttpResponse:
                 form = EndpointForm()  # the secret is shown once; the form starts empty again
         if form.errors:
             status = 400  # the form again with what was typed and why it was refused
-    endpoints = WebhookEndpoint.objects.filter(tenant_id=tenant).order_by("-created_at")
+    endpoints = WebhookEndpoint.objects.for_tenant(tenant).order_by("-created_at")
     return render(
         request,
         "hooks/index.html",
@@ -130,7 +130,7 @@ def endpoint_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 
 
 def _deliveries_of(tenant: str) -> Any:
-    return WebhookDelivery.objects.filter(tenant_id=tenant).select_related("endpoint").prefetch_related("attempt_log")
+    return WebhookDelivery.objects.for_tenant(tenant).select_related("endpoint").prefetch_related("attempt_log")
 
 
 def _deliveries_context(request: HttpRequest, query: QueryDict) -> dict[str, Any]:
@@ -211,7 +211,7 @@ def sources(request: HttpRequest) -> HttpResponse:
             add_refusal(form, exc)
         else:
             return render(request, "hooks/secret_once.html", {"what": f"hook source {source}", "secret": secret, "back": "hooks:sources"})
-    rows = HookSource.objects.filter(tenant_id=tenant).prefetch_related("secrets")
+    rows = HookSource.objects.for_tenant(tenant).prefetch_related("secrets")
     return render(request, "hooks/sources.html", {"sources": rows, "form": form}, status=400 if form.errors else 200)
 
 

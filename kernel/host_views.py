@@ -78,6 +78,6 @@ def proposal_rollout(request: HttpRequest, proposal_id: Any) -> HttpResponse:
 def scope_rollout(request: HttpRequest, scope: str) -> HttpResponse:
     """The rollout panel of a scope: its current revision's hosts."""
     tenant_id = _principal(request).tenant_id
-    number = ConfigScope.objects.filter(tenant_id=tenant_id, scope=scope).values_list("current__number", flat=True).first()
+    number = ConfigScope.objects.for_tenant(tenant_id).filter(scope=scope).values_list("current__number", flat=True).first()
     rollout = hosts.revision_rollout(tenant_id, scope, number) if number else None
     return _render_rollout(request, rollout, scope=scope)

@@ -47,7 +47,7 @@ def _proposal_or_404(request: HttpRequest, proposal_id: Any) -> Proposal:
 
 
 def _list_fingerprint(tenant_id: str) -> str:
-    summary = Proposal.objects.filter(tenant_id=tenant_id).aggregate(n=Count("id"), last=Max("updated_at"))
+    summary = Proposal.objects.for_tenant(tenant_id).aggregate(n=Count("id"), last=Max("updated_at"))
     return hashlib.sha256(f"{summary['n']}:{summary['last']}".encode()).hexdigest()[:16]
 
 
@@ -86,7 +86,7 @@ def proposals(request: HttpRequest) -> HttpResponse:
     FilterSet (``?state=&scope=&proposer=&created_after=``), with relative times and TTL countdowns."""
     principal = _principal(request)
     services.expire_proposals(tenant_id=principal.tenant_id)
-    base = Proposal.objects.filter(tenant_id=principal.tenant_id)
+    base = Proposal.objects.for_tenant(principal.tenant_id)
     counts = {row["state"]: row["n"] for row in base.order_by().values("state").annotate(n=Count("id"))}
     filters = ProposalFilterSet(request.GET or None, queryset=base)
     rows = filters.qs if not filters.is_bound or filters.is_valid() else base.none()
@@ -374,7 +374,7 @@ def config_index(request: HttpRequest) -> HttpResponse:
     principal = _principal(request)
     policy = current_policy()
     names = set(policy.scopes) if policy else set()
-    names |= set(ConfigRevision.objects.filter(tenant_id=principal.tenant_id).values_list("scope", flat=True).distinct())
+    names |= set(ConfigRevision.objects.for_tenant(principal.tenant_id).values_list("scope", flat=True).distinct())
     scopes = []
     for name in sorted(names):
         revision = services.current_revision(principal.tenant_id, name)
@@ -397,7 +397,7 @@ def _document_diff(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, A
 def config_scope(request: HttpRequest, scope: str) -> HttpResponse:
     """One scope: the current document, its revisions, and the diff between any two (``?a=&b=``)."""
     principal = _principal(request)
-    queryset = ConfigRevision.objects.filter(tenant_id=principal.tenant_id, scope=scope).select_related("parent")
+    queryset = ConfigRevision.objects.for_tenant(principal.tenant_id).filter(scope=scope).select_related("parent")
     revisions = list(queryset.order_by("-number"))
     policy = current_policy()
     if not revisions and not (policy and scope in policy.scopes):

@@ -39,7 +39,7 @@ def index_url() -> str:
 
 def _uploads_context(request: HttpRequest) -> dict[str, Any]:
     tenant = request.principal.tenant_id  # type: ignore[attr-defined]
-    listed = filtered_table(request, UploadFilterSet, Upload.objects.filter(tenant_id=tenant), UploadTable, paginate=False)
+    listed = filtered_table(request, UploadFilterSet, Upload.objects.for_tenant(tenant), UploadTable, paginate=False)
     return {
         "table": listed.table,
         "errors": listed.errors,
@@ -53,7 +53,7 @@ def _uploads_context(request: HttpRequest) -> dict[str, Any]:
 
 def _page(request: HttpRequest, profile_form: ProfileForm | None = None, status: int = 200) -> HttpResponse:
     principal = request.principal  # type: ignore[attr-defined]
-    profiles = list(MemoryProfile.objects.filter(tenant_id=principal.tenant_id))
+    profiles = list(MemoryProfile.objects.for_tenant(principal.tenant_id))
     search = SearchForm(request.GET if "q" in request.GET else None, profiles=profiles)
     hits: list[dict] = []
     search_error = ""
@@ -117,7 +117,7 @@ def profile_save(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Profile {profile.name} {'created' if created else 'saved'} (version {profile.version}).")
             return redirect(index_url())
     name = form.cleaned_data.get("name") if hasattr(form, "cleaned_data") else None
-    editing = MemoryProfile.objects.filter(tenant_id=principal.tenant_id, name=name).first() if name else None
+    editing = MemoryProfile.objects.for_tenant(principal.tenant_id).filter(name=name).first() if name else None
     form.editing = editing
     if editing is not None:
         form.fields["name"].widget.attrs["readonly"] = True

@@ -22,7 +22,7 @@ from modules.reports import key_rotation_report
 @role_required(Role.MODULES_ADMIN)
 def index(request: HttpRequest) -> HttpResponse:
     principal = request.principal  # type: ignore[attr-defined]
-    modules = Module.objects.filter(tenant_id=principal.tenant_id).select_related("active_version").order_by("name")
+    modules = Module.objects.for_tenant(principal.tenant_id).select_related("active_version").order_by("name")
     rows = []
     for module in modules:
         versions = list(module.versions.order_by("-created_at", "-id").values_list("version", flat=True)[:10])

@@ -124,9 +124,10 @@ def data(request: HttpRequest) -> JsonResponse:
     """The live parts of the page (polled by its script): tasks, p95 series and decision mix."""
     tenant_id = request.principal.tenant_id  # type: ignore[attr-defined]
     now = timezone.now()
-    tasks = Task.objects.filter(tenant_id=tenant_id).order_by("-created_at")[:25]
+    tasks = Task.objects.for_tenant(tenant_id).order_by("-created_at")[:25]
     mix = (
-        Task.objects.filter(tenant_id=tenant_id, created_at__gte=now - timedelta(hours=24))
+        Task.objects.for_tenant(tenant_id)
+        .filter(created_at__gte=now - timedelta(hours=24))
         .exclude(strategy="")
         .values("route", "strategy")
         .annotate(n=Count("id"))

@@ -177,7 +177,7 @@ def _known_scope(tenant_id: str, scope: str) -> bool:
     policy = current_policy()
     if policy is not None and scope in policy.scopes:
         return True
-    return ConfigRevision.objects.filter(tenant_id=tenant_id, scope=scope).exists()
+    return ConfigRevision.objects.for_tenant(tenant_id).filter(scope=scope).exists()
 
 
 class ConfigReadView(APIView):
@@ -238,7 +238,7 @@ class RevisionListView(ConfigReadView):
         tenant_id = _principal(request).tenant_id
         if not _known_scope(tenant_id, scope):
             raise self.unknown_scope(scope)
-        queryset = ConfigRevision.objects.filter(tenant_id=tenant_id, scope=scope).select_related("parent").order_by("-number")
+        queryset = ConfigRevision.objects.for_tenant(tenant_id).filter(scope=scope).select_related("parent").order_by("-number")
         paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response([presenters.revision_state(r) for r in page or []])
@@ -250,7 +250,7 @@ class RevisionDetailView(ConfigReadView):
     @extend_schema(responses=serializers.RevisionDetailSerializer)
     def get(self, request: Request, scope: str, number: int) -> Response:
         tenant_id = _principal(request).tenant_id
-        revision = ConfigRevision.objects.filter(tenant_id=tenant_id, scope=scope, number=number).select_related("parent").first()
+        revision = ConfigRevision.objects.for_tenant(tenant_id).filter(scope=scope, number=number).select_related("parent").first()
         if revision is None:
             raise Problem(404, f"No revision {number} of scope {scope!r}.", slug="not-found")
         data = presenters.revision_state(revision)

@@ -116,7 +116,7 @@ class ProfileView(APIView):
 
     @extend_schema(responses=ProfileCatalogSerializer)
     def get(self, request: Request) -> Response:
-        profiles = MemoryProfile.objects.filter(tenant_id=tenant_of(request))
+        profiles = MemoryProfile.objects.for_tenant(tenant_of(request))
         return Response({"profiles": ProfileOutSerializer(profiles, many=True).data, "embedding_models": embeddings.available_models()})
 
     @extend_schema(request=ProfileSerializer, responses={200: ProfileOutSerializer, 201: ProfileOutSerializer})
@@ -143,7 +143,7 @@ class StatusView(APIView):
         query.is_valid(raise_exception=True)
         filters = query.validated_data
         tenant = tenant_of(request)
-        uploads = Upload.objects.filter(tenant_id=tenant).select_related("profile").order_by("-created_at", "id")
+        uploads = Upload.objects.for_tenant(tenant).select_related("profile").order_by("-created_at", "id")
         if "upload_id" in filters:
             uploads = uploads.filter(pk=filters["upload_id"])
         if filters.get("state"):
@@ -152,13 +152,13 @@ class StatusView(APIView):
             uploads = uploads.filter(profile__name=filters["profile"])
         paginator = Pagination()
         page = paginator.paginate_queryset(uploads, request, view=self) or []
-        profiles = MemoryProfile.objects.filter(tenant_id=tenant)
+        profiles = MemoryProfile.objects.for_tenant(tenant)
         return Response(
             {
                 "count": paginator.count,
                 "next": paginator.get_next_link(),
                 "previous": paginator.get_previous_link(),
-                "active_uploads": Upload.objects.filter(tenant_id=tenant, state__in=ACTIVE_STATES).count(),
+                "active_uploads": Upload.objects.for_tenant(tenant).filter(state__in=ACTIVE_STATES).count(),
                 "uploads": [upload_progress(upload) for upload in page],
                 "profiles": ProfileOutSerializer(profiles, many=True).data,
                 "embedding_models": embeddings.available_models(),
@@ -173,7 +173,7 @@ class ReprocessView(APIView):
 
     @extend_schema(request=None, responses={202: UploadProgressSerializer})
     def post(self, request: Request, upload_id: Any) -> Response:
-        upload = Upload.objects.filter(tenant_id=tenant_of(request), pk=upload_id).first()
+        upload = Upload.objects.for_tenant(tenant_of(request)).filter(pk=upload_id).first()
         if upload is None:
             raise Problem(404, "No such upload.", slug="upload-not-found")
         upload = services.reprocess_upload(upload, actor=request.user)
