@@ -17,7 +17,7 @@ from aion.models import OutboxEvent, OutboxRelayState
 from aion.outbox import UnknownTopic, publish
 from aion.relay import _acquire_lease, _release_lease
 from aion.testing.factories import TENANT
-from aion.topics import KERNEL_PROPOSALS, TOPICS, validate_event
+from aion.topics import KERNEL_HOSTS, KERNEL_PROPOSALS, TOPICS, validate_event
 
 pytestmark = pytest.mark.django_db
 
@@ -41,9 +41,10 @@ def test_published_envelopes_match_their_topic_schema():
     actor = system_principal(TENANT, name="tester")
     audit.record("proposal.approved", "proposal", 7, actor=actor, tenant_id=TENANT, after={"api_key": "sk-live-should-not-leak"})
     record_incident("hook_signature", "bad_signature", tenant_id=TENANT, source_ip="203.0.113.5", headers={}, body=b"{}")
-    # audit and incidents were just written for real; kernel.proposals has a strict schema that a sample
-    # payload cannot meet (real kernel events are checked against it in kernel/tests/test_it_event_schema.py).
-    for name in set(TOPICS) - {"aion.audit.activity", "security.incidents", KERNEL_PROPOSALS}:
+    # audit and incidents were just written for real; kernel.proposals and kernel.hosts have strict schemas that a
+    # sample payload cannot meet (real kernel events are checked against them in kernel/tests/test_it_event_schema.py
+    # and kernel/tests/test_it_host_report.py).
+    for name in set(TOPICS) - {"aion.audit.activity", "security.incidents", KERNEL_PROPOSALS, KERNEL_HOSTS}:
         publish(name, "k", {"sample": True}, event_type=f"{name}.sample", tenant_id=TENANT, actor=actor)
     for event in OutboxEvent.objects.all():
         validate_event(event.topic, event.envelope)
